@@ -1,0 +1,1 @@
+//! volley-harness (placeholder)

@@ -1,0 +1,81 @@
+//! Why a request got no usable answer.
+//!
+//! A request either yields an HTTP response (whatever its status) or fails with one of these
+//! kinds. Kinds are data, not errors: they are counted, never propagated.
+
+use serde::{Deserialize, Serialize};
+
+/// Transport-level failure of one request (no complete HTTP response was received).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The connection was refused (nothing listens on the port).
+    Refused,
+    /// The peer reset the connection (ECONNRESET, EPIPE).
+    Reset,
+    /// The peer closed the connection before the response was complete (early close,
+    /// truncated body).
+    Closed,
+    /// No complete answer within the request timeout.
+    Timeout,
+    /// The TLS handshake failed.
+    Tls,
+    /// The host name did not resolve.
+    Dns,
+    /// The bytes received were not a valid HTTP response.
+    Malformed,
+    /// Anything else (local resource exhaustion, unexpected I/O errors).
+    Other,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 8] = [
+        FailureKind::Refused,
+        FailureKind::Reset,
+        FailureKind::Closed,
+        FailureKind::Timeout,
+        FailureKind::Tls,
+        FailureKind::Dns,
+        FailureKind::Malformed,
+        FailureKind::Other,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The name used in the result file and every report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Refused => "refused",
+            FailureKind::Reset => "reset",
+            FailureKind::Closed => "closed",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Tls => "tls",
+            FailureKind::Dns => "dns",
+            FailureKind::Malformed => "malformed",
+            FailureKind::Other => "other",
+        }
+    }
+
+    /// One line a user can act on.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FailureKind::Refused => "connection refused: nothing listening, or the backlog is full",
+            FailureKind::Reset => "connection reset by the server",
+            FailureKind::Closed => "connection closed before the response was complete",
+            FailureKind::Timeout => "no complete response within the timeout",
+            FailureKind::Tls => "TLS handshake failed",
+            FailureKind::Dns => "host name did not resolve",
+            FailureKind::Malformed => "the server sent bytes that are not valid HTTP",
+            FailureKind::Other => "other I/O error",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,65 @@
+//! HDR histograms of durations in microseconds, and their serialized form.
+//!
+//! Every latency volley reports comes out of one of these: 3 significant digits, 1 µs
+//! resolution, auto-resizing so that a histogram costs memory only for the range it has seen.
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+
+/// Microsecond histogram with 3 significant digits.
+pub type Micros = Histogram<u64>;
+
+/// A fresh, empty histogram. Allocates; call it at set-up or once per interval, never per sample.
+pub fn new() -> Micros {
+    Histogram::new(3).expect("3 significant digits is a valid histogram precision")
+}
+
+/// Records a duration, clamping to 1 µs (HDR cannot store 0) and saturating on overflow.
+#[inline]
+pub fn record(h: &mut Micros, micros: u64) {
+    h.saturating_record(micros.max(1));
+}
+
+/// Serializes as HdrHistogram's V2 + DEFLATE format, base64 encoded (the format of
+/// HdrHistogram's own log files, readable by its Java, Go and Python ports).
+pub fn encode(h: &Micros) -> String {
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut buf)
+        .expect("serializing into a Vec cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("histogram is not valid base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    #[error("histogram is not a valid HdrHistogram V2 encoding: {0:?}")]
+    Hdr(hdrhistogram::serialization::DeserializeError),
+}
+
+pub fn decode(s: &str) -> Result<Micros, DecodeError> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim())?;
+    let mut h: Micros =
+        Deserializer::new().deserialize(&mut std::io::Cursor::new(bytes)).map_err(DecodeError::Hdr)?;
+    h.auto(true);
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_decode_roundtrip() {
+        let mut h = new();
+        for v in [0, 1, 50_000, 50_100, 1_000_000, 3_600_000_000] {
+            record(&mut h, v);
+        }
+        let back = decode(&encode(&h)).unwrap();
+        assert_eq!(back.len(), 6);
+        assert_eq!(back.max(), h.max());
+        assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));
+    }
+}

@@ -1,0 +1,16 @@
+//! What a load test measured, and the result file that carries it.
+//!
+//! This crate is the contract between running a test and everything that is shown afterwards:
+//! the engine records into [`Recorder`]s (one per worker thread, never shared), recorders merge,
+//! and [`RunResult`] is the versioned document every report renders. It knows nothing about
+//! tokio, HTTP clients or presentation, so reports can be rendered from a file made elsewhere.
+
+pub mod failure;
+pub mod histogram;
+pub mod recorder;
+pub mod result;
+pub mod summary;
+
+pub use failure::FailureKind;
+pub use recorder::{Interval, Recorder, Sample};
+pub use result::*;

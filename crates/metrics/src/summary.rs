@@ -1,0 +1,113 @@
+//! Percentiles and k6-shaped metric values: computed here and nowhere else.
+
+use std::collections::BTreeMap;
+
+use crate::histogram::Micros;
+use crate::result::{LatencyStats, Metric, MetricKind};
+
+const MS: f64 = 1000.0;
+
+/// Latency statistics of a microsecond histogram, in milliseconds. All zero when empty.
+pub fn latency(h: &Micros) -> LatencyStats {
+    if h.is_empty() {
+        return LatencyStats::default();
+    }
+    let q = |p: f64| h.value_at_quantile(p) as f64 / MS;
+    LatencyStats {
+        count: h.len(),
+        avg: h.mean() / MS,
+        min: h.min() as f64 / MS,
+        med: q(0.5),
+        max: h.max() as f64 / MS,
+        p90: q(0.90),
+        p95: q(0.95),
+        p99: q(0.99),
+        p999: q(0.999),
+    }
+}
+
+/// A trend metric of times (values in ms), with k6's keys.
+pub fn trend(h: &Micros) -> Metric {
+    let s = latency(h);
+    let values = BTreeMap::from([
+        ("avg".to_string(), s.avg),
+        ("min".to_string(), s.min),
+        ("med".to_string(), s.med),
+        ("max".to_string(), s.max),
+        ("p(90)".to_string(), s.p90),
+        ("p(95)".to_string(), s.p95),
+        ("p(99)".to_string(), s.p99),
+        ("p(99.9)".to_string(), s.p999),
+        ("count".to_string(), s.count as f64),
+    ]);
+    Metric { kind: MetricKind::Trend, contains: "time".into(), values, thresholds: BTreeMap::new() }
+}
+
+/// Any percentile of a trend, for threshold expressions such as `p(97.5)<300`.
+pub fn percentile_ms(h: &Micros, p: f64) -> f64 {
+    if h.is_empty() { 0.0 } else { h.value_at_percentile(p) as f64 / MS }
+}
+
+pub fn counter(count: u64, duration_s: f64, contains: &str) -> Metric {
+    let rate = if duration_s > 0.0 { count as f64 / duration_s } else { 0.0 };
+    Metric {
+        kind: MetricKind::Counter,
+        contains: contains.into(),
+        values: BTreeMap::from([("count".to_string(), count as f64), ("rate".to_string(), rate)]),
+        thresholds: BTreeMap::new(),
+    }
+}
+
+/// A rate: fraction of `passes` among `passes + fails`.
+pub fn rate(passes: u64, fails: u64) -> Metric {
+    let total = passes + fails;
+    let r = if total == 0 { 0.0 } else { passes as f64 / total as f64 };
+    Metric {
+        kind: MetricKind::Rate,
+        contains: "default".into(),
+        values: BTreeMap::from([
+            ("rate".to_string(), r),
+            ("passes".to_string(), passes as f64),
+            ("fails".to_string(), fails as f64),
+        ]),
+        thresholds: BTreeMap::new(),
+    }
+}
+
+pub fn gauge(value: f64, min: f64, max: f64) -> Metric {
+    Metric {
+        kind: MetricKind::Gauge,
+        contains: "default".into(),
+        values: BTreeMap::from([
+            ("value".to_string(), value),
+            ("min".to_string(), min),
+            ("max".to_string(), max),
+        ]),
+        thresholds: BTreeMap::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::histogram;
+
+    #[test]
+    fn latency_of_known_values() {
+        let mut h = histogram::new();
+        for ms in 1..=100u64 {
+            histogram::record(&mut h, ms * 1000);
+        }
+        let s = latency(&h);
+        assert_eq!(s.count, 100);
+        assert!((s.med - 50.0).abs() < 0.1, "{s:?}");
+        assert!((s.p99 - 99.0).abs() < 0.1, "{s:?}");
+        assert!((s.max - 100.0).abs() < 0.1, "{s:?}");
+        assert!((s.avg - 50.5).abs() < 0.1, "{s:?}");
+    }
+
+    #[test]
+    fn empty_is_zero() {
+        assert_eq!(latency(&histogram::new()), LatencyStats::default());
+    }
+}

@@ -1,0 +1,276 @@
+//! The validated test specification: what the engine runs.
+//!
+//! Both entry points produce it: quick mode (`volley URL -c 50 -n 10000`) builds a one-scenario,
+//! one-flow, one-step spec; `volley run PLAN` parses and validates a YAML plan into it. Nothing
+//! downstream ever sees raw YAML or CLI strings: every duration is a `Duration`, every URL parsed,
+//! every template compiled, every weight checked.
+
+use std::time::Duration;
+
+use crate::template::Template;
+use crate::threshold::Threshold;
+
+/// A whole test, ready to run.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Base URL that relative step paths are joined to (`http://127.0.0.1:3000`).
+    pub base_url: Option<url::Url>,
+    pub scenarios: Vec<Scenario>,
+    pub thresholds: Vec<Threshold>,
+    pub http: HttpOptions,
+    /// Plan-level variables (after `${ENV}` substitution), visible to every template.
+    pub variables: Vec<(String, String)>,
+    /// CSV data shared by the scenarios, referenced by index from [`Scenario::feeders`].
+    pub feeders: Vec<Feeder>,
+    /// Path of the plan file, for messages and the result's config.
+    pub source: Option<String>,
+}
+
+/// Connection-level options shared by every request.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub keepalive: bool,
+    /// Accept any TLS certificate (`--insecure`).
+    pub insecure: bool,
+    /// Default per-request timeout (a step may override it).
+    pub timeout: Duration,
+    /// Headers sent with every request (a step's own headers win).
+    pub headers: Vec<(String, Template)>,
+    /// Tally requests by this response header's value (`--backend-header X-Served-By`).
+    pub backend_header: Option<String>,
+    /// Statuses that count as success; k6's default is 200–399.
+    pub expected_statuses: StatusSet,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            keepalive: true,
+            insecure: false,
+            timeout: Duration::from_secs(60),
+            headers: Vec::new(),
+            backend_header: None,
+            expected_statuses: StatusSet::default(),
+        }
+    }
+}
+
+/// A set of HTTP statuses, as inclusive ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet(pub Vec<(u16, u16)>);
+
+impl Default for StatusSet {
+    fn default() -> Self {
+        StatusSet(vec![(200, 399)])
+    }
+}
+
+impl StatusSet {
+    #[inline]
+    pub fn contains(&self, status: u16) -> bool {
+        self.0.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+    }
+}
+
+/// One scenario: an executor (when iterations start and how many VUs run them) and the flows
+/// each iteration picks from.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub executor: Executor,
+    /// Delay from the start of the test before this scenario begins.
+    pub start_time: Duration,
+    /// How long running iterations may continue after the scenario's end before they are
+    /// interrupted (k6's `gracefulStop`, default 30 s).
+    pub graceful_stop: Duration,
+    /// Weighted flows (Locust's tasks); at least one, weights sum > 0.
+    pub flows: Vec<Flow>,
+    /// Pause after each iteration (Locust's `wait_time = between(1, 5)`).
+    pub think_time: Option<ThinkTime>,
+    /// Indices into [`Spec::feeders`] this scenario draws rows from.
+    pub feeders: Vec<usize>,
+}
+
+/// k6's executors, with k6's semantics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Executor {
+    /// `vus` VUs loop for `duration`.
+    ConstantVus { vus: u32, duration: Duration },
+    /// The number of looping VUs follows linear ramps between stage targets.
+    RampingVus { start_vus: u32, stages: Vec<Stage>, graceful_ramp_down: Duration },
+    /// Each of `vus` VUs runs exactly `iterations` iterations.
+    PerVuIterations { vus: u32, iterations: u64, max_duration: Duration },
+    /// `vus` VUs share `iterations` iterations (quick mode's `-n`).
+    SharedIterations { vus: u32, iterations: u64, max_duration: Duration },
+    /// Iterations start at `rate` per second regardless of responses (open model). An
+    /// iteration that finds no free VU is dropped and counted. `max_iterations` caps the count
+    /// (quick mode's `--rps R -n N`).
+    ConstantArrivalRate {
+        rate: f64,
+        duration: Duration,
+        pre_allocated_vus: u32,
+        max_vus: u32,
+        max_iterations: Option<u64>,
+    },
+    /// The arrival rate (per second) follows linear ramps between stage targets.
+    RampingArrivalRate { start_rate: f64, stages: Vec<Stage>, pre_allocated_vus: u32, max_vus: u32 },
+}
+
+impl Executor {
+    /// k6's name of the executor.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Executor::ConstantVus { .. } => "constant-vus",
+            Executor::RampingVus { .. } => "ramping-vus",
+            Executor::PerVuIterations { .. } => "per-vu-iterations",
+            Executor::SharedIterations { .. } => "shared-iterations",
+            Executor::ConstantArrivalRate { .. } => "constant-arrival-rate",
+            Executor::RampingArrivalRate { .. } => "ramping-arrival-rate",
+        }
+    }
+
+    /// Largest number of VUs this executor may ever run at once.
+    pub fn max_vus(&self) -> u32 {
+        match self {
+            Executor::ConstantVus { vus, .. }
+            | Executor::PerVuIterations { vus, .. }
+            | Executor::SharedIterations { vus, .. } => *vus,
+            Executor::RampingVus { start_vus, stages, .. } => {
+                stages.iter().map(|s| s.target as u32).fold(*start_vus, u32::max)
+            }
+            Executor::ConstantArrivalRate { max_vus, pre_allocated_vus, .. }
+            | Executor::RampingArrivalRate { max_vus, pre_allocated_vus, .. } => {
+                (*max_vus).max(*pre_allocated_vus)
+            }
+        }
+    }
+
+    /// True for the open model (arrival-rate executors).
+    pub fn is_open(&self) -> bool {
+        matches!(self, Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. })
+    }
+}
+
+/// A linear ramp to `target` (VUs, or iterations per second) over `duration`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub duration: Duration,
+    pub target: f64,
+}
+
+/// Uniformly random pause in `[min, max]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThinkTime {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+/// A weighted sequence of steps; each iteration runs one flow from first step to last.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub name: String,
+    pub weight: u32,
+    pub steps: Vec<Step>,
+}
+
+/// One HTTP request of a flow.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Aggregation name (`/item/{{id}}` and `/item/7` share one): the endpoint's name in every
+    /// table, and the `name` tag of sub-metrics.
+    pub name: String,
+    pub method: http::Method,
+    /// Absolute URL, or a path joined to the base URL at render time.
+    pub url: Template,
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(String, Template)>,
+    pub body: Body,
+    /// Overrides [`HttpOptions::timeout`].
+    pub timeout: Option<Duration>,
+    pub checks: Vec<Check>,
+    pub extract: Vec<Extract>,
+    /// Pause after this step, before the next one.
+    pub think_time: Option<ThinkTime>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    None,
+    /// Sent as is (after template rendering).
+    Raw(Template),
+    /// A JSON document whose string leaves are templates; sent with `Content-Type:
+    /// application/json`.
+    Json(JsonTemplate),
+    /// `application/x-www-form-urlencoded`.
+    Form(Vec<(String, Template)>),
+    /// File contents read at validation time.
+    Bytes(bytes_like::Bytes),
+}
+
+/// Avoids a dependency on the `bytes` crate for one field.
+pub mod bytes_like {
+    pub type Bytes = std::sync::Arc<[u8]>;
+}
+
+/// A JSON value whose strings may contain templates.
+#[derive(Debug, Clone)]
+pub enum JsonTemplate {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+/// A named assertion on a response. Counted; does not by itself fail the request.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// Shown as is (`status 200`, or the plan's own name).
+    pub name: String,
+    pub kind: CheckKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum CheckKind {
+    Status(Vec<u16>),
+    BodyContains(String),
+    BodyMatches(regex::Regex),
+    /// JSON path (`$.a.b[0]`) exists, or equals a value when one is given.
+    JsonPath { path: String, equals: Option<serde_json::Value> },
+    Header { name: String, equals: Option<String> },
+    MaxDuration(Duration),
+}
+
+/// Takes a value out of a response into a VU variable for later steps.
+#[derive(Debug, Clone)]
+pub struct Extract {
+    pub variable: String,
+    pub from: ExtractFrom,
+}
+
+#[derive(Debug, Clone)]
+pub enum ExtractFrom {
+    JsonPath(String),
+    /// The first capture group (or the whole match when there is none).
+    Regex(regex::Regex),
+    Header(String),
+}
+
+/// Rows of a CSV file handed to VUs.
+#[derive(Debug, Clone)]
+pub struct Feeder {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub rows: std::sync::Arc<Vec<Vec<String>>>,
+    pub mode: FeederMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeederMode {
+    /// One cursor shared by all VUs, wrapping around.
+    Shared,
+    /// Each VU walks the file from its own offset.
+    PerVu,
+    Random,
+}

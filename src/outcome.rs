@@ -1,0 +1,47 @@
+//! How a command ended, and the exit code that says so (see `product.md`: 0 success, 1 run
+//! failure, 2 usage or plan error, 99 thresholds crossed, 130 interrupted).
+
+use std::process::ExitCode;
+
+/// A command's successful ending. Failures are `anyhow::Error`s; wrap a user mistake in
+/// [`Usage`] to get exit code 2 instead of 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    ThresholdsCrossed,
+    Interrupted,
+}
+
+/// Marks an error as the user's mistake (bad flag value, bad plan): exit code 2.
+#[derive(Debug)]
+pub struct Usage;
+
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("usage error")
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Wraps a message as a usage error: printed as is, exit code 2.
+pub fn usage(msg: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(Usage).context(msg.to_string())
+}
+
+pub fn exit(result: anyhow::Result<Outcome>) -> ExitCode {
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::ThresholdsCrossed) => ExitCode::from(99),
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Err(e) => {
+            let is_usage = e.chain().any(|c| c.is::<Usage>());
+            // `{:#}` prints the context chain on one line, without a backtrace.
+            let msg = format!("{e:#}");
+            let msg = msg.trim_end_matches(": usage error");
+            eprintln!("error: {msg}");
+            ExitCode::from(if is_usage { 2 } else { 1 })
+        }
+    }
+}

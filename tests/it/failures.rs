@@ -1,0 +1,1 @@
+//! Integration tests: failures (see ARCHITECTURE.md, Testing).

@@ -1,0 +1,15 @@
+//! One integration-test binary; one module per theme. Every test starts its own servers on
+//! 127.0.0.1 port 0, is bounded in time and requests, and cleans up the processes it starts.
+
+mod support;
+
+mod cli_errors;
+mod cluster;
+mod demo;
+mod failures;
+mod open_model;
+mod plan;
+mod quick;
+mod report;
+mod scale;
+mod schema;

@@ -1,0 +1,1 @@
+//! Integration tests: open_model (see ARCHITECTURE.md, Testing).

@@ -1,0 +1,1 @@
+//! Integration tests: plan (see ARCHITECTURE.md, Testing).

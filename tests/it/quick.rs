@@ -1,0 +1,1 @@
+//! Integration tests: quick (see ARCHITECTURE.md, Testing).

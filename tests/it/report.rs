@@ -1,0 +1,1 @@
+//! Integration tests: report (see ARCHITECTURE.md, Testing).

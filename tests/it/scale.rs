@@ -1,0 +1,1 @@
+//! Integration tests: scale (see ARCHITECTURE.md, Testing).

@@ -1,0 +1,1 @@
+//! Integration tests: schema (see ARCHITECTURE.md, Testing).
