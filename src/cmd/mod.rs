@@ -1,5 +1,6 @@
 //! One module per command; each owns its flags (`clap::Args`) and its `main`.
 
+pub mod observe;
 pub mod quick;
 pub mod run;
 pub mod validate;
