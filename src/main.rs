@@ -3,6 +3,8 @@
 
 mod cmd;
 mod outcome;
+mod progress;
+mod signals;
 
 use std::process::ExitCode;
 

@@ -1,10 +1,134 @@
-//! `volley cluster` (placeholder until its issue lands).
+//! `volley cluster --instances N [--port P] -- COMMAND ARGS`: N supervised copies of a service
+//! behind the built-in balancer, until Ctrl-C or SIGTERM (like Node's cluster module or pm2).
 
-use crate::outcome::Outcome;
+use std::io::Write;
+use std::time::Duration;
+
+use volley_harness::process::Launch;
+use volley_harness::{Balancing, Cluster, ClusterConfig, HarnessError};
+
+use crate::outcome::{Outcome, usage};
 
 #[derive(clap::Args, Debug)]
-pub struct ClusterArgs {}
+pub struct ClusterArgs {
+    /// How many copies of the command to run.
+    #[arg(long = "instances", short = 'i', default_value_t = 2)]
+    pub instances: usize,
+    /// Port of the balancer on 127.0.0.1 (0 picks a free one).
+    #[arg(long = "port", short = 'p', default_value_t = 0)]
+    pub port: u16,
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+}
 
-pub fn main(_args: ClusterArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`volley cluster` is not implemented yet")
+/// How instances are started and balanced; shared with `volley scale`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LaunchArgs {
+    /// `round-robin` (nginx's default) or `least-conn`.
+    #[arg(long = "balancer", default_value = "round-robin", value_parser = parse_balancing)]
+    pub balancer: Balancing,
+    /// Wait until `GET PATH` answers 2xx instead of until the port accepts connections.
+    #[arg(long = "ready-path", value_name = "PATH")]
+    pub ready_path: Option<String>,
+    /// How long an instance may take to become ready.
+    #[arg(long = "ready-timeout", default_value = "30s", value_parser = parse_duration)]
+    pub ready_timeout: Duration,
+    /// Worker threads of the balancer (default: one per core).
+    #[arg(long = "balancer-threads", hide = true)]
+    pub balancer_threads: Option<usize>,
+    /// The service's command; `{port}` in it becomes each instance's port (also in `PORT`).
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+fn parse_balancing(s: &str) -> Result<Balancing, String> {
+    match s {
+        "round-robin" | "rr" => Ok(Balancing::RoundRobin),
+        "least-conn" | "least-connections" => Ok(Balancing::LeastConn),
+        _ => Err(format!("`{s}` is not a balancer; use round-robin or least-conn")),
+    }
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); e.g. 30s, 2m"))
+}
+
+impl LaunchArgs {
+    pub fn config(&self, instances: usize, port: u16, echo_output: bool) -> ClusterConfig {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ClusterConfig {
+            instances,
+            port,
+            balancing: self.balancer,
+            launch: Launch {
+                command: self.command.clone(),
+                ready_path: self.ready_path.clone(),
+                ready_timeout: self.ready_timeout,
+                echo_output,
+            },
+            balancer_threads: self.balancer_threads.unwrap_or(cores),
+        }
+    }
+}
+
+/// Turns a start-up failure into the message the user sees (usage errors for bad input).
+pub fn start_error(e: HarnessError) -> anyhow::Error {
+    match e {
+        HarnessError::CommandNotFound(c) if c.is_empty() => usage("no command given after `--`"),
+        HarnessError::CommandNotFound(c) => {
+            usage(format!("command not found: `{c}` (hint: give a path or check $PATH)"))
+        }
+        HarnessError::PortInUse(p) => {
+            usage(format!("port {p} is already in use (hint: choose another with --port, or 0)"))
+        }
+        e @ HarnessError::NeverReady { .. } => anyhow::anyhow!(
+            "{e}\nhint: does the command listen on {{port}} / $PORT? raise --ready-timeout for slow starts"
+        ),
+        e => anyhow::Error::new(e),
+    }
+}
+
+pub fn main(args: ClusterArgs) -> anyhow::Result<Outcome> {
+    if args.instances == 0 {
+        return Err(usage("--instances must be at least 1"));
+    }
+    let mut cluster =
+        Cluster::start(args.launch.config(args.instances, args.port, true)).map_err(start_error)?;
+    let ports: Vec<String> = cluster.instances().map(|i| i.port.to_string()).collect();
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on http://{}", cluster.addr())?;
+        out.flush()?;
+    }
+    eprintln!(
+        "volley cluster: balancer on http://{} ({}) in front of {} instance(s) on ports {}; \
+         Ctrl-C to stop",
+        cluster.addr(),
+        match args.launch.balancer {
+            Balancing::RoundRobin => "round-robin",
+            Balancing::LeastConn => "least-conn",
+        },
+        args.instances,
+        ports.join(", ")
+    );
+    let signal = wait_for_signal()?;
+    eprintln!("volley cluster: stopping ({signal})");
+    let restarts = cluster.restarts();
+    cluster.stop();
+    eprintln!("volley cluster: stopped; {restarts} restart(s) in {:.0} s", cluster.uptime().as_secs_f64());
+    Ok(if signal == "SIGINT" { Outcome::Interrupted } else { Outcome::Success })
+}
+
+/// Blocks until SIGINT or SIGTERM.
+fn wait_for_signal() -> anyhow::Result<&'static str> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        })
+    })
 }

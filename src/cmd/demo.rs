@@ -1,10 +1,94 @@
-//! `volley demo` (placeholder until its issue lands).
+//! `volley demo`: the first thing to run. Scales the built-in demo service (one thread, like
+//! one Node process) from 1 to 2 instances behind the balancer, hammering its CPU-bound
+//! `/heavy` route, prints the comparison and findings, and writes an HTML report. Nothing to
+//! install, about half a minute, no process left behind.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::cluster::{LaunchArgs, parse_duration};
+use super::scale::{Interrupt, SweepPlan, default_load, finish, run_sweep, write_sweep};
 use crate::outcome::Outcome;
 
-#[derive(clap::Args, Debug)]
-pub struct DemoArgs {}
+/// The report's file name, in `--out-dir`.
+pub const REPORT_NAME: &str = "volley-demo-report.html";
+/// Steps of `/heavy`'s loop per request: a few milliseconds of CPU, like seed 004's route.
+const HEAVY_N: u64 = 5_000_000;
 
-pub fn main(_args: DemoArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`volley demo` is not implemented yet")
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// Folder for the report (created if missing).
+    #[arg(long = "out-dir", value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+    /// Measured load per instance count.
+    #[arg(long = "duration", hide = true, default_value = "8s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Warm-up per instance count.
+    #[arg(long = "warmup", hide = true, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// `/heavy?n=` of each request.
+    #[arg(long = "heavy-n", hide = true, default_value_t = HEAVY_N)]
+    pub heavy_n: u64,
+    /// No progress lines.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+pub fn main(args: DemoArgs) -> anyhow::Result<Outcome> {
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
+    let exe = std::env::current_exe().context("cannot find volley's own executable")?;
+    let launch = LaunchArgs {
+        balancer: volley_harness::Balancing::RoundRobin,
+        ready_path: Some("/health".into()),
+        ready_timeout: Duration::from_secs(15),
+        // One balancer thread and one generator thread leave the two cores of a small machine
+        // to the instances as far as possible.
+        balancer_threads: Some(1),
+        command: vec![
+            exe.display().to_string(),
+            "serve-demo".into(),
+            "--threads".into(),
+            "1".into(),
+            "--port".into(),
+            "{port}".into(),
+        ],
+    };
+    let mut load = default_load();
+    // Enough requests in flight to keep two single-threaded instances busy.
+    load.concurrency = Some(8);
+    load.duration = Some(format!("{}ms", args.duration.as_millis()));
+    let mut plan = SweepPlan::quick(&format!("/heavy?n={}", args.heavy_n), load, launch);
+    plan.warmup = args.warmup;
+    plan.quiet = args.quiet;
+    plan.generator_threads = 1;
+    if !args.quiet {
+        eprintln!(
+            "volley demo: the demo service (one thread, like one Node process) as 1 then 2 \
+             instances behind volley's balancer, {} of load on /heavy each",
+            humantime::format_duration(args.duration)
+        );
+    }
+    let interrupt = Interrupt::on_signals();
+    let (sweep, error) = run_sweep(&plan, &interrupt);
+    finish(&sweep, None, None)?;
+    if let Some(e) = error {
+        return Err(e);
+    }
+    if interrupt.flag.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(Outcome::Interrupted);
+    }
+    let path = args.out_dir.join(REPORT_NAME);
+    write_sweep(&path, &sweep)?;
+    let shown = std::fs::canonicalize(&path).unwrap_or(path);
+    println!("report: {}", shown.display());
+    if !args.quiet {
+        eprintln!(
+            "next: `volley scale --instances 1,2,4 --path /YOUR/ROUTE -- YOUR COMMAND --port {{port}}` \
+             does the same for your service"
+        );
+    }
+    Ok(Outcome::Success)
 }

@@ -1,23 +1,198 @@
-//! `volley report RESULT --format md|html|csv|junit|json [-o FILE]`.
+//! `volley report RESULT --format md|html|csv|junit|json [-o FILE]`, and `write_report`, which
+//! `--report FILE` of quick mode and `volley run` use (format from the extension).
 //!
-//! STUB written by the lead; the report work fills it in and keeps `write_report`'s signature.
+//! Also the loader every command that reads result files shares (`compare`): one clear message
+//! for a missing file, a file that is not a result, or a result of another schema version.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use volley_metrics::RunResult;
+use anyhow::Context;
+use volley_metrics::{RunResult, SCHEMA_VERSION};
+use volley_report::{csv, html, junit, markdown};
 
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, usage};
+
+/// Output formats of `volley report`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Markdown with findings.
+    Md,
+    /// One self-contained HTML page with charts.
+    Html,
+    /// Locust's CSV files (`-o PREFIX` writes PREFIX_stats.csv, _stats_history.csv, _failures.csv).
+    Csv,
+    /// JUnit XML: one test case per threshold and per check.
+    Junit,
+    /// The result file itself, validated and re-serialized.
+    Json,
+}
 
 #[derive(clap::Args, Debug)]
-pub struct ReportArgs {}
+pub struct ReportArgs {
+    /// A result file written by `volley ... -o result.json`.
+    #[arg(value_name = "RESULT")]
+    pub result: PathBuf,
+    /// Output format; by default taken from -o's extension, else md.
+    #[arg(short = 'f', long = "format", value_enum)]
+    pub format: Option<Format>,
+    /// Write to FILE instead of stdout (for csv: the prefix of the three files).
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Append a glossary of the metrics (md, html).
+    #[arg(long)]
+    pub glossary: bool,
+}
 
-pub fn main(_args: ReportArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`volley report` is not implemented yet")
+/// Reads and checks a result file; every problem is a usage error with a hint (exit 2).
+pub fn load_result(path: &Path) -> anyhow::Result<RunResult> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!(
+            "cannot read the result file `{}`: {e}\n  hint: write one with `volley URL -o result.json` or `volley run PLAN --out result.json`",
+            path.display()
+        ))
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        usage(format!(
+            "`{}` is not a volley result file: it is not JSON ({e})\n  hint: pass the file written by `-o`/`--out`",
+            path.display()
+        ))
+    })?;
+    let Some(version) = value.get("schema_version").and_then(|v| v.as_u64()) else {
+        return Err(usage(format!(
+            "`{}` is not a volley result file: it has no `schema_version`\n  hint: pass the file written by `-o`/`--out`, not a report or a k6 summary",
+            path.display()
+        )));
+    };
+    if version != u64::from(SCHEMA_VERSION) {
+        let by = value.get("volley_version").and_then(|v| v.as_str()).unwrap_or("another version");
+        return Err(usage(format!(
+            "`{}` uses result schema version {version} (written by volley {by}); this volley reads version {SCHEMA_VERSION}\n  hint: render it with the volley version that wrote it",
+            path.display()
+        )));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        usage(format!("`{}` is not a valid volley result: {e}\n  hint: was the file edited by hand?", path.display()))
+    })
+}
+
+/// The format a file name asks for, from its extension.
+pub fn format_of(path: &Path) -> anyhow::Result<Format> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    Ok(match ext.as_str() {
+        "md" | "markdown" => Format::Md,
+        "html" | "htm" => Format::Html,
+        "csv" => Format::Csv,
+        "xml" => Format::Junit,
+        "json" => Format::Json,
+        _ => {
+            return Err(usage(format!(
+                "cannot tell the report format of `{}` from its extension\n  hint: use .md, .html, .csv, .xml (JUnit) or .json",
+                path.display()
+            )));
+        }
+    })
+}
+
+/// `PREFIX` of `PREFIX.csv` or of `PREFIX`, to which Locust's suffixes are appended.
+fn csv_paths(path: &Path) -> Vec<(PathBuf, &'static str)> {
+    let stem = match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("csv") => path.with_extension(""),
+        _ => path.to_path_buf(),
+    };
+    ["_stats.csv", "_stats_history.csv", "_failures.csv"]
+        .into_iter()
+        .map(|suffix| {
+            let mut name = stem.clone().into_os_string();
+            name.push(suffix);
+            (PathBuf::from(name), suffix)
+        })
+        .collect()
+}
+
+fn json_of(result: &RunResult) -> anyhow::Result<String> {
+    result.totals.check().map_err(|e| anyhow::anyhow!("the result's counts do not add up: {e}"))?;
+    Ok(serde_json::to_string_pretty(result).context("serializing the result")? + "\n")
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write the report to `{}`", path.display()))
+}
+
+fn render_to(path: &Path, result: &RunResult, format: Format, glossary: bool) -> anyhow::Result<Vec<PathBuf>> {
+    let text = match format {
+        Format::Md => markdown::render(result, markdown::Options { glossary }),
+        Format::Html => html::render(result, html::Options { glossary })?,
+        Format::Junit => junit::render(result),
+        Format::Json => json_of(result)?,
+        Format::Csv => {
+            let files = csv::render(result)?;
+            let mut written = Vec::new();
+            for ((p, _), (_, text)) in csv_paths(path).into_iter().zip(files.files()) {
+                write(&p, text)?;
+                written.push(p);
+            }
+            return Ok(written);
+        }
+    };
+    write(path, &text)?;
+    Ok(vec![path.to_path_buf()])
 }
 
 /// Renders `result` to `path`, the format chosen by the extension (`--report FILE` of quick
 /// mode and `volley run`).
 pub fn write_report(path: &Path, result: &RunResult) -> anyhow::Result<()> {
-    let _ = (path, result);
-    anyhow::bail!("reports are not implemented yet")
+    let format = format_of(path)?;
+    render_to(path, result, format, false)?;
+    Ok(())
+}
+
+pub fn main(args: ReportArgs) -> anyhow::Result<Outcome> {
+    let result = load_result(&args.result)?;
+    let format = match (args.format, &args.out) {
+        (Some(f), _) => f,
+        (None, Some(out)) => format_of(out)?,
+        (None, None) => Format::Md,
+    };
+    match &args.out {
+        Some(out) => {
+            let written = render_to(out, &result, format, args.glossary)?;
+            for p in written {
+                eprintln!("wrote {}", p.display());
+            }
+        }
+        None => {
+            let text = match format {
+                Format::Md => markdown::render(&result, markdown::Options { glossary: args.glossary }),
+                Format::Html => html::render(&result, html::Options { glossary: args.glossary })?,
+                Format::Junit => junit::render(&result),
+                Format::Json => json_of(&result)?,
+                Format::Csv => {
+                    eprintln!("note: printing _stats.csv only; pass -o PREFIX to write all three Locust files");
+                    csv::stats(&result)?
+                }
+            };
+            print!("{text}");
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_prefix() {
+        let p = csv_paths(Path::new("out/run.csv"));
+        assert_eq!(p[0].0, PathBuf::from("out/run_stats.csv"));
+        let p = csv_paths(Path::new("out/run"));
+        assert_eq!(p[2].0, PathBuf::from("out/run_failures.csv"));
+    }
+
+    #[test]
+    fn formats_from_extensions() {
+        assert_eq!(format_of(Path::new("a.HTM")).unwrap(), Format::Html);
+        assert_eq!(format_of(Path::new("a.xml")).unwrap(), Format::Junit);
+        assert!(format_of(Path::new("a.pdf")).is_err());
+    }
 }

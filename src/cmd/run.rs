@@ -1,10 +1,140 @@
-//! `volley run` (placeholder until its issue lands).
+//! `volley run PLAN`: loads and validates a plan (with overrides), runs it, and writes the
+//! outputs. Also home of [`execute`], the part every load command shares with quick mode:
+//! signals, progress line, the engine run, server observation, summary and files.
 
-use crate::outcome::Outcome;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use volley_engine::{CancellationToken, RunOptions};
+use volley_metrics::{RunConfig, RunResult};
+use volley_plan::{Overrides, Spec};
+
+use super::quick::{OutputArgs, parse_duration};
+use crate::outcome::{Outcome, usage};
 
 #[derive(clap::Args, Debug)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// The plan file (YAML).
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    /// Override a plan value: `--set scenarios.shoppers.vus=64` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// VUs of every VU-based scenario.
+    #[arg(long = "vus")]
+    pub vus: Option<u32>,
+    /// Duration of every duration-based scenario (`30s`, `2m`).
+    #[arg(long = "duration")]
+    pub duration: Option<String>,
+    /// Environment variable for `${NAME}` in the plan (repeatable; wins over the process's).
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// Seed of the random choices (flows, think time, generators), for repeatable runs.
+    #[arg(long = "seed", default_value_t = 0x5EED)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
 
-pub fn main(_args: RunArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`volley run` is not implemented yet")
+pub fn main(args: RunArgs) -> anyhow::Result<Outcome> {
+    let pairs = |flag: &str, list: &[String]| -> anyhow::Result<Vec<(String, String)>> {
+        list.iter()
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(|| usage(format!("bad {flag} `{kv}` (hint: {flag} key=value)")))
+            })
+            .collect()
+    };
+    let overrides = Overrides {
+        set: pairs("--set", &args.set)?,
+        vus: args.vus,
+        duration: args.duration.as_deref().map(|d| parse_duration("--duration", d)).transpose()?,
+        env: pairs("--env", &args.env)?,
+    };
+    if args.vus == Some(0) {
+        return Err(usage("`--vus 0`: a scenario needs at least one VU"));
+    }
+    let spec = volley_plan::load(&args.plan, &overrides).map_err(usage)?;
+    let config = RunConfig {
+        mode: "plan".into(),
+        target: spec.base_url.as_ref().map(|u| u.to_string()),
+        concurrency: spec.scenarios.iter().map(|s| s.executor.max_vus() as u64).max().unwrap_or(0),
+        timeout_s: spec.http.timeout.as_secs_f64(),
+        keepalive: spec.http.keepalive,
+        plan: Some(args.plan.display().to_string()),
+        command_line: std::env::args().collect(),
+        ..RunConfig::default()
+    };
+    execute_seeded(&spec, config, &args.output, args.seed)
+}
+
+/// Runs `spec` with Ctrl-C handling and the live progress line, then prints and saves the
+/// result as `output` asks. The outcome maps to the exit code (130 interrupted, 99 thresholds).
+pub fn execute(spec: &Spec, config: RunConfig, output: &OutputArgs) -> anyhow::Result<Outcome> {
+    execute_seeded(spec, config, output, RunOptions::default().seed)
+}
+
+fn execute_seeded(
+    spec: &Spec,
+    config: RunConfig,
+    output: &OutputArgs,
+    seed: u64,
+) -> anyhow::Result<Outcome> {
+    let observer = super::observe::start(output)?;
+    let stop = CancellationToken::new();
+    crate::signals::install(stop.clone());
+    let (progress, line) = crate::progress::start(output.quiet || output.json);
+    let opts = RunOptions {
+        threads: 0,
+        seed,
+        stop,
+        grace: Duration::from_secs(2),
+        progress,
+        config,
+    };
+    let result = volley_engine::run(spec, opts);
+    if let Some(l) = line {
+        l.finish();
+    }
+    let mut result = result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(o) = observer {
+        o.finish(&mut result);
+    }
+    write_outputs(&result, output)?;
+    Ok(outcome_of(&result))
+}
+
+/// Prints the summary (or JSON) and writes `-o` and `--report`.
+fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> {
+    if let Some(path) = &output.out {
+        let json = serde_json::to_string_pretty(result).context("serializing the result")?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write the result to `{}`", path.display()))?;
+    }
+    if let Some(path) = &output.report {
+        super::report::write_report(path, result)?;
+    }
+    if output.json {
+        println!("{}", serde_json::to_string_pretty(result).context("serializing the result")?);
+    } else if !output.quiet {
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            // SAFETY: isatty only inspects the file descriptor.
+            && unsafe { libc::isatty(1) == 1 };
+        let style = volley_report::terminal::Style { color };
+        print!("{}", volley_report::terminal::render(result, style));
+    }
+    Ok(())
+}
+
+fn outcome_of(result: &RunResult) -> Outcome {
+    if result.interrupted {
+        Outcome::Interrupted
+    } else if result.thresholds.iter().any(|t| !t.ok) {
+        Outcome::ThresholdsCrossed
+    } else {
+        Outcome::Success
+    }
 }

@@ -1,1 +1,117 @@
-//! Integration tests: failures (see ARCHITECTURE.md, Testing).
+//! Every failure kind, produced by a real misbehaving server, counted exactly: the server's own
+//! count of requests read is compared with volley's, and the kind must be the right one.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+/// Runs `-n N -c C` against a server that does `action` to every request, and checks that every
+/// request was counted once, as a transport failure of `kind`.
+#[track_caller]
+fn all_fail_as(action: Action, kind: &str, n: u64, extra: &[&str]) -> RunResult {
+    let server = TestServer::start(Behavior::action(action));
+    let (ns, url) = (n.to_string(), server.url("/"));
+    let mut args = vec![url.as_str(), "-n", ns.as_str(), "-c", "2"];
+    args.extend_from_slice(extra);
+    let (r, out) = volley_json(&args, 0);
+    assert_accounting(&r);
+    assert_eq!(r.totals.requests, n, "{}", out.stderr);
+    assert_eq!(r.totals.transport_failures, n);
+    assert_eq!(r.totals.failed, n);
+    assert_eq!(r.totals.responses, 0);
+    assert_eq!(r.failures.get(kind), Some(&n), "failures {:?}", r.failures);
+    assert_eq!(r.failures.len(), 1, "one kind only: {:?}", r.failures);
+    assert_eq!(server.requests(), n, "requests the server read");
+    assert_eq!(r.endpoints[0].failure_kinds.get(kind), Some(&n));
+    assert_eq!(r.metrics["http_req_failed"].values["rate"], 1.0);
+    r
+}
+
+#[test]
+fn reset_is_counted_as_reset() {
+    all_fail_as(Action::Reset, "reset", 40, &[]);
+}
+
+#[test]
+fn garbage_is_counted_as_malformed() {
+    all_fail_as(Action::Garbage, "malformed", 40, &[]);
+}
+
+#[test]
+fn truncated_body_is_counted_as_closed() {
+    all_fail_as(Action::Truncated, "closed", 40, &[]);
+}
+
+#[test]
+fn early_close_is_counted_as_closed() {
+    all_fail_as(Action::EarlyClose, "closed", 40, &[]);
+}
+
+#[test]
+fn silence_is_counted_as_timeout() {
+    let r = all_fail_as(Action::Silent, "timeout", 4, &["--timeout", "300ms"]);
+    // 2 rounds of 2 VUs, each waiting for the timeout.
+    assert!(r.duration_s >= 0.55 && r.duration_s < 5.0, "duration {}", r.duration_s);
+}
+
+#[test]
+fn timeout_applies_to_a_slow_response() {
+    let server = TestServer::start(Behavior::ok().delay(Duration::from_millis(400)));
+    let (r, _) = volley_json(&[&server.url("/"), "-n", "4", "-c", "4", "--timeout", "100ms"], 0);
+    assert_accounting(&r);
+    assert_eq!(r.failures.get("timeout"), Some(&4), "{:?}", r.failures);
+}
+
+#[test]
+fn refused_target_finishes_quickly_with_every_request_counted() {
+    let url = refused_url("/");
+    let out = volley(&[&url, "-n", "1000", "-c", "10", "--json", "-q"], Duration::from_secs(20));
+    assert!(out.elapsed < Duration::from_secs(5), "took {:?}", out.elapsed);
+    // A run against a dead target completes; whether it exits 0 or 1, the result is complete.
+    assert!(matches!(out.code, Some(0) | Some(1)), "{}", out.streams());
+    let r = parse_result(&out.stdout);
+    assert_accounting(&r);
+    assert_eq!(r.totals.requests, 1000);
+    assert_eq!(r.failures.get("refused"), Some(&1000), "{:?}", r.failures);
+    assert!(!out.stderr.contains("panicked"));
+}
+
+#[test]
+fn one_failure_among_successes() {
+    for (action, kind) in
+        [(Action::Reset, "reset"), (Action::EarlyClose, "closed"), (Action::Garbage, "malformed")]
+    {
+        let server = TestServer::start(Behavior::ok().fail_nth(10, action));
+        let (r, _) = volley_json(&[&server.url("/"), "-n", "50", "-c", "1"], 0);
+        assert_accounting(&r);
+        assert_eq!(server.requests(), 50, "{kind}: the failed request is not retried");
+        assert_eq!(r.totals.requests, 50, "{kind}");
+        assert_eq!(r.failures.get(kind), Some(&1), "{kind}: {:?}", r.failures);
+        assert_eq!(r.totals.responses, 49, "{kind}");
+        assert_eq!(r.totals.failed, 1, "{kind}");
+        assert_eq!(server.connections(), 2, "{kind}: the VU reconnects once");
+    }
+}
+
+#[test]
+fn error_statuses_are_responses_that_failed() {
+    let server = TestServer::start(Behavior::status(503));
+    let (r, _) = volley_json(&[&server.url("/"), "-n", "30", "-c", "3"], 0);
+    assert_accounting(&r);
+    assert_eq!(r.totals.responses, 30);
+    assert_eq!(r.totals.transport_failures, 0);
+    assert_eq!(r.totals.failed, 30);
+    assert_eq!(r.status_codes.get("503"), Some(&30));
+    assert!(r.failures.is_empty());
+}
+
+#[test]
+fn a_failed_tls_handshake_is_counted_as_tls() {
+    let server = TestServer::start(Behavior::action(Action::GarbageOnConnect));
+    let url = format!("https://{}/", server.addr());
+    let (r, _) = volley_json(&[&url, "-n", "20", "-c", "2", "--insecure"], 0);
+    assert_accounting(&r);
+    assert_eq!(r.totals.requests, 20);
+    assert_eq!(r.failures.get("tls"), Some(&20), "{:?}", r.failures);
+    assert_eq!(server.connections(), 20, "one handshake attempt per request");
+}

@@ -1,1 +1,97 @@
-//! volley-engine (placeholder)
+//! The load engine: runs a validated [`Spec`] and returns a complete [`RunResult`].
+//!
+//! One loop, three independent concerns: *when* an iteration starts ([`schedule`], driven by
+//! the scenario's executor), *how* a request is sent ([`transport`]: hyper's HTTP/1 client over
+//! tokio TCP, rustls for https) and *where* its measurement goes (one
+//! [`volley_metrics::Recorder`] per worker thread). Like wrk, the engine runs one OS thread per
+//! core, each with its own single-threaded tokio runtime; virtual users are local tasks spread
+//! over the threads, so recording takes no lock. Once per second every thread hands its
+//! interval to a collector (time series, live progress, `abortOnFail` thresholds); at the end
+//! the recorders merge and [`assemble`] builds the result document.
+//!
+//! Accounting rule: every request that reaches the transport ends as exactly one recorded
+//! sample (a response or a failure of some [`volley_metrics::FailureKind`]), timeouts included.
+//! A request still in flight when its iteration is cut off (graceful stop expired, Ctrl-C) is
+//! not counted, as in k6; its iteration is counted as interrupted.
+
+pub mod assemble;
+pub mod schedule;
+pub mod transport;
+mod worker;
+
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+pub use tokio_util::sync::CancellationToken;
+use volley_metrics::{RunConfig, RunResult};
+use volley_plan::Spec;
+
+/// How to run a spec. Everything about *what* to run is in the [`Spec`].
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Worker OS threads; 0 means one per available core.
+    pub threads: usize,
+    /// Seed of the VUs' random generators (flow choice, think time, templates).
+    pub seed: u64,
+    /// Cancelled by the caller (Ctrl-C): no new iteration starts, and those in flight get
+    /// `grace` to finish before they are interrupted.
+    pub stop: CancellationToken,
+    pub grace: Duration,
+    /// Receives a live snapshot once per second (the progress line).
+    pub progress: Option<Sender<Progress>>,
+    /// Copied into the result as is; the caller knows the command line and the mode.
+    pub config: RunConfig,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            threads: 0,
+            seed: 0x5EED,
+            stop: CancellationToken::new(),
+            grace: Duration::from_secs(2),
+            progress: None,
+            config: RunConfig::default(),
+        }
+    }
+}
+
+/// A live view of the run, sent once per completed second.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// Seconds since the start of the run.
+    pub elapsed: Duration,
+    /// Requests finished so far.
+    pub requests: u64,
+    /// Failed requests so far (transport failures and unexpected statuses).
+    pub failures: u64,
+    /// Requests finished in the last complete second.
+    pub rps: f64,
+    /// 95th percentile latency of the last complete second, ms (0 when nothing finished).
+    pub p95_ms: f64,
+    /// Active VUs at the end of the last second.
+    pub vus: u64,
+    /// Open-model iterations dropped so far.
+    pub dropped: u64,
+}
+
+/// Why a run could not start. Failures of single requests are data, never an `EngineError`.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot resolve host `{host}`: {reason}")]
+    Dns { host: String, reason: String },
+    #[error("unsupported URL `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("the spec has no scenario to run")]
+    Empty,
+    #[error("cannot start worker threads: {0}")]
+    Threads(String),
+    #[error("TLS set-up failed: {0}")]
+    Tls(String),
+}
+
+/// Runs `spec` to the end (or until `opts.stop`), blocking the calling thread, and returns the
+/// complete result. Spawns and joins its own worker threads.
+pub fn run(spec: &Spec, opts: RunOptions) -> Result<RunResult, EngineError> {
+    worker::run(spec, opts)
+}

@@ -18,7 +18,12 @@ pub fn new() -> Micros {
 /// Records a duration, clamping to 1 µs (HDR cannot store 0) and saturating on overflow.
 #[inline]
 pub fn record(h: &mut Micros, micros: u64) {
-    h.saturating_record(micros.max(1));
+    // `saturating_record` alone would clamp to the current (initially tiny) range instead of
+    // auto-resizing; it is only the fallback when growing fails.
+    let v = micros.max(1);
+    if h.record(v).is_err() {
+        h.saturating_record(v);
+    }
 }
 
 /// Serializes as HdrHistogram's V2 + DEFLATE format, base64 encoded (the format of

@@ -10,6 +10,7 @@ pub mod histogram;
 pub mod recorder;
 pub mod result;
 pub mod summary;
+pub mod sweep;
 
 pub use failure::FailureKind;
 pub use recorder::{Interval, Recorder, Sample};

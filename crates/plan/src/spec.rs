@@ -237,8 +237,14 @@ pub enum CheckKind {
     BodyContains(String),
     BodyMatches(regex::Regex),
     /// JSON path (`$.a.b[0]`) exists, or equals a value when one is given.
-    JsonPath { path: String, equals: Option<serde_json::Value> },
-    Header { name: String, equals: Option<String> },
+    JsonPath {
+        path: String,
+        equals: Option<serde_json::Value>,
+    },
+    Header {
+        name: String,
+        equals: Option<String>,
+    },
     MaxDuration(Duration),
 }
 
@@ -264,6 +270,8 @@ pub struct Feeder {
     pub columns: Vec<String>,
     pub rows: std::sync::Arc<Vec<Vec<String>>>,
     pub mode: FeederMode,
+    /// Next row of a shared feeder, shared by every VU (and every clone of the spec).
+    pub cursor: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,249 @@
+//! From the merged recorder to the result document: every field of [`RunResult`] is filled
+//! here, thresholds are evaluated on the final values, histograms serialized.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use volley_metrics::recorder::Names;
+use volley_metrics::result::{
+    Machine, Metric, OpenModel, RunConfig, RunResult, SCHEMA_VERSION, ScenarioConfig,
+    ThresholdOutcome, ThresholdResult, TimePoint, Totals,
+};
+use volley_metrics::{FailureKind, Recorder, histogram, summary};
+use volley_plan::Spec;
+
+use crate::schedule;
+
+/// What the worker loop knows beyond the recorder.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub started_at: SystemTime,
+    pub ended_at: SystemTime,
+    pub duration: Duration,
+    pub interrupted: bool,
+    pub aborted_by: Option<String>,
+    pub threads: usize,
+    pub max_connections: u64,
+    /// VUs allocated (the `vus_max` gauge).
+    pub vus_max: u64,
+    /// The `vus` gauge: at the last complete second, smallest and largest seen.
+    pub vus_last: u64,
+    pub vus_min: u64,
+    pub vus_peak: u64,
+}
+
+/// The k6 metrics that are always present.
+const BASE_METRICS: [&str; 14] = [
+    "http_reqs",
+    "http_req_failed",
+    "http_req_duration",
+    "http_req_connecting",
+    "http_req_tls_handshaking",
+    "http_req_sending",
+    "http_req_waiting",
+    "http_req_receiving",
+    "iterations",
+    "iteration_duration",
+    "dropped_iterations",
+    "checks",
+    "data_sent",
+    "data_received",
+];
+
+/// A metric's k6 value, gauges included (the recorder knows no VU gauges).
+fn metric(r: &Recorder, names: &Names, key: &str, secs: f64, f: &Facts) -> Option<Metric> {
+    match key {
+        "vus" => Some(summary::gauge(f.vus_last as f64, f.vus_min as f64, f.vus_peak as f64)),
+        "vus_max" => {
+            let peak = f.vus_max.max(f.vus_peak) as f64;
+            Some(summary::gauge(peak, peak, peak))
+        }
+        _ => r.metric(names, key, secs),
+    }
+}
+
+/// Builds the complete result of a run.
+pub fn result(
+    spec: &Spec,
+    names: &Names,
+    r: &Recorder,
+    timeseries: Vec<TimePoint>,
+    mut config: RunConfig,
+    f: Facts,
+) -> RunResult {
+    let secs = f.duration.as_secs_f64();
+    let mut metrics: BTreeMap<String, Metric> = BTreeMap::new();
+    for key in BASE_METRICS.iter().chain(&["vus", "vus_max"]) {
+        if let Some(m) = metric(r, names, key, secs, &f) {
+            metrics.insert(key.to_string(), m);
+        }
+    }
+    let mut thresholds = Vec::new();
+    for t in &spec.thresholds {
+        let m = metric(r, names, &t.metric, secs, &f);
+        for e in &t.exprs {
+            let evaluated = m.as_ref().and_then(|m| e.evaluate(&m.values));
+            // A threshold on a metric that never got a value (no such aggregate) fails, so a
+            // typo cannot pass silently.
+            let ok = evaluated.is_some_and(|(_, ok)| ok);
+            thresholds.push(ThresholdResult {
+                metric: t.metric.clone(),
+                expression: e.source.clone(),
+                ok,
+                observed: evaluated.map(|(v, _)| v),
+                abort_on_fail: e.abort_on_fail,
+            });
+        }
+        if let Some(m) = m {
+            let entry = metrics.entry(t.metric.clone()).or_insert(m);
+            for tr in thresholds.iter().filter(|tr| tr.metric == t.metric) {
+                entry.thresholds.insert(tr.expression.clone(), ThresholdOutcome { ok: tr.ok });
+            }
+        }
+    }
+
+    let failures: BTreeMap<String, u64> = FailureKind::ALL
+        .iter()
+        .filter(|k| r.all.failure_kinds[k.index()] > 0)
+        .map(|k| (k.as_str().to_string(), r.all.failure_kinds[k.index()]))
+        .collect();
+    let status_codes: BTreeMap<String, u64> =
+        r.all.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+
+    let requests = r.all.requests;
+    let totals = Totals {
+        requests,
+        responses: requests - r.transport_failures,
+        transport_failures: r.transport_failures,
+        succeeded: requests - r.all.failures,
+        failed: r.all.failures,
+        dropped: r.dropped,
+        iterations: r.iterations,
+        interrupted_iterations: r.interrupted_iterations,
+        bytes_sent: r.bytes_sent,
+        bytes_received: r.all.bytes_received,
+        rps: if secs > 0.0 { requests as f64 / secs } else { 0.0 },
+        max_connections: f.max_connections,
+    };
+
+    let mut histograms = BTreeMap::new();
+    let hist = [
+        ("http_req_duration", &r.all.duration),
+        ("http_req_connecting", &r.connecting),
+        ("http_req_tls_handshaking", &r.tls),
+        ("http_req_sending", &r.sending),
+        ("http_req_waiting", &r.waiting),
+        ("http_req_receiving", &r.receiving),
+        ("iteration_duration", &r.iteration),
+    ];
+    for (k, h) in hist {
+        histograms.insert(k.to_string(), histogram::encode(h));
+    }
+    let mut seen = Vec::new();
+    for (_, name) in &names.endpoints {
+        if seen.contains(name) {
+            continue;
+        }
+        seen.push(name.clone());
+        if let Some(t) = r.tagged(names, "name", name)
+            && t.requests > 0
+        {
+            histograms.insert(format!("http_req_duration{{name:{name}}}"), histogram::encode(&t.duration));
+        }
+    }
+
+    let open: Vec<_> = spec.scenarios.iter().filter(|s| s.executor.is_open()).collect();
+    let open_model = (!open.is_empty()).then(|| {
+        histograms.insert("http_req_duration_raw".into(), histogram::encode(&r.raw));
+        histograms.insert("schedule_lag".into(), histogram::encode(&r.lag));
+        let target: f64 = open
+            .iter()
+            .map(|s| {
+                let d = schedule::executor_duration(&s.executor).as_secs_f64();
+                if d > 0.0 { schedule::total_arrivals(&s.executor) as f64 / d } else { 0.0 }
+            })
+            .sum();
+        // Achieved rate over the scheduled window (not the tail spent waiting for the last
+        // responses), so that keeping the schedule reads as achieved == target.
+        let window = open
+            .iter()
+            .map(|s| s.start_time + schedule::executor_duration(&s.executor))
+            .max()
+            .unwrap_or_default()
+            .as_secs_f64()
+            .min(secs);
+        let started: u64 = open
+            .iter()
+            .map(|s| {
+                let i = names.scenarios.iter().position(|n| *n == s.name).unwrap_or(0);
+                r.scenarios.get(i).map_or(0, |t| t.requests)
+            })
+            .sum();
+        OpenModel {
+            target_rps: target,
+            achieved_rps: if window > 0.0 { started as f64 / window } else { 0.0 },
+            dropped: r.dropped,
+            raw_latency: summary::latency(&r.raw),
+            schedule_lag: summary::latency(&r.lag),
+        }
+    });
+
+    if config.scenarios.is_empty() {
+        config.scenarios = spec
+            .scenarios
+            .iter()
+            .map(|s| ScenarioConfig {
+                name: s.name.clone(),
+                executor: s.executor.name().to_string(),
+                description: schedule::describe(&s.executor),
+            })
+            .collect();
+    }
+
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        volley_version: env!("CARGO_PKG_VERSION").to_string(),
+        config,
+        started_at: humantime::format_rfc3339_millis(f.started_at).to_string(),
+        ended_at: humantime::format_rfc3339_millis(f.ended_at).to_string(),
+        duration_s: secs,
+        interrupted: f.interrupted,
+        aborted_by: f.aborted_by.clone(),
+        machine: machine(f.threads),
+        totals,
+        metrics,
+        failures,
+        status_codes,
+        endpoints: r.endpoint_stats(names, secs),
+        checks: r.check_results(names),
+        thresholds,
+        timeseries,
+        open_model,
+        server: None,
+        backends: r.backend_stats(),
+        histograms,
+    }
+}
+
+/// Facts about the load generator's machine.
+pub fn machine(threads: usize) -> Machine {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let memory_bytes = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| {
+                l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).map(|kb| kb * 1024)
+            })
+        })
+        .unwrap_or(0);
+    Machine {
+        hostname,
+        os: std::env::consts::OS.to_string(),
+        arch: std::env::consts::ARCH.to_string(),
+        cpus: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+        memory_bytes,
+        threads: threads as u32,
+    }
+}

@@ -1,0 +1,95 @@
+//! The live progress line on stderr: elapsed, rps, p95, failures, VUs. Drawn only when stderr
+//! is a terminal (and not `-q`); a pipe or a file gets nothing, so logs stay clean.
+
+use std::io::Write as _;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+
+use volley_engine::Progress;
+
+/// A running progress printer; [`Line::finish`] clears the line.
+pub struct Line {
+    handle: JoinHandle<()>,
+}
+
+/// True when stderr is a terminal.
+pub fn stderr_is_terminal() -> bool {
+    // SAFETY: isatty only inspects the file descriptor.
+    unsafe { libc::isatty(2) == 1 }
+}
+
+/// Starts the printer when it should be shown; returns the sender the engine feeds.
+pub fn start(quiet: bool) -> (Option<Sender<Progress>>, Option<Line>) {
+    if quiet || !stderr_is_terminal() {
+        return (None, None);
+    }
+    let (tx, rx) = channel();
+    let handle = std::thread::spawn(move || draw(rx));
+    (Some(tx), Some(Line { handle }))
+}
+
+fn draw(rx: Receiver<Progress>) {
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut err = std::io::stderr();
+    let mut drawn = false;
+    for p in rx {
+        let line = format_line(&p, color);
+        let _ = write!(err, "\r\x1b[2K{line}");
+        let _ = err.flush();
+        drawn = true;
+    }
+    if drawn {
+        let _ = write!(err, "\r\x1b[2K");
+        let _ = err.flush();
+    }
+}
+
+/// One progress line (no terminal control codes besides optional colour).
+pub fn format_line(p: &Progress, color: bool) -> String {
+    let fail = if p.failures > 0 && color {
+        format!("\x1b[31m{} failed\x1b[0m", p.failures)
+    } else {
+        format!("{} failed", p.failures)
+    };
+    let mut s = format!(
+        "{:>4}s  {} reqs  {:.0} req/s  p95 {:.2} ms  {}  {} VUs",
+        p.elapsed.as_secs(),
+        p.requests,
+        p.rps,
+        p.p95_ms,
+        fail,
+        p.vus
+    );
+    if p.dropped > 0 {
+        s.push_str(&format!("  {} dropped", p.dropped));
+    }
+    s
+}
+
+impl Line {
+    /// Waits for the printer to clear its line (the engine dropped its sender).
+    pub fn finish(self) {
+        let _ = self.handle.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn line_shows_the_live_figures() {
+        let p = Progress {
+            elapsed: Duration::from_secs(3),
+            requests: 1200,
+            failures: 2,
+            rps: 400.0,
+            p95_ms: 4.25,
+            vus: 10,
+            dropped: 0,
+        };
+        assert_eq!(format_line(&p, false), "   3s  1200 reqs  400 req/s  p95 4.25 ms  2 failed  10 VUs");
+        assert!(format_line(&p, true).contains("\x1b[31m2 failed"));
+    }
+}
