@@ -130,8 +130,8 @@ for name, reqs, cpu, rss in rows:
 print(f"ratio volley/wrk (CPU per request): {per['volley'] / per['wrk']:.2f}x  (issue 2 goal: <= 1.3x)")
 r = json.load(open(sys.argv[8]))
 own = int(r["totals"]["requests"])
-print(f"volley's own count: {own:,} requests (nginx counted {rows[1][1]:,}; they differ by the requests "
-      f"in flight when the run ended)")
+note = "" if own == rows[1][1] else " (the difference: requests in flight when the run ended)"
+print(f"volley's own count: {own:,} requests; nginx counted {rows[1][1]:,}{note}")
 PY
 }
 

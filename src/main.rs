@@ -10,8 +10,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use outcome::Outcome;
-
 /// A load-testing workbench for HTTP services.
 ///
 /// Quick mode: `volley URL -c 50 -n 10000`. Plans, reports, comparisons and scaling

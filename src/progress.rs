@@ -89,7 +89,10 @@ mod tests {
             vus: 10,
             dropped: 0,
         };
-        assert_eq!(format_line(&p, false), "   3s  1200 reqs  400 req/s  p95 4.25 ms  2 failed  10 VUs");
+        assert_eq!(
+            format_line(&p, false),
+            "   3s  1200 reqs  400 req/s  p95 4.25 ms  2 failed  10 VUs"
+        );
         assert!(format_line(&p, true).contains("\x1b[31m2 failed"));
     }
 }

@@ -115,7 +115,10 @@ pub fn main(args: ClusterArgs) -> anyhow::Result<Outcome> {
     eprintln!("volley cluster: stopping ({signal})");
     let restarts = cluster.restarts();
     cluster.stop();
-    eprintln!("volley cluster: stopped; {restarts} restart(s) in {:.0} s", cluster.uptime().as_secs_f64());
+    eprintln!(
+        "volley cluster: stopped; {restarts} restart(s) in {:.0} s",
+        cluster.uptime().as_secs_f64()
+    );
     Ok(if signal == "SIGINT" { Outcome::Interrupted } else { Outcome::Success })
 }
 

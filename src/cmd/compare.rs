@@ -57,21 +57,25 @@ pub fn main(args: CompareArgs) -> anyhow::Result<Outcome> {
             .filter(|l| !l.is_empty())
             .or_else(|| result.config.label.clone())
             .unwrap_or_else(|| {
-                path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| format!("run {}", i + 1))
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| format!("run {}", i + 1))
             });
         runs.push(Run { label, result });
     }
     let format = match (args.format, &args.out) {
         (Some(f), _) => f,
-        (None, Some(out)) => match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-            Some("html" | "htm") => CompareFormat::Html,
-            Some("md" | "markdown") | None => CompareFormat::Md,
-            Some(other) => {
-                return Err(usage(format!(
-                    "cannot write a comparison as `.{other}`\n  hint: use --format md or --format html (or an .md/.html file name)"
-                )));
+        (None, Some(out)) => {
+            match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+                Some("html" | "htm") => CompareFormat::Html,
+                Some("md" | "markdown") | None => CompareFormat::Md,
+                Some(other) => {
+                    return Err(usage(format!(
+                        "cannot write a comparison as `.{other}`\n  hint: use --format md or --format html (or an .md/.html file name)"
+                    )));
+                }
             }
-        },
+        }
         (None, None) => CompareFormat::Md,
     };
     let text = match format {
@@ -80,7 +84,8 @@ pub fn main(args: CompareArgs) -> anyhow::Result<Outcome> {
     };
     match &args.out {
         Some(out) => {
-            std::fs::write(out, text).with_context(|| format!("cannot write the comparison to `{}`", out.display()))?;
+            std::fs::write(out, text)
+                .with_context(|| format!("cannot write the comparison to `{}`", out.display()))?;
             eprintln!("wrote {}", out.display());
         }
         None => print!("{text}"),

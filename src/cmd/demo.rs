@@ -59,7 +59,7 @@ pub fn main(args: DemoArgs) -> anyhow::Result<Outcome> {
     let mut load = default_load();
     // Enough requests in flight to keep two single-threaded instances busy.
     load.concurrency = Some(8);
-    load.duration = Some(format!("{}ms", args.duration.as_millis()));
+    load.duration = Some(humantime::format_duration(args.duration).to_string());
     let mut plan = SweepPlan::quick(&format!("/heavy?n={}", args.heavy_n), load, launch);
     plan.warmup = args.warmup;
     plan.quiet = args.quiet;

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use volley_metrics::RunConfig;
-use volley_plan::{
-    Body, Executor, Flow, HttpOptions, Scenario, Spec, StatusSet, Step, Template,
-};
+use volley_plan::{Body, Executor, Flow, HttpOptions, Scenario, Spec, StatusSet, Step, Template};
 
 use crate::outcome::{Outcome, usage};
 
@@ -34,7 +32,7 @@ pub struct LoadArgs {
     /// with --rps (default max(100, rps)).
     #[arg(short = 'c', long = "concurrency")]
     pub concurrency: Option<u64>,
-    /// Total number of requests to send (exact).
+    /// Total number of requests to send, exactly (default 200 when neither -n nor -d is given).
     #[arg(short = 'n', long = "requests", conflicts_with = "duration")]
     pub requests: Option<u64>,
     /// How long to run (`30s`, `2m`).
@@ -119,11 +117,9 @@ pub fn build_spec(url: &str, load: &LoadArgs) -> anyhow::Result<(Spec, RunConfig
         };
         usage(format!("invalid URL `{url}`: {reason}{hint}"))
     })?;
-    let method: http::Method = load
-        .method
-        .to_ascii_uppercase()
-        .parse()
-        .map_err(|_| usage(format!("invalid method `{}` (hint: GET, POST, PUT ...)", load.method)))?;
+    let method: http::Method = load.method.to_ascii_uppercase().parse().map_err(|_| {
+        usage(format!("invalid method `{}` (hint: GET, POST, PUT ...)", load.method))
+    })?;
     let timeout = parse_duration("--timeout", &load.timeout)?;
     let duration = load.duration.as_deref().map(|d| parse_duration("--duration", d)).transpose()?;
     if load.requests == Some(0) {
@@ -135,7 +131,9 @@ pub fn build_spec(url: &str, load: &LoadArgs) -> anyhow::Result<(Spec, RunConfig
     if let Some(r) = load.rps
         && !(r.is_finite() && r > 0.0)
     {
-        return Err(usage(format!("`--rps {r}`: the rate must be a positive number of requests per second")));
+        return Err(usage(format!(
+            "`--rps {r}`: the rate must be a positive number of requests per second"
+        )));
     }
     let mut headers = Vec::new();
     for h in &load.headers {
@@ -155,9 +153,8 @@ pub fn build_spec(url: &str, load: &LoadArgs) -> anyhow::Result<(Spec, RunConfig
     let body = match (&load.body, &load.body_file) {
         (Some(b), _) => Body::Bytes(b.as_bytes().into()),
         (None, Some(path)) => {
-            let bytes = std::fs::read(path).map_err(|e| {
-                usage(format!("cannot read --body-file `{}`: {e}", path.display()))
-            })?;
+            let bytes = std::fs::read(path)
+                .map_err(|e| usage(format!("cannot read --body-file `{}`: {e}", path.display())))?;
             Body::Bytes(bytes.into())
         }
         (None, None) => Body::None,
@@ -307,7 +304,8 @@ mod tests {
 
     #[test]
     fn flags_map_to_executors() {
-        let (s, c) = build_spec("http://127.0.0.1:1/x?y=1", &load(|l| l.requests = Some(1000))).unwrap();
+        let (s, c) =
+            build_spec("http://127.0.0.1:1/x?y=1", &load(|l| l.requests = Some(1000))).unwrap();
         assert_eq!(
             s.scenarios[0].executor,
             Executor::SharedIterations { vus: 50, iterations: 1000, max_duration: NO_DEADLINE }
@@ -338,7 +336,9 @@ mod tests {
         assert!(err("http://x/", load(|l| l.rps = Some(0.0))).contains("--rps 0"));
         assert!(err("http://x/", load(|l| l.rps = Some(-3.0))).contains("positive"));
         assert!(err("http://x/", load(|l| l.headers = vec!["foo".into()])).contains("Name: value"));
-        assert!(err("http://x/", load(|l| l.duration = Some("soon".into()))).contains("bad duration"));
+        assert!(
+            err("http://x/", load(|l| l.duration = Some("soon".into()))).contains("bad duration")
+        );
         let e = err("http://x/", load(|l| l.body_file = Some("/nonexistent/body".into())));
         assert!(e.contains("/nonexistent/body"), "{e}");
         let e = build_spec("http://x/", &load(|l| l.requests = Some(0))).unwrap_err();

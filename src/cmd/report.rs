@@ -71,13 +71,17 @@ pub fn load_result(path: &Path) -> anyhow::Result<RunResult> {
         )));
     }
     serde_json::from_value(value).map_err(|e| {
-        usage(format!("`{}` is not a valid volley result: {e}\n  hint: was the file edited by hand?", path.display()))
+        usage(format!(
+            "`{}` is not a valid volley result: {e}\n  hint: was the file edited by hand?",
+            path.display()
+        ))
     })
 }
 
 /// The format a file name asks for, from its extension.
 pub fn format_of(path: &Path) -> anyhow::Result<Format> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let ext =
+        path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
     Ok(match ext.as_str() {
         "md" | "markdown" => Format::Md,
         "html" | "htm" => Format::Html,
@@ -115,10 +119,16 @@ fn json_of(result: &RunResult) -> anyhow::Result<String> {
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).with_context(|| format!("cannot write the report to `{}`", path.display()))
+    std::fs::write(path, text)
+        .with_context(|| format!("cannot write the report to `{}`", path.display()))
 }
 
-fn render_to(path: &Path, result: &RunResult, format: Format, glossary: bool) -> anyhow::Result<Vec<PathBuf>> {
+fn render_to(
+    path: &Path,
+    result: &RunResult,
+    format: Format,
+    glossary: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
     let text = match format {
         Format::Md => markdown::render(result, markdown::Options { glossary }),
         Format::Html => html::render(result, html::Options { glossary })?,
@@ -162,12 +172,16 @@ pub fn main(args: ReportArgs) -> anyhow::Result<Outcome> {
         }
         None => {
             let text = match format {
-                Format::Md => markdown::render(&result, markdown::Options { glossary: args.glossary }),
+                Format::Md => {
+                    markdown::render(&result, markdown::Options { glossary: args.glossary })
+                }
                 Format::Html => html::render(&result, html::Options { glossary: args.glossary })?,
                 Format::Junit => junit::render(&result),
                 Format::Json => json_of(&result)?,
                 Format::Csv => {
-                    eprintln!("note: printing _stats.csv only; pass -o PREFIX to write all three Locust files");
+                    eprintln!(
+                        "note: printing _stats.csv only; pass -o PREFIX to write all three Locust files"
+                    );
                     csv::stats(&result)?
                 }
             };

@@ -62,6 +62,14 @@ pub fn main(args: RunArgs) -> anyhow::Result<Outcome> {
         mode: "plan".into(),
         target: spec.base_url.as_ref().map(|u| u.to_string()),
         concurrency: spec.scenarios.iter().map(|s| s.executor.max_vus() as u64).max().unwrap_or(0),
+        duration_s: spec
+            .scenarios
+            .iter()
+            .map(|s| {
+                (s.start_time + volley_engine::schedule::executor_duration(&s.executor))
+                    .as_secs_f64()
+            })
+            .reduce(f64::max),
         timeout_s: spec.http.timeout.as_secs_f64(),
         keepalive: spec.http.keepalive,
         plan: Some(args.plan.display().to_string()),
@@ -87,14 +95,8 @@ fn execute_seeded(
     let stop = CancellationToken::new();
     crate::signals::install(stop.clone());
     let (progress, line) = crate::progress::start(output.quiet || output.json);
-    let opts = RunOptions {
-        threads: 0,
-        seed,
-        stop,
-        grace: Duration::from_secs(2),
-        progress,
-        config,
-    };
+    let opts =
+        RunOptions { threads: 0, seed, stop, grace: Duration::from_secs(2), progress, config };
     let result = volley_engine::run(spec, opts);
     if let Some(l) = line {
         l.finish();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use volley_engine::{CancellationToken, RunOptions};
 use volley_harness::cluster::BALANCER_THREADS;
-use volley_harness::observe::{BALANCER, GENERATOR, attach};
+use volley_harness::observe::{BALANCER, GENERATOR, MACHINE, attach, machine_usage};
 use volley_harness::{Balancing, Cluster, Sampler, Target, Watch};
 use volley_metrics::sweep::{SWEEP_SCHEMA_VERSION, Sweep, SweepRun, analyze};
 use volley_metrics::{Machine, RunConfig};
@@ -65,7 +65,7 @@ pub struct ScaleArgs {
 /// What each measured run sends.
 enum Workload {
     Quick { path: String, load: LoadArgs },
-    Plan { file: PathBuf, spec: Box<Spec> },
+    Plan { file: PathBuf, spec: Spec },
 }
 
 impl Workload {
@@ -79,7 +79,10 @@ impl Workload {
                 };
                 let model = match load.rps {
                     Some(r) => format!("{r} req/s"),
-                    None => format!("c={}", load.concurrency.unwrap_or(super::quick::DEFAULT_CONCURRENCY)),
+                    None => format!(
+                        "c={}",
+                        load.concurrency.unwrap_or(super::quick::DEFAULT_CONCURRENCY)
+                    ),
                 };
                 format!("{} {path}, {model}, {amount} per run", load.method.to_ascii_uppercase())
             }
@@ -96,7 +99,7 @@ impl Workload {
                 Ok((spec, config))
             }
             Workload::Plan { file, spec } => {
-                let mut spec = (**spec).clone();
+                let mut spec = spec.clone();
                 spec.base_url = Some(base.parse().context("balancer URL")?);
                 spec.http.backend_header.get_or_insert_with(|| SERVED_BY.into());
                 let config = RunConfig {
@@ -114,11 +117,21 @@ impl Workload {
         }
     }
 
-    /// Warm-up load: quick mode against the path for `d` (plans warm up on their base path).
+    /// Warm-up load: quick mode against the path for `d`. A plan warms up on the path of its
+    /// first GET step written as a plain relative path (templated or absolute URLs are not
+    /// guessed at), or on `/`.
     fn warmup_spec(&self, base: &str, d: Duration) -> anyhow::Result<Spec> {
         let (path, mut load) = match self {
             Workload::Quick { path, load } => (path.clone(), load.clone()),
-            Workload::Plan { .. } => ("/".to_string(), default_load()),
+            Workload::Plan { spec, .. } => {
+                let first = spec
+                    .scenarios
+                    .iter()
+                    .flat_map(|s| s.flows.iter().flat_map(|f| f.steps.iter()))
+                    .filter(|st| st.method == http::Method::GET)
+                    .find_map(|st| st.url.as_literal().filter(|u| u.starts_with('/')));
+                (first.unwrap_or("/").to_string(), default_load())
+            }
         };
         load.requests = None;
         load.duration = Some(format!("{}ms", d.as_millis()));
@@ -264,8 +277,16 @@ pub fn run_sweep(plan: &SweepPlan, interrupt: &Interrupt) -> (Sweep, Option<anyh
 }
 
 /// One measured run at `n` instances.
-fn measure(plan: &SweepPlan, n: usize, repeat: usize, interrupt: &Interrupt) -> anyhow::Result<SweepRun> {
-    progress(plan.quiet, format_args!("starting {n} instance(s) of `{}`", plan.launch.command.join(" ")));
+fn measure(
+    plan: &SweepPlan,
+    n: usize,
+    repeat: usize,
+    interrupt: &Interrupt,
+) -> anyhow::Result<SweepRun> {
+    progress(
+        plan.quiet,
+        format_args!("starting {n} instance(s) of `{}`", plan.launch.command.join(" ")),
+    );
     let cluster = Cluster::start(plan.launch.config(n, 0, false)).map_err(start_error)?;
     let base = format!("http://{}", cluster.addr());
     let options = |config: RunConfig| RunOptions {
@@ -275,7 +296,10 @@ fn measure(plan: &SweepPlan, n: usize, repeat: usize, interrupt: &Interrupt) -> 
         ..RunOptions::default()
     };
     if !plan.warmup.is_zero() {
-        progress(plan.quiet, format_args!("warming up for {}", humantime::format_duration(plan.warmup)));
+        progress(
+            plan.quiet,
+            format_args!("warming up for {}", humantime::format_duration(plan.warmup)),
+        );
         let spec = plan.workload.warmup_spec(&base, plan.warmup)?;
         volley_engine::run(&spec, options(RunConfig::default()))?;
     }
@@ -287,6 +311,7 @@ fn measure(plan: &SweepPlan, n: usize, repeat: usize, interrupt: &Interrupt) -> 
     let (mut watches, balancer) = cluster.watches();
     watches.push(Watch { label: BALANCER.into(), ..balancer });
     watches.push(Watch::new(GENERATOR, Target::OwnProcessExcept(Some(BALANCER_THREADS.into()))));
+    watches.push(Watch::new(MACHINE, Target::System));
     progress(plan.quiet, format_args!("measuring {n} instance(s) through {base}"));
     let t0 = cluster.uptime().as_secs_f64();
     let sampler = Sampler::start(watches);
@@ -302,9 +327,16 @@ fn measure(plan: &SweepPlan, n: usize, repeat: usize, interrupt: &Interrupt) -> 
         events.into_iter().map(|(t, msg)| format!("{:.1} s: {msg}", t - t0)).collect();
     drop(cluster);
     let mut result = result?;
+    let machine = machine_usage(&result, &observed);
     attach(&mut result, observed);
     let mut run = SweepRun::from_result(n, repeat, result);
     run.events = events;
+    run.other_cpu_pct = machine.filter(|m| !m.samples.is_empty()).map(|m| {
+        let ours = run.cpu_pct.iter().sum::<f64>()
+            + run.balancer_cpu_pct.unwrap_or(0.0)
+            + run.generator_cpu_pct.unwrap_or(0.0);
+        (m.cpu_pct_avg - ours).max(0.0)
+    });
     Ok(run)
 }
 
@@ -370,18 +402,24 @@ pub fn main(args: ScaleArgs) -> anyhow::Result<Outcome> {
     for p in [&args.out, &args.report].into_iter().flatten() {
         let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
         if !matches!(ext, "json" | "md" | "markdown" | "html" | "htm") {
-            return Err(usage(format!("cannot tell the format of `{}` (hint: use .json, .md or .html)", p.display())));
+            return Err(usage(format!(
+                "cannot tell the format of `{}` (hint: use .json, .md or .html)",
+                p.display()
+            )));
         }
     }
     let workload = match &args.plan {
         Some(file) => {
             let spec = volley_plan::load(file, &volley_plan::Overrides::default())
                 .map_err(|e| usage(format!("{e}")))?;
-            Workload::Plan { file: file.clone(), spec: Box::new(spec) }
+            Workload::Plan { file: file.clone(), spec }
         }
         None => {
             if !args.path.starts_with('/') {
-                return Err(usage(format!("--path `{}` must start with / (e.g. --path /heavy)", args.path)));
+                return Err(usage(format!(
+                    "--path `{}` must start with / (e.g. --path /heavy)",
+                    args.path
+                )));
             }
             let mut load = args.load.clone();
             if load.requests.is_none() && load.duration.is_none() {

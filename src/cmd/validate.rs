@@ -85,7 +85,7 @@ pub fn describe(spec: &volley_plan::Spec) -> String {
     let n = spec.scenarios.len();
     let _ = writeln!(
         out,
-        "  scenarios: {n}, max {} VUs",
+        "  scenarios: {n}, at most {} VUs",
         spec.scenarios.iter().map(|s| s.executor.max_vus()).sum::<u32>()
     );
     for s in &spec.scenarios {

@@ -7,6 +7,10 @@ use std::time::{Duration, Instant};
 
 use crate::support::{RUN_TIMEOUT, Spawned, VOLLEY, volley, volley_command, volley_json};
 
+/// Held by the tests whose figures depend on having the CPU to themselves (scaling sweeps,
+/// the demo), so that they at least do not compete with each other.
+pub static CPU_HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Environment variable inherited by every process a test's volley starts: the process table
 /// can then be searched for survivors of exactly that test.
 pub const MARK: &str = "VOLLEY_TEST_MARK";
@@ -130,7 +134,27 @@ fn no_child_survives_sigkill() {
     assert_eq!(get(&url, "/").0, 200);
     let volley_pid = cluster.pid();
     let children: Vec<u32> = marked_pids(&mark).into_iter().filter(|&p| p != volley_pid).collect();
-    assert_eq!(children.len(), 2, "two instances run: {children:?}");
+    // Two instances and the reaper.
+    assert_eq!(children.len(), 3, "two instances run: {children:?}");
+    cluster.signal(libc::SIGKILL);
+    let _ = cluster.wait(RUN_TIMEOUT);
+    let left = wait_no_marked(&mark, Duration::from_secs(5));
+    assert!(left.is_empty(), "processes survived volley's SIGKILL: {left:?}");
+}
+
+#[test]
+fn no_grandchild_survives_sigkill_either() {
+    // The real server one level below a wrapper, as with `npm start` or a shell script.
+    let mark = unique_mark("sigkill-wrapped");
+    let script = format!("{VOLLEY} serve-demo --threads 1 --port {{port}} & wait");
+    let mut cmd = volley_command(&["cluster", "--instances", "2", "--", "sh", "-c", &script]);
+    cmd.env(MARK, &mark);
+    let (cluster, url) = Spawned::start_listening(cmd, RUN_TIMEOUT);
+    assert_eq!(get(&url, "/").0, 200);
+    let volley_pid = cluster.pid();
+    // Two shells, two servers, and the reaper.
+    let before: Vec<u32> = marked_pids(&mark).into_iter().filter(|&p| p != volley_pid).collect();
+    assert!(before.len() >= 4, "{before:?}");
     cluster.signal(libc::SIGKILL);
     let _ = cluster.wait(RUN_TIMEOUT);
     let left = wait_no_marked(&mark, Duration::from_secs(5));

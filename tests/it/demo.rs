@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use crate::cluster::{MARK, unique_mark, wait_no_marked};
+use crate::cluster::{CPU_HEAVY, MARK, unique_mark, wait_no_marked};
 use crate::support::{Spawned, temp_dir, volley_command};
 
 #[test]
 fn demo_compares_one_and_two_instances_and_writes_the_report() {
+    let _cpu = CPU_HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let dir = temp_dir();
     let mark = unique_mark("demo");
     // Shorter than the real demo (and lighter requests: this is a debug build), same path.

@@ -227,3 +227,123 @@ fn run_crossed_threshold_exits_99() {
     assert!(count.ok, "{count:?}");
     assert_eq!(r.checks.iter().map(|c| c.fails).sum::<u64>(), 6);
 }
+
+/// A tiny keep-alive HTTP/1.1 server for the login chain: `POST /login` answers a JSON token
+/// and sets a session cookie; `GET /me` answers 200 only with `Authorization: Bearer <token>`
+/// (and reports in `X-Cookie` whether the session cookie came back). Stops when dropped.
+struct LoginServer {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LoginServer {
+    fn start() -> LoginServer {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let Ok((sock, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                sock.set_nonblocking(false).unwrap();
+                sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                std::thread::spawn(move || {
+                    let mut w = sock.try_clone().unwrap();
+                    let mut r = BufReader::new(sock);
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut parts = line.split_whitespace();
+                        let (method, path) =
+                            (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                        let (mut len, mut auth, mut cookie) =
+                            (0usize, String::new(), String::new());
+                        loop {
+                            let mut h = String::new();
+                            if r.read_line(&mut h).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let h = h.trim_end();
+                            if h.is_empty() {
+                                break;
+                            }
+                            let (k, v) = h.split_once(':').unwrap_or((h, ""));
+                            match k.to_ascii_lowercase().as_str() {
+                                "content-length" => len = v.trim().parse().unwrap_or(0),
+                                "authorization" => auth = v.trim().to_string(),
+                                "cookie" => cookie = v.trim().to_string(),
+                                _ => {}
+                            }
+                        }
+                        let mut body = vec![0; len];
+                        if r.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        let body = String::from_utf8_lossy(&body).to_string();
+                        let (status, extra, out) = match (method, path) {
+                            ("POST", "/login") => {
+                                let user = body.strip_prefix("user=").unwrap_or("nobody");
+                                (
+                                    200,
+                                    "Set-Cookie: sid=s3cr3t; Path=/\r\n".to_string(),
+                                    format!("{{\"token\":\"t-{user}\"}}"),
+                                )
+                            }
+                            ("GET", "/me") if auth == "Bearer t-alice" => (
+                                200,
+                                format!("X-Cookie: {}\r\n", cookie.contains("sid=s3cr3t")),
+                                "{\"name\":\"alice\"}".to_string(),
+                            ),
+                            _ => (401, String::new(), "{}".to_string()),
+                        };
+                        let resp = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{out}",
+                            out.len()
+                        );
+                        if w.write_all(resp.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        LoginServer { addr, stop }
+    }
+}
+
+impl Drop for LoginServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Log in, extract the token from the JSON answer, call an authorized endpoint with it: every
+/// check passes only if the extracted value reached the later step.
+#[test]
+fn login_token_chain_against_a_real_server() {
+    let server = LoginServer::start();
+    let dir = temp_dir();
+    let plan = format!(
+        "base_url: http://{}\nvus: 2\niterations: 4\nsteps:\n  - post: /login\n    name: login\n    form: {{ user: alice }}\n    extract: {{ token: $.token }}\n    check: {{ name: login 200, status: 200 }}\n  - get: /me\n    name: me\n    headers: {{ Authorization: \"Bearer {{{{ token }}}}\" }}\n    check:\n      - {{ name: me 200, status: 200 }}\n      - {{ name: me is alice, json: {{ $.name: alice }} }}\n",
+        server.addr
+    );
+    std::fs::write(dir.path().join("login.yaml"), plan).unwrap();
+    let (r, out) = volley_json(&["run", dir.path().join("login.yaml").to_str().unwrap()], 0);
+    assert_eq!(r.totals.requests, 8, "{}", out.streams());
+    for name in ["login 200", "me 200", "me is alice"] {
+        let c = r
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("{name}: {:?}", r.checks));
+        assert_eq!((c.passes, c.fails), (4, 0), "{name}");
+    }
+}

@@ -10,7 +10,7 @@ use volley_metrics::result::{
     ThresholdOutcome, ThresholdResult, TimePoint, Totals,
 };
 use volley_metrics::{FailureKind, Recorder, histogram, summary};
-use volley_plan::Spec;
+use volley_plan::{Spec, ThresholdExpr};
 
 use crate::schedule;
 
@@ -62,6 +62,58 @@ fn metric(r: &Recorder, names: &Names, key: &str, secs: f64, f: &Facts) -> Optio
     }
 }
 
+/// The histogram behind a trend metric key (`http_req_duration{name:x}` included).
+fn trend_histogram(r: &Recorder, names: &Names, key: &str) -> Option<histogram::Micros> {
+    let (base, selector) = match key.split_once('{') {
+        Some((b, rest)) => (b.trim(), Some(rest.trim_end_matches('}'))),
+        None => (key.trim(), None),
+    };
+    if let Some(sel) = selector {
+        let (tag, value) = sel.split_once(':')?;
+        return match base {
+            "http_req_duration" => Some(r.tagged(names, tag.trim(), value.trim())?.duration),
+            _ => None,
+        };
+    }
+    Some(
+        match base {
+            "http_req_duration" => &r.all.duration,
+            "http_req_connecting" => &r.connecting,
+            "http_req_tls_handshaking" => &r.tls,
+            "http_req_sending" => &r.sending,
+            "http_req_waiting" => &r.waiting,
+            "http_req_receiving" => &r.receiving,
+            "iteration_duration" => &r.iteration,
+            _ => return None,
+        }
+        .clone(),
+    )
+}
+
+/// Adds the percentiles that threshold expressions ask for (`p(97.5)`) and the metric's
+/// summary does not carry.
+pub(crate) fn add_percentiles(
+    m: &mut Metric,
+    r: &Recorder,
+    names: &Names,
+    key: &str,
+    exprs: &[ThresholdExpr],
+) {
+    let mut hist = None;
+    for e in exprs {
+        if let Some(p) = e.percentile()
+            && !m.values.contains_key(&e.aggregate)
+        {
+            if hist.is_none() {
+                hist = trend_histogram(r, names, key);
+            }
+            if let Some(h) = &hist {
+                m.values.insert(e.aggregate.clone(), summary::percentile_ms(h, p));
+            }
+        }
+    }
+}
+
 /// Builds the complete result of a run.
 pub fn result(
     spec: &Spec,
@@ -80,7 +132,10 @@ pub fn result(
     }
     let mut thresholds = Vec::new();
     for t in &spec.thresholds {
-        let m = metric(r, names, &t.metric, secs, &f);
+        let mut m = metric(r, names, &t.metric, secs, &f);
+        if let Some(m) = &mut m {
+            add_percentiles(m, r, names, &t.metric, &t.exprs);
+        }
         for e in &t.exprs {
             let evaluated = m.as_ref().and_then(|m| e.evaluate(&m.values));
             // A threshold on a metric that never got a value (no such aggregate) fails, so a
@@ -95,7 +150,10 @@ pub fn result(
             });
         }
         if let Some(m) = m {
-            let entry = metrics.entry(t.metric.clone()).or_insert(m);
+            let entry = metrics.entry(t.metric.clone()).or_insert_with(|| m.clone());
+            for (k, v) in m.values {
+                entry.values.entry(k).or_insert(v);
+            }
             for tr in thresholds.iter().filter(|tr| tr.metric == t.metric) {
                 entry.thresholds.insert(tr.expression.clone(), ThresholdOutcome { ok: tr.ok });
             }
@@ -148,7 +206,10 @@ pub fn result(
         if let Some(t) = r.tagged(names, "name", name)
             && t.requests > 0
         {
-            histograms.insert(format!("http_req_duration{{name:{name}}}"), histogram::encode(&t.duration));
+            histograms.insert(
+                format!("http_req_duration{{name:{name}}}"),
+                histogram::encode(&t.duration),
+            );
         }
     }
 
@@ -170,8 +231,10 @@ pub fn result(
             .map(|s| s.start_time + schedule::executor_duration(&s.executor))
             .max()
             .unwrap_or_default()
-            .as_secs_f64()
-            .min(secs);
+            .as_secs_f64();
+        // A run cut short only had part of its window.
+        let window =
+            if f.interrupted || f.aborted_by.is_some() { window.min(secs) } else { window };
         let started: u64 = open
             .iter()
             .map(|s| {
@@ -234,7 +297,10 @@ pub fn machine(threads: usize) -> Machine {
         .ok()
         .and_then(|s| {
             s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| {
-                l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).map(|kb| kb * 1024)
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<u64>().ok())
+                    .map(|kb| kb * 1024)
             })
         })
         .unwrap_or(0);

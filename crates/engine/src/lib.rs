@@ -82,6 +82,8 @@ pub enum EngineError {
     Dns { host: String, reason: String },
     #[error("unsupported URL `{url}`: {reason}")]
     BadUrl { url: String, reason: String },
+    #[error("invalid header name `{0}`")]
+    BadHeader(String),
     #[error("the spec has no scenario to run")]
     Empty,
     #[error("cannot start worker threads: {0}")]

@@ -172,6 +172,68 @@ impl Ramp {
     }
 }
 
+/// The resolution of tokio's timer wheel, and half of it.
+const TICK: Duration = Duration::from_millis(1);
+const HALF_TICK: Duration = Duration::from_micros(500);
+
+/// Paces the arrivals of an open-model scenario: calls `start(k, due)` for the slots
+/// `k = first, first + step, ...` below `total`, each at `origin + ramp.arrival_time(k)`, until
+/// `stop` resolves. Returns how many slots were started.
+///
+/// tokio's timers fire on millisecond ticks, rounded up: the pacer aims early by the lateness
+/// it has observed plus a tick, and starts every slot due within half a tick, so sends
+/// are centred on the schedule rather than always late; at high rates one wake starts several
+/// slots.
+pub async fn pace<S: Future>(
+    ramp: &Ramp,
+    first: u64,
+    step: u64,
+    total: u64,
+    origin: tokio::time::Instant,
+    stop: S,
+    mut start: impl FnMut(u64, tokio::time::Instant),
+) -> u64 {
+    tokio::pin!(stop);
+    let step = step.max(1);
+    let mut k = first;
+    let mut started = 0;
+    let mut overshoot = Duration::ZERO;
+    'slots: while k < total {
+        let Some(due) = ramp.arrival_time(k) else { break };
+        let due_at = origin + due;
+        let now = tokio::time::Instant::now();
+        if due_at > now + HALF_TICK {
+            // Timers also fire late by a fairly steady amount (the tick rounding plus the
+            // poll's own millisecond timeout): learn it and ask for that much earlier.
+            // The first of these still in the future (the last always is).
+            let wake = [due_at.checked_sub(TICK + overshoot), due_at.checked_sub(TICK)]
+                .into_iter()
+                .flatten()
+                .find(|w| *w > now)
+                .unwrap_or(due_at - HALF_TICK);
+            tokio::select! {
+                biased;
+                _ = &mut stop => break 'slots,
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+            let over = tokio::time::Instant::now().saturating_duration_since(wake);
+            overshoot = ((overshoot * 7 + over) / 8).min(Duration::from_millis(2));
+        }
+        let horizon = tokio::time::Instant::now() + HALF_TICK;
+        while k < total {
+            let Some(due) = ramp.arrival_time(k) else { break 'slots };
+            let due_at = origin + due;
+            if due_at > horizon {
+                break;
+            }
+            start(k, due_at);
+            k += step;
+            started += 1;
+        }
+    }
+    started
+}
+
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
 }
@@ -351,6 +413,76 @@ mod tests {
         assert!((r.arrivals_until(r.total()) - 15.0).abs() < 1e-9);
         assert!(r.arrival_time(14).is_some());
         assert!(r.arrival_time(15).is_none());
+    }
+
+    /// Arrival slots per second of a paced schedule, under paused time.
+    async fn paced(ramp: &Ramp, first: u64, step: u64, total: u64) -> Vec<u64> {
+        let origin = tokio::time::Instant::now();
+        let mut per_second = vec![0u64; ramp.total().as_secs() as usize + 1];
+        let mut late = Duration::ZERO;
+        pace(ramp, first, step, total, origin, std::future::pending::<()>(), |_, due| {
+            let now = tokio::time::Instant::now();
+            late = late.max(now.saturating_duration_since(due));
+            per_second[(due - origin).as_secs() as usize] += 1;
+        })
+        .await;
+        // Never more than a timer tick late, even without a spare core.
+        assert!(late <= Duration::from_millis(1), "{late:?}");
+        per_second
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_constant_rate_is_exact_and_threads_split_the_slots() {
+        let r = Ramp::constant(100.0, s(3.0));
+        let e = Executor::ConstantArrivalRate {
+            rate: 100.0,
+            duration: s(3.0),
+            pre_allocated_vus: 1,
+            max_vus: 1,
+            max_iterations: None,
+        };
+        let total = total_arrivals(&e);
+        assert_eq!(paced(&r, 0, 1, total).await, [100, 100, 100, 0]);
+        // Two threads taking every other slot: the union is the schedule.
+        let a = paced(&r, 0, 2, total).await;
+        let b = paced(&r, 1, 2, total).await;
+        assert_eq!(a, [50, 50, 50, 0]);
+        assert_eq!(b, [50, 50, 50, 0]);
+        let t0 = tokio::time::Instant::now();
+        paced(&r, 0, 1, total).await;
+        // Pacing takes the schedule's time (the last slot is at 2.99 s).
+        assert!(t0.elapsed() >= s(2.98) && t0.elapsed() <= s(3.0), "{:?}", t0.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_ramping_rate_follows_the_stages() {
+        // 0 → 100/s over 2 s, 100/s for 1 s, down to 0 over 1 s.
+        let r = Ramp::new(0.0, &[st(2, 100.0), st(1, 100.0), st(1, 0.0)]);
+        let e = Executor::RampingArrivalRate {
+            start_rate: 0.0,
+            stages: r.stages.clone(),
+            pre_allocated_vus: 1,
+            max_vus: 1,
+        };
+        let total = total_arrivals(&e);
+        assert_eq!(total, 100 + 100 + 50);
+        let per_second = paced(&r, 0, 1, total).await;
+        // Integrals of each second: 25, 75, 100, 50 (± the slot that straddles a boundary).
+        let want = [25i64, 75, 100, 50, 0];
+        for (got, want) in per_second.iter().zip(want) {
+            assert!((*got as i64 - want).abs() <= 1, "{per_second:?}");
+        }
+        assert_eq!(per_second.iter().sum::<u64>(), total);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pacing_stops_when_asked() {
+        let r = Ramp::constant(10.0, s(10.0));
+        let origin = tokio::time::Instant::now();
+        let stop = tokio::time::sleep(s(1.05));
+        let n = pace(&r, 0, 1, 100, origin, stop, |_, _| {}).await;
+        assert_eq!(n, 11); // slots at 0, 0.1, ..., 1.0
+        assert!(origin.elapsed() < s(1.2));
     }
 
     #[test]

@@ -22,7 +22,9 @@ use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
 use volley_metrics::recorder::{Names, Outcome, TimeSeries};
 use volley_metrics::{Recorder, Sample};
-use volley_plan::{Body, Executor, JsonTemplate, ResponseView, Scenario, Spec, Step, ThinkTime, VuState};
+use volley_plan::{
+    Body, Executor, JsonTemplate, ResponseView, Scenario, Spec, Step, ThinkTime, VuState,
+};
 
 use crate::assemble::{self, Facts};
 use crate::schedule;
@@ -61,9 +63,13 @@ struct StepInfo {
     keep_body: bool,
 }
 
+/// From the worker threads to the collector (the calling thread). Each thread's ticker sends
+/// one interval per second (plus a recorder snapshot when thresholds may abort); when its work
+/// is done the thread sends its last, partial interval, then `Done`, and exits. The collector
+/// returns once every thread is done (or every sender is gone, should a thread die).
 enum Msg {
-    /// A thread's interval; `true` for its last, partial one (whose gauges read the idle
-    /// state after the work, not a second of the run).
+    /// A thread's interval; `true` for its last, partial one (a tail of a few milliseconds,
+    /// kept out of the `vus` gauge's statistics).
     Interval(usize, volley_metrics::Interval, bool),
     Snapshot(usize, Box<Recorder>),
     Done(usize),
@@ -102,10 +108,9 @@ pub(crate) fn run(spec: &Spec, opts: RunOptions) -> Result<volley_metrics::RunRe
     }
     let tls = Some(transport::tls_config(spec.http.insecure).map_err(EngineError::Tls)?);
     let backend_header = match &spec.http.backend_header {
-        Some(h) => Some(HeaderName::from_bytes(h.as_bytes()).map_err(|_| EngineError::BadUrl {
-            url: h.clone(),
-            reason: "not a valid header name".into(),
-        })?),
+        Some(h) => Some(
+            HeaderName::from_bytes(h.as_bytes()).map_err(|_| EngineError::BadHeader(h.clone()))?,
+        ),
         None => None,
     };
     let mut flow_base = Vec::new();
@@ -316,7 +321,8 @@ fn abort_check(shared: &Shared, snapshots: &[Option<Box<Recorder>>]) -> Option<S
             if !e.abort_on_fail || elapsed < e.delay_abort_eval {
                 continue;
             }
-            let Some(m) = merged.metric(&shared.names, &t.metric, secs) else { continue };
+            let Some(mut m) = merged.metric(&shared.names, &t.metric, secs) else { continue };
+            assemble::add_percentiles(&mut m, &merged, &shared.names, &t.metric, &t.exprs);
             if let Some((_, false)) = e.evaluate(&m.values) {
                 return Some(format!("{}: {}", t.metric, e.source));
             }
@@ -346,9 +352,10 @@ pub(crate) fn names_of(spec: &Spec) -> Names {
     names
 }
 
-type Prepared3 = (Vec<Vec<Vec<StepInfo>>>, Vec<Origin>);
+/// Per scenario, flow and step, and every origin known before the run.
+type StepTable = (Vec<Vec<Vec<StepInfo>>>, Vec<Origin>);
 
-fn prepare_steps(spec: &Spec, names: &Names) -> Result<Prepared3, EngineError> {
+fn prepare_steps(spec: &Spec, names: &Names) -> Result<StepTable, EngineError> {
     let mut origins: Vec<Origin> = Vec::new();
     if let Some(b) = &spec.base_url {
         let uri: http::Uri = b
@@ -597,6 +604,13 @@ async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
     ctx.allocated.set(ctx.allocated.get() + 1);
     let mut active = false;
     let mut done = 0u64;
+    // Created once per VU, not per iteration: registering with the shared stop token takes
+    // its lock, which would otherwise be paid on every iteration by every thread.
+    let stop = stop_expired(&shared);
+    tokio::pin!(stop);
+    let cutoff = sleep_until(hard_end);
+    tokio::pin!(cutoff);
+    let mut cutoff_at = hard_end;
     loop {
         let now = Instant::now();
         if shared.stop.is_cancelled() || now >= shared.start + end {
@@ -605,10 +619,10 @@ async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
         let mut deadline = hard_end;
         match &sc.executor {
             Executor::PerVuIterations { iterations, .. } if done >= *iterations => break,
-            Executor::SharedIterations { iterations, .. } => {
-                if shared.claimed[si].fetch_add(1, Ordering::Relaxed) >= *iterations {
-                    break;
-                }
+            Executor::SharedIterations { iterations, .. }
+                if shared.claimed[si].fetch_add(1, Ordering::Relaxed) >= *iterations =>
+            {
+                break;
             }
             Executor::RampingVus { graceful_ramp_down, .. } => {
                 let t = now.saturating_duration_since(sc_start);
@@ -632,13 +646,24 @@ async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
             _ => {}
         }
         set_active(&ctx, &mut active, true);
-        let t0 = Instant::now();
+        let t0 = now;
+        if deadline != cutoff_at {
+            cutoff.as_mut().reset(deadline);
+            cutoff_at = deadline;
+        }
         let failed = tokio::select! {
+            biased;
             f = iteration(&ctx, si, &mut vu, None) => Some(f),
-            _ = sleep_until(deadline) => None,
-            _ = stop_expired(&shared) => None,
+            _ = &mut cutoff => None,
+            _ = &mut stop => None,
         };
-        let elapsed = micros(t0.elapsed());
+        // A completed iteration ended with its last request (step pauses come between
+        // steps), so its end needs no clock read of its own.
+        let t1 = match failed {
+            Some(_) => vu.ex.finished.unwrap_or_else(Instant::now),
+            None => Instant::now(),
+        };
+        let elapsed = micros(t1.saturating_duration_since(t0));
         ctx.recorder.borrow_mut().record_iteration(elapsed, failed.is_none());
         done += 1;
         match failed {
@@ -720,94 +745,52 @@ async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
     ctx.allocated.set(ctx.allocated.get() + allocated);
     let inflight = Rc::new(Cell::new(0u64));
     let idle = Rc::new(tokio::sync::Notify::new());
-    let mut k = me;
-    let mut dropped = 0u64;
-    'slots: while k < total {
-        let Some(due) = ramp.arrival_time(k) else { break };
-        let due_at = sc_instant(&shared, sc.start_time + due);
-        // tokio's timers fire on millisecond ticks, rounded up: sleep to just before the slot
-        // and yield the rest, so the schedule lag (which the open model adds to every
-        // latency) stays in microseconds.
-        if let Some(wait) = due_at.checked_duration_since(Instant::now())
-            && wait > TIMER_TICK
-        {
-            tokio::select! {
-                _ = sleep_until(tokio::time::Instant::from_std(due_at - TIMER_TICK)) => {}
-                _ = shared.stop.cancelled() => break 'slots,
-            }
-        }
-        while Instant::now() < due_at {
-            if shared.stop.is_cancelled() {
-                break 'slots;
-            }
-            tokio::task::yield_now().await;
-        }
-        // Timers fire with millisecond granularity: start every slot that is due by now.
-        let now = Instant::now();
-        while k < total {
-            let Some(due) = ramp.arrival_time(k) else { break 'slots };
-            let intended = sc_instant(&shared, sc.start_time + due);
-            if intended > now {
-                break;
-            }
-            k += t;
-            let vu = pool.borrow_mut().pop().or_else(|| {
-                (allocated < cap).then(|| {
-                    allocated += 1;
-                    ctx.allocated.set(ctx.allocated.get() + 1);
-                    let v = Vu::new(next_id, shared.seed);
-                    next_id += t;
-                    v
-                })
-            });
-            let Some(mut vu) = vu else {
-                dropped += 1;
-                continue;
+    let origin = at(&shared, sc.start_time);
+    let hard_end = at(&shared, end + sc.graceful_stop);
+    schedule::pace(&ramp, me, t, total, origin, shared.stop.cancelled(), |_, due| {
+        let intended = due.into_std();
+        let vu = pool.borrow_mut().pop().or_else(|| {
+            (allocated < cap).then(|| {
+                allocated += 1;
+                ctx.allocated.set(ctx.allocated.get() + 1);
+                let v = Vu::new(next_id, shared.seed);
+                next_id += t;
+                v
+            })
+        });
+        let Some(mut vu) = vu else {
+            ctx.recorder.borrow_mut().record_dropped(1);
+            return;
+        };
+        inflight.set(inflight.get() + 1);
+        ctx.vus_add(1);
+        let (ctx2, pool2, inflight2, idle2) =
+            (ctx.clone(), pool.clone(), inflight.clone(), idle.clone());
+        tokio::task::spawn_local(async move {
+            let shared = ctx2.shared.clone();
+            let t0 = Instant::now();
+            let r = tokio::select! {
+                biased;
+                _ = iteration(&ctx2, si, &mut vu, Some(intended)) => true,
+                _ = sleep_until(hard_end) => false,
+                _ = stop_expired(&shared) => false,
             };
-            if dropped > 0 {
-                ctx.recorder.borrow_mut().record_dropped(dropped);
-                dropped = 0;
+            ctx2.recorder.borrow_mut().record_iteration(micros(t0.elapsed()), !r);
+            if !r {
+                vu.conn = None;
             }
-            inflight.set(inflight.get() + 1);
-            ctx.vus_add(1);
-            let (ctx2, pool2, inflight2, idle2) =
-                (ctx.clone(), pool.clone(), inflight.clone(), idle.clone());
-            let hard_end = at(&shared, end + sc.graceful_stop);
-            tokio::task::spawn_local(async move {
-                let shared = ctx2.shared.clone();
-                let t0 = Instant::now();
-                let r = tokio::select! {
-                    _ = iteration(&ctx2, si, &mut vu, Some(intended)) => true,
-                    _ = sleep_until(hard_end) => false,
-                    _ = stop_expired(&shared) => false,
-                };
-                ctx2.recorder.borrow_mut().record_iteration(micros(t0.elapsed()), !r);
-                if !r {
-                    vu.conn = None;
-                }
-                pool2.borrow_mut().push(vu);
-                ctx2.vus_add(-1);
-                inflight2.set(inflight2.get() - 1);
-                if inflight2.get() == 0 {
-                    idle2.notify_one();
-                }
-            });
-        }
-        if dropped > 0 {
-            ctx.recorder.borrow_mut().record_dropped(dropped);
-            dropped = 0;
-        }
-    }
+            pool2.borrow_mut().push(vu);
+            ctx2.vus_add(-1);
+            inflight2.set(inflight2.get() - 1);
+            if inflight2.get() == 0 {
+                idle2.notify_one();
+            }
+        });
+    })
+    .await;
     while inflight.get() > 0 {
         idle.notified().await;
     }
-}
-
-/// Resolution of tokio's timer wheel.
-const TIMER_TICK: Duration = Duration::from_millis(1);
-
-fn sc_instant(shared: &Shared, d: Duration) -> Instant {
-    shared.start + d
 }
 
 /// One iteration: a flow picked by weight, its steps in order. True when a request failed at
@@ -824,16 +807,21 @@ async fn iteration(ctx: &Ctx, si: usize, vu: &mut Vu, intended: Option<Instant>)
         let info = &shared.steps[si][fi][i];
         let rendered;
         let req = match &info.fixed {
-            Some(p) => Ok(p),
-            None => {
+            // A fixed request carries no cookies: render when the jar has some.
+            Some(p) if vu.state.cookies.is_empty() => Ok(p),
+            _ => {
                 let r = step.render(spec.base_url.as_ref(), &spec.http, &mut vu.state);
-                rendered =
-                    Prepared::new(r.method, &r.url, &r.headers, Bytes::from(r.body), spec.http.keepalive);
+                rendered = Prepared::new(
+                    r.method,
+                    &r.url,
+                    &r.headers,
+                    Bytes::from(r.body),
+                    spec.http.keepalive,
+                );
                 rendered.as_ref().map_err(|_| ())
             }
         };
         let timeout = step.timeout.unwrap_or(spec.http.timeout);
-        let start = Instant::now();
         match req {
             Ok(req) => {
                 ctx.client
@@ -852,8 +840,8 @@ async fn iteration(ctx: &Ctx, si: usize, vu: &mut Vu, intended: Option<Instant>)
                 vu.ex.failure = Some(volley_metrics::FailureKind::Other);
             }
         }
-        let end = Instant::now();
         let ex = &vu.ex;
+        let (start, end) = ex.span();
         let outcome = match ex.failure {
             Some(k) => {
                 any_failure = true;
@@ -872,8 +860,9 @@ async fn iteration(ctx: &Ctx, si: usize, vu: &mut Vu, intended: Option<Instant>)
         // server shows in the percentiles (no coordinated omission).
         let first_open = if i == 0 { intended } else { None };
         let (duration_us, raw_us, lag_us) = match first_open {
+            // A slot started up to half a timer tick early counts from its actual start.
             Some(due) => (
-                micros(end.saturating_duration_since(due)),
+                micros(end.saturating_duration_since(due.min(start))),
                 Some(micros(end - start)),
                 Some(micros(start.saturating_duration_since(due))),
             ),
@@ -901,6 +890,11 @@ async fn iteration(ctx: &Ctx, si: usize, vu: &mut Vu, intended: Option<Instant>)
             },
         };
         ctx.recorder.borrow_mut().record(&sample);
+        if ex.set_cookie
+            && let Ok(req) = req
+        {
+            vu.state.store_cookies(&req.url, &ex.headers);
+        }
         if info.keep_body {
             let view = ResponseView {
                 status: ex.status,

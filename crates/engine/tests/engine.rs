@@ -226,3 +226,22 @@ fn constant_vus_runs_for_its_duration_and_reports_vus() {
     assert_eq!(r.timeseries.len(), 2, "{:?}", r.timeseries);
     assert_eq!(r.timeseries[0].vus, 3);
 }
+
+#[test]
+fn https_with_insecure_and_a_verified_failure_without() {
+    let s = support::TlsServer::start();
+    let url = format!("https://localhost:{}/", s.port);
+    let mut spec = quick_spec(&url, shared(2, 40));
+    spec.http.insecure = true;
+    let r = run(&spec, 2);
+    r.totals.check().unwrap();
+    assert_eq!(r.totals.responses, 40, "{:?}", r.failures);
+    // Two keep-alive connections, each with one handshake.
+    assert_eq!(r.metrics["http_req_tls_handshaking"].values["count"], 2.0);
+
+    // The self-signed certificate is not trusted without --insecure.
+    spec.http.insecure = false;
+    let r = run(&spec, 2);
+    r.totals.check().unwrap();
+    assert_eq!(r.failures.get("tls"), Some(&40), "{:?}", r.failures);
+}

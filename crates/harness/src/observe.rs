@@ -106,7 +106,8 @@ pub fn parse_rfc3339(s: &str) -> Option<Duration> {
         "Z" | "z" => 0,
         z if z.len() == 6 => {
             let sign = if z.starts_with('-') { -1 } else { 1 };
-            sign * (z.get(1..3)?.parse::<i64>().ok()? * 3600 + z.get(4..6)?.parse::<i64>().ok()? * 60)
+            sign * (z.get(1..3)?.parse::<i64>().ok()? * 3600
+                + z.get(4..6)?.parse::<i64>().ok()? * 60)
         }
         _ => return None,
     };
@@ -167,12 +168,25 @@ mod tests {
             "histograms": {}
         }))
         .unwrap();
-        let s = |t: f64, cpu: f64| ResourceSample { t, label: "instance 1".into(), cpu_pct: cpu, mem_bytes: 10 };
+        let s = |t: f64, cpu: f64| ResourceSample {
+            t,
+            label: "instance 1".into(),
+            cpu_pct: cpu,
+            mem_bytes: 10,
+        };
         let observed = Observed {
             started,
             usages: vec![
-                InstanceUsage { label: "instance 1".into(), samples: vec![s(1.5, 50.0), s(2.5, 100.0), s(9.0, 7.0)], ..Default::default() },
-                InstanceUsage { label: GENERATOR.into(), samples: vec![s(1.5, 20.0)], ..Default::default() },
+                InstanceUsage {
+                    label: "instance 1".into(),
+                    samples: vec![s(1.5, 50.0), s(2.5, 100.0), s(9.0, 7.0)],
+                    ..Default::default()
+                },
+                InstanceUsage {
+                    label: GENERATOR.into(),
+                    samples: vec![s(1.5, 20.0)],
+                    ..Default::default()
+                },
             ],
         };
         attach(&mut result, observed);

@@ -4,6 +4,11 @@
 //! Each instance has a supervisor thread that forks the child and waits for it. The thread is
 //! the child's parent for `PR_SET_PDEATHSIG`, which fires when the *forking thread* dies, so it
 //! must live as long as the child: a pool thread that exits when idle would kill the instance.
+//!
+//! `PR_SET_PDEATHSIG` only reaches the direct child. A service started through a wrapper
+//! (`npm start`, `sh -c`) has its real server one level down, so a small reaper process (a
+//! POSIX shell loop) learns every instance's process group through a pipe and, when the pipe
+//! closes because volley died without cleaning up (SIGKILL), kills those groups.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -57,7 +62,7 @@ pub struct Instance {
 }
 
 impl Instance {
-    fn new(number: usize, port: u16) -> Instance {
+    pub(crate) fn new(number: usize, port: u16) -> Instance {
         Instance {
             number,
             port,
@@ -160,9 +165,10 @@ fn signal_group(pid: u32, sig: i32) {
 }
 
 fn log(instance: &Instance, epoch: Instant, msg: String) {
-    eprintln!("volley cluster: {msg}");
+    let t = epoch.elapsed().as_secs_f64();
+    eprintln!("volley cluster: [{t:.1}s] {msg}");
     if let Ok(mut ev) = instance.events.lock() {
-        ev.push((epoch.elapsed().as_secs_f64(), msg));
+        ev.push((t, msg));
     }
 }
 
@@ -198,7 +204,11 @@ fn supervise(
                 if let Some(tx) = first.take() {
                     let _ = tx.send(StartReport::Ready);
                 } else {
-                    log(instance, epoch, format!("instance {} (pid {pid}) is back", instance.number));
+                    log(
+                        instance,
+                        epoch,
+                        format!("instance {} (pid {pid}) is back", instance.number),
+                    );
                 }
             }
             Readiness::Exited(status) => {
@@ -211,12 +221,14 @@ fn supervise(
                         output: instance.output_tail(),
                     }));
                     signal_group(pid, libc::SIGKILL);
+                    tell_reaper('-', pid);
                     return;
                 }
             }
             Readiness::TimedOut => {
                 signal_group(pid, libc::SIGKILL);
                 let _ = child.wait();
+                tell_reaper('-', pid);
                 if let Some(tx) = first.take() {
                     let _ = tx.send(StartReport::Failed(HarnessError::NeverReady {
                         instance: instance.number,
@@ -233,6 +245,7 @@ fn supervise(
         instance.up.store(false, Ordering::SeqCst);
         // Whatever the child left in its group (workers it forked) goes with it.
         signal_group(pid, libc::SIGKILL);
+        tell_reaper('-', pid);
         instance.pid.store(0, Ordering::SeqCst);
         if stopping.load(Ordering::SeqCst) {
             break;
@@ -272,6 +285,44 @@ pub fn describe(status: ExitStatus) -> String {
     }
 }
 
+/// Keeps the set of live process groups; at end of input (volley is gone) kills them all.
+const REAPER_SCRIPT: &str = r#"groups=" "
+while IFS= read -r line; do
+  case "$line" in
+    +*) groups="$groups${line#+} " ;;
+    -*) new=" "; for g in $groups; do [ "$g" = "${line#-}" ] || new="$new$g "; done; groups=$new ;;
+  esac
+done
+for g in $groups; do kill -9 "-$g" 2>/dev/null; done
+"#;
+
+static REAPER: std::sync::OnceLock<Option<Mutex<std::process::ChildStdin>>> =
+    std::sync::OnceLock::new();
+
+/// Tells the reaper about a process group (`+`) or that it is gone (`-`). Without a reaper
+/// (no `sh`), direct children are still covered by `PR_SET_PDEATHSIG`.
+fn tell_reaper(sign: char, pgid: u32) {
+    let reaper = REAPER.get_or_init(|| {
+        let mut child = Command::new("sh")
+            .args(["-c", REAPER_SCRIPT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .ok()?;
+        let stdin = child.stdin.take()?;
+        // Reaped when it exits after volley's own exit closes the pipe: by init, then.
+        std::mem::forget(child);
+        Some(Mutex::new(stdin))
+    });
+    if let Some(pipe) = reaper
+        && let Ok(mut pipe) = pipe.lock()
+    {
+        let _ = writeln!(pipe, "{sign}{pgid}");
+    }
+}
+
 fn spawn(instance: &Arc<Instance>, launch: &Launch) -> Result<Child, HarnessError> {
     let port = instance.port.to_string();
     let args: Vec<String> = launch.command.iter().map(|a| a.replace("{port}", &port)).collect();
@@ -307,6 +358,7 @@ fn spawn(instance: &Arc<Instance>, launch: &Launch) -> Result<Child, HarnessErro
         std::io::ErrorKind::NotFound => HarnessError::CommandNotFound(program.clone()),
         _ => HarnessError::Spawn { command: program.clone(), source: e },
     })?;
+    tell_reaper('+', child.id());
     if let Some(out) = child.stdout.take() {
         pump(instance.clone(), out, launch.echo_output);
     }

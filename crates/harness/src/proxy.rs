@@ -246,3 +246,40 @@ impl Body for Tracked {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxy(balancing: Balancing, inflight: &[usize], up: &[bool]) -> Proxy {
+        let instances = inflight
+            .iter()
+            .zip(up)
+            .enumerate()
+            .map(|(k, (&n, &u))| {
+                let i = Instance::new(k + 1, 1);
+                i.inflight.store(n, Ordering::Relaxed);
+                i.up.store(u, Ordering::Relaxed);
+                Arc::new(i)
+            })
+            .collect();
+        Proxy::new(instances, balancing)
+    }
+
+    #[test]
+    fn round_robin_starts_at_the_next_backend_each_time() {
+        let p = proxy(Balancing::RoundRobin, &[0, 0, 0], &[true, true, true]);
+        let firsts: Vec<usize> = (0..6).map(|_| p.order().next().unwrap()).collect();
+        assert_eq!(firsts, vec![0, 1, 2, 0, 1, 2]);
+        // Every backend is still a candidate, for the retry of an unsent request.
+        assert_eq!(p.order().collect::<Vec<_>>(), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn least_conn_picks_the_idlest_live_backend() {
+        let p = proxy(Balancing::LeastConn, &[3, 1, 0], &[true, true, false]);
+        for _ in 0..4 {
+            assert_eq!(p.order().next(), Some(1), "backend 3 is down, backend 2 has fewest");
+        }
+    }
+}

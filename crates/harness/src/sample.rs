@@ -109,7 +109,8 @@ impl Cgroup {
                 procs = Some(dir.join("cgroup.procs"));
             }
             if cpu.is_none() && may_cpu {
-                if dir.join("cpu.stat").is_file() && read_usage_usec(&dir.join("cpu.stat")).is_some()
+                if dir.join("cpu.stat").is_file()
+                    && read_usage_usec(&dir.join("cpu.stat")).is_some()
                 {
                     cpu = Some(CpuFile::V2Stat(dir.join("cpu.stat")));
                 } else if dir.join("cpuacct.usage").is_file() {
@@ -361,12 +362,16 @@ pub struct Observed {
 }
 
 const PERIOD: Duration = Duration::from_secs(1);
+/// A last sample covering less than this is dropped when earlier samples exist (CPU time is
+/// counted in 10 ms ticks: a short window over- or under-reads by whole ticks).
+const MIN_WINDOW_S: f64 = 0.25;
 
 impl Sampler {
     /// Takes a baseline sample now and then one every second.
     pub fn start(watches: Vec<Watch>) -> Sampler {
         let states = watches.iter().map(|_| WatchState::default()).collect();
-        let shared = Arc::new(Shared { watches, states: Mutex::new(states), stop: AtomicBool::new(false) });
+        let shared =
+            Arc::new(Shared { watches, states: Mutex::new(states), stop: AtomicBool::new(false) });
         let started = SystemTime::now();
         let started_at = Instant::now();
         let mut ctx = Ctx::new(started_at);
@@ -474,7 +479,13 @@ struct Ctx {
 
 impl Ctx {
     fn new(started_at: Instant) -> Ctx {
-        Ctx { started_at, last: None, hz: clock_ticks(), page: page_size(), own: std::process::id() }
+        Ctx {
+            started_at,
+            last: None,
+            hz: clock_ticks(),
+            page: page_size(),
+            own: std::process::id(),
+        }
     }
 
     fn sample(&mut self, shared: &Shared, baseline: bool) {
@@ -495,7 +506,9 @@ impl Ctx {
                     let entries: Vec<(u32, ProcStat)> = cg
                         .members()
                         .into_iter()
-                        .filter_map(|p| read_stat(Path::new(&format!("/proc/{p}/stat"))).map(|(_, s)| (p, s)))
+                        .filter_map(|p| {
+                            read_stat(Path::new(&format!("/proc/{p}/stat"))).map(|(_, s)| (p, s))
+                        })
                         .collect();
                     st.pids = entries.iter().map(|e| e.0).collect();
                     let ticks = self.delta_ticks(st, &entries, prev_up_ticks);
@@ -533,7 +546,10 @@ impl Ctx {
                     (Some(ticks as f64 / self.hz), rss)
                 }
             };
-            if baseline {
+            // A sliver of a second (the stop came just after a regular sample) holds a tick or
+            // two of CPU: as a percentage of a few milliseconds that would read 500%.
+            let short = elapsed.is_none_or(|e| e < MIN_WINDOW_S);
+            if baseline || (short && (!st.samples.is_empty() || elapsed.is_none_or(|e| e < 0.05))) {
                 continue;
             }
             let cpu_pct = match (cpu_ns_or_ticks, elapsed) {
@@ -576,7 +592,9 @@ impl Ctx {
             pids.into_iter().filter_map(|p| table.procs.get(&p).map(|(_, s)| (p, *s))).collect()
         };
         match target {
-            Target::Pid(pid) => from_table(table.map_or_else(Vec::new, |t| t.with_descendants(&[*pid]))),
+            Target::Pid(pid) => {
+                from_table(table.map_or_else(Vec::new, |t| t.with_descendants(&[*pid])))
+            }
             Target::Name(pattern) => {
                 from_table(table.map_or_else(Vec::new, |t| t.matching(pattern, self.own)))
             }
@@ -661,12 +679,46 @@ mod tests {
 
     #[test]
     fn usage_averages_and_maxima() {
-        let s = |cpu, mem| ResourceSample { t: 0.0, label: String::new(), cpu_pct: cpu, mem_bytes: mem };
+        let s = |cpu, mem| ResourceSample {
+            t: 0.0,
+            label: String::new(),
+            cpu_pct: cpu,
+            mem_bytes: mem,
+        };
         let u = usage_of("x", vec![s(50.0, 10), s(100.0, 30)]);
         assert_eq!(u.cpu_pct_avg, 75.0);
         assert_eq!(u.cpu_pct_max, 100.0);
         assert_eq!(u.mem_bytes_avg, 20.0);
         assert_eq!(u.mem_bytes_max, 30);
+    }
+
+    fn fake_cgroup(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("volley-cg-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (f, text) in files {
+            std::fs::write(dir.join(f), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn reads_v2_and_v1_cgroup_files() {
+        let v2 = fake_cgroup(
+            "v2",
+            &[("cpu.stat", "usage_usec 1500\nuser_usec 1000\n"), ("memory.current", "4096\n")],
+        );
+        let cg = Cgroup::resolve(&v2).unwrap();
+        assert_eq!(cg.read(), (Some(1_500_000), Some(4096)));
+        let v1 = fake_cgroup(
+            "v1",
+            &[("cpuacct.usage", "2500000\n"), ("memory.usage_in_bytes", "8192\n")],
+        );
+        let cg = Cgroup::resolve(&v1).unwrap();
+        assert_eq!(cg.read(), (Some(2_500_000), Some(8192)));
+        assert!(cg.has_cpu_accounting());
+        for d in [v2, v1] {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 
     #[test]
@@ -677,10 +729,8 @@ mod tests {
 
     #[test]
     fn a_process_burning_one_core_reads_near_100() {
-        let mut burner = std::process::Command::new("sh")
-            .args(["-c", "while :; do :; done"])
-            .spawn()
-            .unwrap();
+        let mut burner =
+            std::process::Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap();
         struct Kill<'a>(&'a mut std::process::Child);
         impl Drop for Kill<'_> {
             fn drop(&mut self) {
@@ -696,8 +746,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(3000));
         let obs = sampler.finish();
         // What it really got: on a shared machine a busy loop may get less than a core.
-        let truth =
-            (ticks() - ticks0) as f64 / clock_ticks() / t0.elapsed().as_secs_f64() * 100.0;
+        let truth = (ticks() - ticks0) as f64 / clock_ticks() / t0.elapsed().as_secs_f64() * 100.0;
         let u = &obs.usages[0];
         assert_eq!(u.pids, vec![pid]);
         assert!(u.samples.len() >= 3, "{u:?}");

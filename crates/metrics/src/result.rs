@@ -276,7 +276,8 @@ pub struct TimePoint {
     pub dropped: u64,
     pub bytes_received: u64,
     pub bytes_sent: u64,
-    /// Active VUs at the end of the second.
+    /// Most VUs active during the second (a sample at the boundary would miss VUs that stop
+    /// exactly on it).
     pub vus: u64,
     /// Open connections at the end of the second.
     pub connections: u64,

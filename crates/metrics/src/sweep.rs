@@ -55,6 +55,10 @@ pub struct SweepRun {
     /// volley's own CPU % (load generation), when measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator_cpu_pct: Option<f64>,
+    /// CPU % of everything else on the machine during the run (all busy CPU minus the
+    /// instances, the balancer and volley): other work competing with the test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_cpu_pct: Option<f64>,
     /// Requests answered by each instance (from `X-Served-By`), instance 1 first.
     #[serde(default)]
     pub served: Vec<u64>,
@@ -106,6 +110,7 @@ impl SweepRun {
             restarts,
             balancer_cpu_pct: server.and_then(|s| s.balancer.as_ref()).map(|b| b.cpu_pct_avg),
             generator_cpu_pct: server.and_then(|s| s.generator.as_ref()).map(|g| g.cpu_pct_avg),
+            other_cpu_pct: None,
             served,
             unattributed,
             events: Vec::new(),
@@ -143,6 +148,8 @@ pub struct SweepRow {
     pub restarts: u64,
     pub balancer_cpu_pct: Option<f64>,
     pub generator_cpu_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_cpu_pct: Option<f64>,
     /// Throughput relative to the smallest instance count.
     pub speedup: f64,
     /// `speedup / (instances / smallest instance count)`.
@@ -242,6 +249,7 @@ pub fn rows(runs: &[SweepRun]) -> Vec<SweepRow> {
                 restarts: rs.iter().map(|r| r.restarts).sum(),
                 balancer_cpu_pct: mean_opt(rs.iter().map(|r| r.balancer_cpu_pct)),
                 generator_cpu_pct: mean_opt(rs.iter().map(|r| r.generator_cpu_pct)),
+                other_cpu_pct: mean_opt(rs.iter().map(|r| r.other_cpu_pct)),
                 speedup: 0.0,
                 efficiency: 0.0,
             }
@@ -372,9 +380,13 @@ pub fn findings(rows: &[SweepRow], usl: Option<&UslFit>, cores: u32) -> Vec<Stri
                 String::new()
             };
             out.push(format!(
-                "Beyond {} instance(s) throughput grows {} ({:.1} → {:.1} req/s at {} instances){}.",
+                "Beyond {} instance(s) throughput {} ({:.1} → {:.1} req/s at {} instances){}.",
                 a.instances,
-                if growth < 0.0 { format!("not at all ({:+.1}%)", growth * 100.0) } else { format!("only {:.1}%", growth * 100.0) },
+                if growth < 0.0 {
+                    format!("falls by {:.1}%", -growth * 100.0)
+                } else {
+                    format!("grows only {:.1}%", growth * 100.0)
+                },
                 a.rps,
                 b.rps,
                 b.instances,
@@ -423,6 +435,22 @@ pub fn findings(rows: &[SweepRow], usl: Option<&UslFit>, cores: u32) -> Vec<Stri
             ));
         }
     }
+    // Other work on the machine takes cores from the instances.
+    if let Some(r) = rows
+        .iter()
+        .filter(|r| r.other_cpu_pct.is_some())
+        .max_by(|a, b| a.other_cpu_pct.unwrap_or(0.0).total_cmp(&b.other_cpu_pct.unwrap_or(0.0)))
+        && let Some(other) = r.other_cpu_pct
+        && other >= 20.0
+    {
+        out.push(format!(
+            "Other processes on this machine used {other:.0}% CPU during the run at {} \
+             instance(s) (of {}% in all): the instances did not have the cores to themselves, \
+             so throughput is lower and noisier than on a quiet machine.",
+            r.instances,
+            cores * 100
+        ));
+    }
     // Latency and errors.
     if rows.len() >= 2 && first.p95_ms > 0.0 {
         out.push(format!(
@@ -449,10 +477,20 @@ pub fn findings(rows: &[SweepRow], usl: Option<&UslFit>, cores: u32) -> Vec<Stri
             r.instances, r.restarts
         ));
     }
-    if let Some(spread) = rows.iter().filter(|r| r.runs > 1 && r.rps > 0.0).map(|r| (r, r.rps_stddev / r.rps)).max_by(|a, b| a.1.total_cmp(&b.1)) {
+    if let Some(spread) = rows
+        .iter()
+        .filter(|r| r.runs > 1 && r.rps > 0.0)
+        .map(|r| (r, r.rps_stddev / r.rps))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+    {
+        let verdict = if spread.1 > 0.1 {
+            "differences smaller than that between instance counts are noise"
+        } else {
+            "the runs are consistent"
+        };
         out.push(format!(
-            "Repeats agree within {:.1}% (largest relative standard deviation of throughput, at {} \
-             instance(s)).",
+            "Between repeats throughput varied by up to {:.1}% (relative standard deviation, at \
+             {} instance(s)): {verdict}.",
             spread.1 * 100.0,
             spread.0.instances
         ));
@@ -463,12 +501,22 @@ pub fn findings(rows: &[SweepRow], usl: Option<&UslFit>, cores: u32) -> Vec<Stri
              coherency κ = {:.4} (R² = {:.2})",
             u.lambda, u.sigma, u.kappa, u.r_squared
         );
+        if u.r_squared < 0.5 {
+            s.push_str(&format!(
+                "; it fits poorly (R² = {:.2}): the figures are noisy or the service does not \
+                 behave like a queue that more copies relieve, so read σ and κ with caution{}",
+                u.r_squared,
+                if rows.iter().all(|r| r.runs == 1) { " (--repeat helps)" } else { "" }
+            ));
+        }
         match (u.peak_instances, u.kappa_fitted) {
             (Some(n), _) => s.push_str(&format!(
                 "; throughput is predicted to peak near {n:.1} instances at {:.0} req/s.",
                 u.peak_rps.unwrap_or(0.0)
             )),
-            (None, true) => s.push_str("; no coherency cost was found, so no peak is predicted within reach."),
+            (None, true) => {
+                s.push_str("; no coherency cost was found, so no peak is predicted within reach.")
+            }
             (None, false) => s.push_str("; κ needs at least three instance counts to be fitted."),
         }
         out.push(s);
@@ -482,6 +530,13 @@ pub fn analyze(runs: &[SweepRun], cores: u32) -> (Vec<SweepRow>, Analysis) {
     let points: Vec<(f64, f64)> = runs.iter().map(|r| (r.instances as f64, r.rps)).collect();
     let usl = fit_usl(&points);
     let mut findings = findings(&rows, usl.as_ref(), cores);
+    for r in runs.iter().filter(|r| r.unattributed > 0) {
+        findings.push(format!(
+            "{} instance(s), run {}: {} request(s) got no answer from any instance (the \
+             balancer's 502 while none was up, or a transport failure).",
+            r.instances, r.repeat, r.unattributed
+        ));
+    }
     for r in runs.iter().filter(|r| !r.events.is_empty()) {
         let shown: Vec<&str> = r.events.iter().take(3).map(String::as_str).collect();
         let more = r.events.len().saturating_sub(shown.len());
@@ -524,6 +579,38 @@ mod tests {
         assert!((fit.sigma - 1.0 / 3.0).abs() < 0.01, "{fit:?}");
         assert!((fit.lambda - 100.0).abs() < 1.0, "{fit:?}");
         assert!(fit_usl(&[(1.0, 100.0)]).is_none());
+    }
+
+    #[test]
+    fn repeats_are_aggregated_with_their_spread() {
+        let r: RunResult = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "volley_version": "0", "config": {"mode": "quick",
+            "concurrency": 1, "timeout_s": 1.0, "keepalive": true},
+            "started_at": "1970-01-01T00:00:00Z", "ended_at": "1970-01-01T00:00:01Z",
+            "duration_s": 1.0, "interrupted": false,
+            "machine": {"hostname": "h", "os": "linux", "arch": "x", "cpus": 2, "threads": 1},
+            "totals": {"requests": 100, "responses": 100, "transport_failures": 0,
+            "succeeded": 100, "failed": 0, "dropped": 0, "iterations": 100,
+            "interrupted_iterations": 0, "bytes_sent": 0, "bytes_received": 0, "rps": 100.0,
+            "max_connections": 1},
+            "metrics": {}, "failures": {}, "status_codes": {}, "endpoints": [],
+            "timeseries": [], "histograms": {}
+        }))
+        .unwrap();
+        let run = |n, rep, rps: f64| {
+            let mut x = SweepRun::from_result(n, rep, r.clone());
+            x.rps = rps;
+            x
+        };
+        let runs = vec![run(1, 1, 90.0), run(1, 2, 110.0), run(2, 1, 180.0), run(2, 2, 220.0)];
+        let rows = rows(&runs);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].runs, rows[0].rps, rows[0].rps_min, rows[0].rps_max),
+            (2, 100.0, 90.0, 110.0)
+        );
+        assert!((rows[0].rps_stddev - 200f64.sqrt()).abs() < 1e-9, "{:?}", rows[0]);
+        assert_eq!((rows[1].speedup, rows[1].efficiency), (2.0, 1.0));
     }
 
     fn row(n: usize, rps: f64, cpu: f64) -> SweepRow {

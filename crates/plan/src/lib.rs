@@ -2,7 +2,12 @@
 //!
 //! Parse, then resolve: raw input is checked once here, and everything downstream takes only
 //! the validated types of [`spec`]. Pure: no I/O besides reading the plan's own files (CSV
-//! feeders, body files), no network, no clock.
+//! feeders, body files), no network, no clock (except `{{ timestamp }}` when it renders).
+//!
+//! Entry points: [`load`] / [`load_str`] (YAML plan → [`Spec`] or every [`PlanError`]), the
+//! per-request runtime in [`runtime`] (render a step, pick a flow, feed rows, checks,
+//! extraction, cookies, think time), [`threshold`] (k6 expressions). The plan format is
+//! documented in `docs/plan.md` and `schema/plan.schema.json`.
 
 mod describe;
 pub mod error;
@@ -17,7 +22,7 @@ pub use describe::format_duration;
 pub use error::{PlanError, PlanErrors};
 pub use load::parse_duration;
 pub use load::{Overrides, load, load_str};
-pub use runtime::{RenderedRequest, ResponseView};
+pub use runtime::{CookieJar, RenderedRequest, ResponseView};
 pub use spec::*;
 pub use template::{Template, VuState};
 pub use threshold::{Op, Threshold, ThresholdExpr};

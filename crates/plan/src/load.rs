@@ -157,6 +157,34 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(total))
 }
 
+/// Names users bring from Locust, k6 scripts or HTTP clients: (theirs, ours, explanation).
+const ALIASES: &[(&str, &str, &str)] = &[
+    ("host", "base_url", ""),
+    ("url", "base_url", ""),
+    ("users", "vus", ""),
+    ("wait_time", "think_time", ": `1s..5s` is Locust's between(1, 5)"),
+    ("wait", "think_time", ""),
+    ("sleep", "think_time", ""),
+    ("tasks", "flows", ": a flow is a weighted list of steps, like a Locust task"),
+    ("requests", "steps", ""),
+    ("spawn_rate", "stages", ": 200 users at 10/s is `stages: [ { duration: 20s, target: 200 } ]`"),
+    ("exec", "flows", ""),
+    ("env", "variables", "; `${NAME}` reads the environment"),
+    ("vars", "variables", ""),
+    ("options", "defaults", ""),
+    ("path", "url", ""),
+    ("params", "query", ""),
+    ("data", "body", " (or `json`, `form`)"),
+    ("checks", "check", ""),
+    ("expect", "check", ""),
+    ("assert", "check", ""),
+    ("status_code", "status", ""),
+    ("contains", "body_contains", ""),
+    ("capture", "extract", ""),
+    ("headers", "defaults", ": put headers for every request under `defaults.headers`"),
+    ("timeout", "defaults", ": put the request timeout under `defaults.timeout`"),
+];
+
 const TOP_KEYS: &[&str] = &[
     "base_url",
     "description",
@@ -301,9 +329,20 @@ impl Resolver {
         for (k, _) in m {
             let key = k.text().unwrap_or_default();
             if !allowed.contains(&key.as_str()) {
-                let hint = match did_you_mean(&key, allowed.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("{what} takes: {}", allowed.join(", ")),
+                let alias = ALIASES
+                    .iter()
+                    .find(|(from, to, _)| *from == key && allowed.contains(to))
+                    .map(|(_, to, why)| format!("volley calls it `{to}`{why}"));
+                let hint = match (alias, did_you_mean(&key, allowed.iter().copied())) {
+                    (Some(a), _) => a,
+                    (None, Some(s))
+                        if key.chars().any(|c| c.is_ascii_uppercase())
+                            && s.replace('_', "") == key.to_lowercase().replace(['_', '-'], "") =>
+                    {
+                        format!("did you mean `{s}`? (k6's options are written in snake_case)")
+                    }
+                    (None, Some(s)) => format!("did you mean `{s}`?"),
+                    (None, None) => format!("{what} takes: {}", allowed.join(", ")),
                 };
                 self.err(&k.pos, format!("unknown key `{key}` in {what}"), Some(hint));
             }
@@ -329,7 +368,12 @@ impl Resolver {
     }
 
     fn int(&mut self, n: &Node, what: &str, min: i64, max: i64) -> Option<i64> {
-        match &n.v {
+        // A quoted number (`status: "200"`) is still the number.
+        let quoted = match &n.v {
+            Value::Str(t, false) => t.trim().parse::<i64>().ok().map(|i| Value::Int(i, t.clone())),
+            _ => None,
+        };
+        match quoted.as_ref().unwrap_or(&n.v) {
             Value::Int(i, _) if (min..=max).contains(i) => Some(*i),
             Value::Int(i, _) => {
                 let range = if max == i64::MAX {
@@ -356,7 +400,13 @@ impl Resolver {
     }
 
     fn number(&mut self, n: &Node, what: &str) -> Option<f64> {
-        match &n.v {
+        let quoted = match &n.v {
+            Value::Str(t, false) => {
+                t.trim().parse::<f64>().ok().map(|f| Value::Float(f, t.clone()))
+            }
+            _ => None,
+        };
+        match quoted.as_ref().unwrap_or(&n.v) {
             Value::Int(i, _) if *i >= 0 => Some(*i as f64),
             Value::Float(f, _) if *f >= 0.0 && f.is_finite() => Some(*f),
             _ => {
@@ -1341,7 +1391,7 @@ impl Resolver {
             query,
             headers,
             body: body?,
-            timeout: timeout.unwrap_or(Some(Duration::ZERO)).filter(|d| !d.is_zero()).or(None),
+            timeout: timeout.flatten().filter(|d| !d.is_zero()),
             checks: checks?,
             extract: extract?,
             think_time: match think_time {
@@ -2198,6 +2248,13 @@ steps:
     fn snapshot_unknown_keys() {
         insta::assert_snapshot!(errors(
             "base_url: http://h\nvus: 1\nduration: 1s\ndefault:\n  timeout: 1s\nsteps:\n  - get: /\n    thinktime: 2s\n    hedaers: { a: b }\n"
+        ));
+    }
+
+    #[test]
+    fn snapshot_names_from_other_tools() {
+        insta::assert_snapshot!(errors(
+            "host: http://h\nusers: 10\nspawn_rate: 2\nwait_time: 1s..5s\nduration: 1m\ntasks:\n  - { name: a, steps: [ { get: /, status_code: 200 } ] }\nscenarios:\n  s: { executor: constant-arrival-rate, rate: 1, duration: 1s, preAllocatedVUs: 2, steps: [ { get: /, check: { status: \"200\" } } ] }\n"
         ));
     }
 

@@ -89,7 +89,12 @@ impl Unit {
                 }
             }
             Unit::Percentile => {
-                let q = 1.0 - 10f64.powf(-v);
+                // Only the decades (0%, 90%, 99%, 99.9% ...) are labelled: in between, the log
+                // scale gives unreadable values such as 68.3772%.
+                if (v - v.round()).abs() > 1e-6 {
+                    return String::new();
+                }
+                let q = 1.0 - 10f64.powf(-v.round());
                 let pct = q * 100.0;
                 let s = format!("{pct:.4}");
                 let s = s.trim_end_matches('0').trim_end_matches('.');
@@ -198,9 +203,9 @@ pub fn line_chart(chart: &Chart) -> Result<String, ChartError> {
             } else {
                 ctx.draw_series(LineSeries::new(pts, style)).map_err(err)?
             };
-            drawn
-                .label(s.name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3)));
+            drawn.label(s.name.as_str()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+            });
         }
         if series.len() > 1 || series.iter().any(|s| !s.name.is_empty()) {
             ctx.configure_series_labels()
@@ -225,7 +230,11 @@ fn per_second(r: &RunResult, f: impl Fn(&TimePoint) -> Option<f64>) -> Vec<(f64,
 /// Requests per second, split into succeeded and failed.
 pub fn rps_series(r: &RunResult) -> Vec<Series> {
     vec![
-        Series::new("ok", OK, per_second(r, |p| Some((p.requests - p.failures.min(p.requests)) as f64))),
+        Series::new(
+            "ok",
+            OK,
+            per_second(r, |p| Some((p.requests - p.failures.min(p.requests)) as f64)),
+        ),
         Series::new("failed", BAD, per_second(r, |p| Some(p.failures as f64))),
     ]
 }
@@ -243,7 +252,10 @@ pub fn latency_series(r: &RunResult) -> Vec<Series> {
 pub fn vus_series(r: &RunResult) -> Vec<Series> {
     vec![
         Series::new("VUs", PALETTE[0], per_second(r, |p| Some(p.vus as f64))),
-        Series { dashed: true, ..Series::new("connections", PALETTE[2], per_second(r, |p| Some(p.connections as f64))) },
+        Series {
+            dashed: true,
+            ..Series::new("connections", PALETTE[2], per_second(r, |p| Some(p.connections as f64)))
+        },
     ]
 }
 
@@ -252,7 +264,11 @@ pub fn vus_series(r: &RunResult) -> Vec<Series> {
 pub fn failure_series(r: &RunResult) -> Vec<Series> {
     let mut v = vec![
         Series::new("failed", BAD, per_second(r, |p| Some(p.failures as f64))),
-        Series::new("transport failures", PALETTE[4], per_second(r, |p| Some(p.transport_failures as f64))),
+        Series::new(
+            "transport failures",
+            PALETTE[4],
+            per_second(r, |p| Some(p.transport_failures as f64)),
+        ),
     ];
     if r.open_model.is_some() {
         v.push(Series::new("dropped", PALETTE[6], per_second(r, |p| Some(p.dropped as f64))));
@@ -267,8 +283,11 @@ pub fn resource_series(r: &RunResult, cpu: bool) -> Vec<Series> {
     let mut out = Vec::new();
     let procs = s.instances.iter().chain(s.balancer.iter()).chain(s.generator.iter());
     for (i, u) in procs.enumerate() {
-        let pts: Vec<(f64, f64)> =
-            u.samples.iter().map(|x| (x.t, if cpu { x.cpu_pct } else { x.mem_bytes as f64 })).collect();
+        let pts: Vec<(f64, f64)> = u
+            .samples
+            .iter()
+            .map(|x| (x.t, if cpu { x.cpu_pct } else { x.mem_bytes as f64 }))
+            .collect();
         if !pts.is_empty() {
             out.push(Series::new(u.label.clone(), PALETTE[i % PALETTE.len()], pts));
         }
@@ -307,7 +326,13 @@ pub fn spectrum_chart(series: Vec<Series>) -> Result<String, ChartError> {
 
 /// A time chart: seconds on x.
 pub fn time_chart(y_label: &str, y_unit: Unit, series: Vec<Series>) -> Result<String, ChartError> {
-    line_chart(&Chart { x_label: "time".into(), y_label: y_label.into(), x_unit: Unit::Seconds, y_unit, series })
+    line_chart(&Chart {
+        x_label: "time".into(),
+        y_label: y_label.into(),
+        x_unit: Unit::Seconds,
+        y_unit,
+        series,
+    })
 }
 
 #[cfg(test)]

@@ -42,7 +42,10 @@ enum Better {
     Neither,
 }
 
-fn per_instance(r: &RunResult, f: impl Fn(&volley_metrics::InstanceUsage) -> String) -> Option<String> {
+fn per_instance(
+    r: &RunResult,
+    f: impl Fn(&volley_metrics::InstanceUsage) -> String,
+) -> Option<String> {
     let s = r.server.as_ref()?;
     if s.instances.is_empty() {
         return None;
@@ -85,7 +88,8 @@ pub fn table(runs: &[Run]) -> Table {
         let all_equal = vals.iter().all(|v| *v == vals[0]);
         let mut cells = vec![name.to_string()];
         for (i, v) in vals.iter().enumerate() {
-            let mark = if better != Better::Neither && !all_equal && *v == best { " ✓" } else { "" };
+            let mark =
+                if better != Better::Neither && !all_equal && *v == best { " ✓" } else { "" };
             cells.push(format!("{}{mark}", fmt(*v)));
             if i > 0 {
                 cells.push(format::delta_pct(vals[0], *v));
@@ -108,10 +112,12 @@ pub fn table(runs: &[Run]) -> Table {
     };
     extra("Concurrency", &|r| Some(format::count(r.config.concurrency)));
     extra("Dropped iterations", &|r| r.open_model.as_ref().map(|o| format::count(o.dropped)));
-    extra("Server CPU per instance (avg)", &|r| per_instance(r, |u| format!("{:.0}%", u.cpu_pct_avg)));
-    extra("Server memory per instance (avg)", &|r| per_instance(r, |u| format::bytes(u.mem_bytes_avg)));
+    extra("Server CPU per instance (avg)", &|r| per_instance(r, |u| format::cpu(u.cpu_pct_avg)));
+    extra("Server memory per instance (avg)", &|r| {
+        per_instance(r, |u| format::bytes(u.mem_bytes_avg))
+    });
     extra("volley CPU (avg)", &|r| {
-        r.server.as_ref().and_then(|s| s.generator.as_ref()).map(|g| format!("{:.0}%", g.cpu_pct_avg))
+        r.server.as_ref().and_then(|s| s.generator.as_ref()).map(|g| format::cpu(g.cpu_pct_avg))
     });
     t.align(0, Align::Left)
 }
@@ -132,7 +138,9 @@ fn more_or_fewer(a: f64, b: f64, more: &str, fewer: &str) -> String {
 
 fn verdict(p: Option<f64>, extra_ok: bool) -> Option<String> {
     match p {
-        None => Some("the runs are too short (under 3 full seconds) to tell whether this is real".into()),
+        None => Some(
+            "the runs are too short (under 3 full seconds) to tell whether this is real".into(),
+        ),
         Some(p) if p < ALPHA && extra_ok => None,
         Some(p) => Some(format!(
             "this is within the runs' own second-to-second variation (p = {}), too small to mean anything",
@@ -157,7 +165,11 @@ pub fn analysis(runs: &[Run]) -> Vec<String> {
 
         // Throughput.
         let enough = rps_per_second(a).len() >= 3 && rps_per_second(b).len() >= 3;
-        let p = if enough { stats::welch(&rps_per_second(a), &rps_per_second(b)).map(|w| w.2) } else { None };
+        let p = if enough {
+            stats::welch(&rps_per_second(a), &rps_per_second(b)).map(|w| w.2)
+        } else {
+            None
+        };
         let mut thr = format!(
             "With {} the service completed {} requests per second than with {} ({} vs {} req/s)",
             run.label,
@@ -190,18 +202,20 @@ pub fn analysis(runs: &[Run]) -> Vec<String> {
             change(la.p99, lb.p99),
             change(la.med, lb.med)
         );
-        let ks = match (a.histograms.get("http_req_duration"), b.histograms.get("http_req_duration")) {
-            (Some(x), Some(y)) => match (histogram::decode(x), histogram::decode(y)) {
-                (Ok(x), Ok(y)) => Some(stats::ks_distance(&x, &y)),
+        let ks =
+            match (a.histograms.get("http_req_duration"), b.histograms.get("http_req_duration")) {
+                (Some(x), Some(y)) => match (histogram::decode(x), histogram::decode(y)) {
+                    (Ok(x), Ok(y)) => Some(stats::ks_distance(&x, &y)),
+                    _ => None,
+                },
                 _ => None,
-            },
-            _ => None,
-        };
+            };
         if let Some(d) = ks.filter(|d| d.is_finite()) {
             lat.push_str(&format!(" (distributions differ by D = {d:.2})"));
         }
         let (xa, xb) = (latency_per_second(a), latency_per_second(b));
-        let p = if xa.len() >= 3 && xb.len() >= 3 { stats::welch(&xa, &xb).map(|w| w.2) } else { None };
+        let p =
+            if xa.len() >= 3 && xb.len() >= 3 { stats::welch(&xa, &xb).map(|w| w.2) } else { None };
         if let Some(v) = verdict(p, ks.is_none_or(|d| d >= KS_MIN)) {
             lat.push_str(&format!("; {v}"));
         }
@@ -212,7 +226,13 @@ pub fn analysis(runs: &[Run]) -> Vec<String> {
         if fa > 0 || fb > 0 {
             let mut fail = format!(
                 "Failures {} from {} to {} (error rate {} → {})",
-                if fb < fa { "fell" } else if fb > fa { "rose" } else { "stayed" },
+                if fb < fa {
+                    "fell"
+                } else if fb > fa {
+                    "rose"
+                } else {
+                    "stayed"
+                },
                 format::count(fa),
                 format::count(fb),
                 format::pct(a.totals.error_rate()),
@@ -220,18 +240,31 @@ pub fn analysis(runs: &[Run]) -> Vec<String> {
             );
             let p = stats::two_proportions(fa, a.totals.requests, fb, b.totals.requests);
             if let Some(p) = p.filter(|p| *p >= ALPHA) {
-                fail.push_str(&format!("; the error rates do not differ meaningfully (p = {})", p_text(p)));
+                fail.push_str(&format!(
+                    "; the error rates do not differ meaningfully (p = {})",
+                    p_text(p)
+                ));
             }
             s.push(fail + ".");
         } else {
-            s.push(format!("Neither run had a failure ({} and {} requests).", format::count(a.totals.requests), format::count(b.totals.requests)));
+            s.push(format!(
+                "Neither run had a failure ({} and {} requests).",
+                format::count(a.totals.requests),
+                format::count(b.totals.requests)
+            ));
         }
 
         // Server resources.
-        let cpu = |r: &RunResult| r.server.as_ref().map(|s| (s.instances.len(), s.instances.iter().map(|u| u.cpu_pct_avg).sum::<f64>()));
+        let cpu = |r: &RunResult| {
+            r.server.as_ref().filter(|s| !s.instances.is_empty()).map(|s| {
+                (s.instances.len(), s.instances.iter().map(|u| u.cpu_pct_avg).sum::<f64>())
+            })
+        };
         if let (Some((na, ca)), Some((nb, cb))) = (cpu(a), cpu(b)) {
             s.push(format!(
-                "Server CPU went from {ca:.0}% over {na} instance(s) to {cb:.0}% over {nb} instance(s) (100% = one core)."
+                "Server CPU went from {ca:.0}% over {} to {cb:.0}% over {} (100% = one core).",
+                instances(na),
+                instances(nb)
             ));
         }
         if a.config.concurrency != b.config.concurrency {
@@ -244,6 +277,10 @@ pub fn analysis(runs: &[Run]) -> Vec<String> {
         out.push(s.join(" "));
     }
     out
+}
+
+fn instances(n: usize) -> String {
+    if n == 1 { "1 instance".into() } else { format!("{n} instances") }
 }
 
 fn run_line(run: &Run) -> String {
@@ -261,7 +298,8 @@ fn run_line(run: &Run) -> String {
 /// The comparison as Markdown.
 pub fn markdown(runs: &[Run]) -> String {
     let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
-    let mut out = format!("# Comparison: {}\n\n## Side by side\n\n", md_escape(&labels.join(" vs ")));
+    let mut out =
+        format!("# Comparison: {}\n\n## Side by side\n\n", md_escape(&labels.join(" vs ")));
     out.push_str(&table(runs).to_markdown());
     if let Some(first) = runs.first() {
         out.push_str(&format!(
@@ -285,26 +323,42 @@ pub fn html(runs: &[Run]) -> Result<String, ReportError> {
     let env = html::environment()?;
     let color = |i: usize| charts::PALETTE[i % charts::PALETTE.len()];
     let overlay = |f: &dyn Fn(&RunResult) -> Vec<(f64, f64)>| -> Vec<Series> {
-        runs.iter().enumerate().map(|(i, r)| Series::new(r.label.clone(), color(i), f(&r.result))).collect()
+        runs.iter()
+            .enumerate()
+            .map(|(i, r)| Series::new(r.label.clone(), color(i), f(&r.result)))
+            .collect()
     };
-    let ts = |r: &RunResult, g: &dyn Fn(&volley_metrics::TimePoint) -> Option<f64>| -> Vec<(f64, f64)> {
-        r.timeseries.iter().filter_map(|p| g(p).map(|v| (p.t as f64, v))).collect()
-    };
+    let ts =
+        |r: &RunResult, g: &dyn Fn(&volley_metrics::TimePoint) -> Option<f64>| -> Vec<(f64, f64)> {
+            facts::full_seconds(r).iter().filter_map(|p| g(p).map(|v| (p.t as f64, v))).collect()
+        };
     let mut list = vec![
         html::chart(
             "chart-rps",
             "Requests per second",
-            charts::time_chart("requests/s", Unit::Count, overlay(&|r| ts(r, &|p| Some(p.requests as f64))))?,
+            charts::time_chart(
+                "requests/s",
+                Unit::Count,
+                overlay(&|r| ts(r, &|p| Some(p.requests as f64))),
+            )?,
         ),
         html::chart(
             "chart-p95",
             "Latency p95 per second",
-            charts::time_chart("latency", Unit::Ms, overlay(&|r| ts(r, &|p| p.latency.as_ref().map(|l| l.p95))))?,
+            charts::time_chart(
+                "latency",
+                Unit::Ms,
+                overlay(&|r| ts(r, &|p| p.latency.as_ref().map(|l| l.p95))),
+            )?,
         ),
         html::chart(
             "chart-failures",
             "Failures per second",
-            charts::time_chart("failures/s", Unit::Count, overlay(&|r| ts(r, &|p| Some(p.failures as f64))))?,
+            charts::time_chart(
+                "failures/s",
+                Unit::Count,
+                overlay(&|r| ts(r, &|p| Some(p.failures as f64))),
+            )?,
         ),
     ];
     let spectrum: Vec<Series> = runs
@@ -316,9 +370,16 @@ pub fn html(runs: &[Run]) -> Result<String, ReportError> {
         })
         .collect();
     if !spectrum.is_empty() {
-        list.push(html::chart("chart-spectrum", "Latency percentile spectrum", charts::spectrum_chart(spectrum)?));
+        list.push(html::chart(
+            "chart-spectrum",
+            "Latency percentile spectrum",
+            charts::spectrum_chart(spectrum)?,
+        ));
     }
-    if runs.iter().any(|r| r.result.server.is_some()) {
+    let has_instances = |r: &RunResult| {
+        r.server.as_ref().is_some_and(|s| s.instances.iter().any(|u| !u.samples.is_empty()))
+    };
+    if runs.iter().any(|r| has_instances(&r.result)) {
         let cpu = overlay(&|r| {
             // Total CPU of the instances under test at each sampled second.
             let mut by_t: std::collections::BTreeMap<u64, f64> = std::collections::BTreeMap::new();
@@ -362,19 +423,36 @@ mod tests {
         let wobble = |base: u64, t: usize| base + (t as u64 * 37) % 60;
         let a = Spec {
             concurrency: 482,
-            seconds: (0..10).map(|t| Second { requests: wobble(2080, t), failures: 800, p50_ms: 140.0, vus: 482 }).collect(),
+            seconds: (0..10)
+                .map(|t| Second {
+                    requests: wobble(2080, t),
+                    failures: 800,
+                    p50_ms: 140.0,
+                    vus: 482,
+                })
+                .collect(),
             server: Some((vec![99.0], 20.0)),
             ..Spec::default()
         }
         .build();
         let b = Spec {
             concurrency: 482,
-            seconds: (0..10).map(|t| Second { requests: wobble(2730, t), failures: 240, p50_ms: 72.0, vus: 482 }).collect(),
+            seconds: (0..10)
+                .map(|t| Second {
+                    requests: wobble(2730, t),
+                    failures: 240,
+                    p50_ms: 72.0,
+                    vus: 482,
+                })
+                .collect(),
             server: Some((vec![70.0, 68.0], 25.0)),
             ..Spec::default()
         }
         .build();
-        vec![Run { label: "1 instance".into(), result: a }, Run { label: "2 instances".into(), result: b }]
+        vec![
+            Run { label: "1 instance".into(), result: a },
+            Run { label: "2 instances".into(), result: b },
+        ]
     }
 
     #[test]
@@ -385,7 +463,10 @@ mod tests {
     #[test]
     fn real_difference_is_called_real() {
         let text = analysis(&seed_runs()).join(" ");
-        assert!(text.contains("With 2 instances the service completed 31% more requests per second"), "{text}");
+        assert!(
+            text.contains("With 2 instances the service completed 31% more requests per second"),
+            "{text}"
+        );
         assert!(text.contains("The p95 latency fell from 350ms to 180ms"), "{text}");
         assert!(!text.contains("too small"), "{text}");
     }
@@ -394,10 +475,23 @@ mod tests {
     fn noise_is_called_noise() {
         let wobble = |base: u64, t: usize| base + (t as u64 * 37) % 100;
         let mk = |shift: usize| {
-            Spec { seconds: (0..10).map(|t| Second { requests: wobble(1000, t + shift), failures: 0, p50_ms: 10.0, vus: 10 }).collect(), ..Spec::default() }
-                .build()
+            Spec {
+                seconds: (0..10)
+                    .map(|t| Second {
+                        requests: wobble(1000, t + shift),
+                        failures: 0,
+                        p50_ms: 10.0,
+                        vus: 10,
+                    })
+                    .collect(),
+                ..Spec::default()
+            }
+            .build()
         };
-        let runs = vec![Run { label: "a".into(), result: mk(0) }, Run { label: "b".into(), result: mk(3) }];
+        let runs = vec![
+            Run { label: "a".into(), result: mk(0) },
+            Run { label: "b".into(), result: mk(3) },
+        ];
         let text = analysis(&runs).join(" ");
         assert!(text.contains("too small to mean anything"), "{text}");
         let short = vec![

@@ -41,7 +41,8 @@ pub const STATS_COLUMNS: [&str; 11] = [
     "Failures/s",
 ];
 
-pub const HISTORY_COLUMNS: [&str; 6] = ["Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s"];
+pub const HISTORY_COLUMNS: [&str; 6] =
+    ["Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s"];
 
 pub const HISTORY_TOTAL_COLUMNS: [&str; 7] = [
     "Total Request Count",
@@ -120,7 +121,8 @@ fn decoded(r: &RunResult, key: &str) -> Option<Micros> {
 /// `_stats.csv`: one row per endpoint and the Aggregated row.
 pub fn stats(r: &RunResult) -> Result<String, ReportError> {
     let mut w = writer();
-    let header: Vec<&str> = STATS_COLUMNS.iter().copied().chain(PERCENTILES.iter().map(|p| p.0)).collect();
+    let header: Vec<&str> =
+        STATS_COLUMNS.iter().copied().chain(PERCENTILES.iter().map(|p| p.0)).collect();
     w.write_record(&header)?;
     let secs = r.duration_s.max(1e-9);
     for e in &r.endpoints {
@@ -204,7 +206,8 @@ pub fn stats_history(r: &RunResult) -> Result<String, ReportError> {
             num(p.failures as f64),
         ];
         row.extend(percentile_cells(None, p.latency.as_ref()));
-        let counted: u64 = r.timeseries[..=i].iter().filter_map(|p| p.latency.as_ref()).map(|l| l.count).sum();
+        let counted: u64 =
+            r.timeseries[..=i].iter().filter_map(|p| p.latency.as_ref()).map(|l| l.count).sum();
         row.extend([
             reqs.to_string(),
             fails.to_string(),
@@ -272,8 +275,17 @@ mod tests {
     fn columns_are_locusts() {
         let c = render(&fixture::plan_run()).unwrap();
         assert!(c.stats.starts_with("Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\r\n"));
-        assert!(c.stats_history.starts_with("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,"));
-        assert!(c.stats_history.lines().next().unwrap().ends_with("Total Max Response Time,Total Average Content Size"));
+        assert!(
+            c.stats_history
+                .starts_with("Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,")
+        );
+        assert!(
+            c.stats_history
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with("Total Max Response Time,Total Average Content Size")
+        );
         assert!(c.failures.starts_with("Method,Name,Error,Occurrences\r\n"));
     }
 

@@ -96,7 +96,8 @@ pub fn timeline(r: &RunResult) -> Timeline {
     let first_failure = ts.iter().position(|p| p.failures > 0).map(|i| FirstFailure {
         t: ts[i].t,
         failures: ts[i].failures,
-        rps_before: (i > 0).then(|| ts[..i].iter().map(|p| p.requests).sum::<u64>() as f64 / i as f64),
+        rps_before: (i > 0)
+            .then(|| ts[..i].iter().map(|p| p.requests).sum::<u64>() as f64 / i as f64),
     });
     let peak = full_seconds(r)
         .iter()
@@ -169,6 +170,15 @@ pub fn load_model(r: &RunResult) -> String {
             format!("plan, up to {} VUs", format::count(r.config.concurrency))
         }
         None => format!("closed model, {} connections", format::count(r.config.concurrency)),
+    }
+}
+
+/// The method and load model: `GET, closed model, 50 connections`; plans, whose steps use
+/// several methods, omit the method.
+pub fn load_line(r: &RunResult) -> String {
+    match (&r.config.method, r.config.mode.as_str()) {
+        (Some(m), mode) if mode != "plan" => format!("{m}, {}", load_model(r)),
+        _ => load_model(r),
     }
 }
 

@@ -82,7 +82,7 @@ pub fn analyze(r: &RunResult) -> Vec<Finding> {
     saturation(r, &mut out);
     timeline(r, &mut out);
     // Stable: within a level, rule order above.
-    out.sort_by(|a, b| b.level.cmp(&a.level));
+    out.sort_by_key(|f| std::cmp::Reverse(f.level));
     out
 }
 
@@ -184,7 +184,13 @@ fn errors(r: &RunResult, out: &mut Vec<Finding>) {
     let causes: Vec<String> = facts::failure_breakdown(r)
         .iter()
         .take(4)
-        .map(|(label, n)| format!("{} × {label}", format::count(*n)))
+        .map(|(label, n)| {
+            let kind = volley_metrics::FailureKind::ALL.iter().find(|k| k.as_str() == label);
+            match kind {
+                Some(k) => format!("{} × {label} ({})", format::count(*n), k.describe()),
+                None => format!("{} × {label}", format::count(*n)),
+            }
+        })
         .collect();
     let mut text = format!(
         "{} of requests failed ({} of {})",
@@ -197,7 +203,7 @@ fn errors(r: &RunResult, out: &mut Vec<Finding>) {
     }
     text.push('.');
     let mut eps: Vec<_> = r.endpoints.iter().filter(|e| e.failures > 0).collect();
-    eps.sort_by(|a, b| b.failures.cmp(&a.failures));
+    eps.sort_by_key(|e| std::cmp::Reverse(e.failures));
     if !eps.is_empty() && r.endpoints.len() > 1 {
         let parts: Vec<String> = eps
             .iter()
@@ -279,13 +285,18 @@ fn checks(r: &RunResult, out: &mut Vec<Finding>) {
         return;
     }
     let mut failing: Vec<_> = r.checks.iter().filter(|c| c.fails > 0).collect();
-    failing.sort_by(|a, b| b.fails.cmp(&a.fails));
+    failing.sort_by_key(|c| std::cmp::Reverse(c.fails));
     let parts: Vec<String> = failing
         .iter()
         .take(3)
         .map(|c| {
             let on = if c.step.is_empty() { String::new() } else { format!(" on {}", c.step) };
-            format!("'{}'{on} failed {} of {} times", c.name, format::count(c.fails), format::count(c.passes + c.fails))
+            format!(
+                "'{}'{on} failed {} of {} times",
+                c.name,
+                format::count(c.fails),
+                format::count(c.passes + c.fails)
+            )
         })
         .collect();
     out.push(f(
@@ -366,6 +377,11 @@ fn tail(r: &RunResult, out: &mut Vec<Finding>) {
 }
 
 fn saturation(r: &RunResult, out: &mut Vec<Finding>) {
+    // At a fixed arrival rate the load does not rise; in-flight requests piling up there is
+    // the server falling behind, which the tail and generator rules report.
+    if r.config.rps.is_some() {
+        return;
+    }
     let pts: Vec<_> = full_seconds(r).iter().filter(|p| p.latency.is_some()).collect();
     if pts.len() < 6 {
         return;
@@ -553,14 +569,15 @@ mod tests {
         assert!(s.text.contains("t = 1 s"), "{}", s.text);
         assert!(s.text.contains("10 VUs"), "{}", s.text);
         // Same ramp against a server that keeps up: throughput follows the load.
-        let scaling: Vec<Second> = seconds
-            .iter()
-            .map(|s| Second { requests: s.vus * 50, p50_ms: 20.0, ..*s })
-            .collect();
+        let scaling: Vec<Second> =
+            seconds.iter().map(|s| Second { requests: s.vus * 50, p50_ms: 20.0, ..*s }).collect();
         let fs = analyze(&Spec { seconds: scaling, ..Spec::default() }.build());
         assert!(!flagged(&fs, Rule::Saturation), "{fs:?}");
         // Constant load: the rule says nothing.
         assert!(!analyze(&Spec::default().build()).iter().any(|f| f.rule == Rule::Saturation));
+        // Nor at a fixed arrival rate, where rising in-flight counts are not added load.
+        let open = Spec { seconds, open_model: Some((500.0, 0)), ..Spec::default() }.build();
+        assert!(!analyze(&open).iter().any(|f| f.rule == Rule::Saturation));
     }
 
     #[test]
@@ -584,7 +601,10 @@ mod tests {
         let mut lagging = r.clone();
         lagging.open_model.as_mut().unwrap().schedule_lag.p99 = 45.0;
         let fs = analyze(&lagging);
-        assert!(fs.iter().any(|f| f.rule == Rule::Generator && f.text.contains("45.0ms")), "{fs:?}");
+        assert!(
+            fs.iter().any(|f| f.rule == Rule::Generator && f.text.contains("45.0ms")),
+            "{fs:?}"
+        );
         let mut dropped = Spec { open_model: Some((110.0, 100)), ..Spec::default() }.build();
         dropped.open_model.as_mut().unwrap().schedule_lag.p99 = 1.0;
         let fs = analyze(&dropped);
@@ -596,7 +616,9 @@ mod tests {
     fn timeline_rule() {
         let fs = analyze(&fixture::plan_run());
         numbered(&fs);
-        assert!(fs.iter().any(|f| f.text.contains("first failure came at t = 4 s, after 63.0 req/s")));
+        assert!(
+            fs.iter().any(|f| f.text.contains("first failure came at t = 4 s, after 63.0 req/s"))
+        );
         assert!(fs.iter().any(|f| f.text.contains("peaked at 82 req/s at t = 11 s")));
         let fs = analyze(&Spec::default().build());
         assert!(!fs.iter().any(|f| f.text.contains("first failure")));

@@ -48,10 +48,7 @@ impl Default for Spec {
             target: "http://127.0.0.1:8080/".into(),
             concurrency: 10,
             seconds: vec![Second { requests: 100, failures: 0, p50_ms: 10.0, vus: 10 }; 10],
-            endpoints: vec![
-                ("GET".into(), "/".into(), 3),
-                ("POST".into(), "/predict".into(), 7),
-            ],
+            endpoints: vec![("GET".into(), "/".into(), 3), ("POST".into(), "/predict".into(), 7)],
             open_model: None,
             server: None,
             label: None,
@@ -230,7 +227,8 @@ impl Spec {
         let mut histograms = BTreeMap::new();
         histograms.insert("http_req_duration".to_string(), histogram::encode(&all));
         for (i, (_, name, _)) in self.endpoints.iter().enumerate() {
-            histograms.insert(format!("http_req_duration{{name:{name}}}"), histogram::encode(&per_ep[i]));
+            histograms
+                .insert(format!("http_req_duration{{name:{name}}}"), histogram::encode(&per_ep[i]));
         }
 
         let open_model = self.open_model.map(|(target, dropped)| {
@@ -370,7 +368,12 @@ pub fn plan_run() -> RunResult {
     let mut seconds = Vec::new();
     for t in 0..12u64 {
         let failures = if t >= 4 { 3 + t } else { 0 };
-        seconds.push(Second { requests: 60 + t * 2, failures, p50_ms: 40.0 + 5.0 * t as f64, vus: 5 + t });
+        seconds.push(Second {
+            requests: 60 + t * 2,
+            failures,
+            p50_ms: 40.0 + 5.0 * t as f64,
+            vus: 5 + t,
+        });
     }
     let mut r = Spec { concurrency: 20, seconds, ..Spec::default() }.build();
     r.config.mode = "plan".into();
@@ -397,7 +400,12 @@ pub fn plan_run() -> RunResult {
     let predict = r.endpoints.iter().find(|e| e.name == "/predict").cloned().unwrap_or_default();
     let index = r.endpoints.iter().find(|e| e.name == "/").cloned().unwrap_or_default();
     r.checks = vec![
-        CheckResult { name: "status 200".into(), step: "/".into(), passes: index.requests, fails: 0 },
+        CheckResult {
+            name: "status 200".into(),
+            step: "/".into(),
+            passes: index.requests,
+            fails: 0,
+        },
         CheckResult {
             name: "status 200".into(),
             step: "/predict".into(),

@@ -35,6 +35,9 @@ pub fn seconds(s: f64) -> String {
     if !s.is_finite() || s < 0.0 {
         return "n/a".into();
     }
+    if s > 0.0 && s < 1.0 {
+        return ms(s * 1000.0);
+    }
     if s < 60.0 {
         return if s < 10.0 { format!("{s:.2}s") } else { format!("{s:.1}s") };
     }
@@ -43,8 +46,18 @@ pub fn seconds(s: f64) -> String {
     if h > 0 { format!("{h}h{m}m") } else { format!("{m}m{sec}s") }
 }
 
+/// CPU usage (100 = one core): `43%`.
+pub fn cpu(pct: f64) -> String {
+    if !pct.is_finite() {
+        return "n/a".into();
+    }
+    // Sums of nothing are -0.0, which would print as "-0%".
+    format!("{:.0}%", if pct == 0.0 { 0.0 } else { pct })
+}
+
 /// Bytes in SI units as k6 prints them: `568 B`, `7.6 kB`, `994 kB`, `1.0 MB`.
 pub fn bytes(n: f64) -> String {
+    let n = if n == 0.0 { 0.0 } else { n };
     if !n.is_finite() || n < 0.0 {
         return "n/a".into();
     }
@@ -71,7 +84,7 @@ pub fn count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -192,6 +205,10 @@ mod tests {
         assert_eq!(ms(131_500.0), "2m12s");
         assert_eq!(ms(3_720_000.0), "1h2m");
         assert_eq!(ms(0.0), "0s");
+        assert_eq!(seconds(0.0025), "2.50ms");
+        assert_eq!(seconds(0.0), "0.00s");
+        assert_eq!(cpu(-0.0), "0%");
+        assert_eq!(bytes(-0.0), "0 B");
     }
 
     #[test]

@@ -85,20 +85,36 @@ fn non_empty(t: Table) -> Option<Table> {
 /// out, and a histogram that fails to decode becomes a note instead of a chart.
 pub fn result_charts(r: &RunResult) -> Result<(Vec<Value>, Vec<String>), ReportError> {
     let mut out = vec![
-        chart("chart-rps", "Requests per second", charts::time_chart("requests/s", Unit::Count, charts::rps_series(r))?),
+        chart(
+            "chart-rps",
+            "Requests per second",
+            charts::time_chart("requests/s", Unit::Count, charts::rps_series(r))?,
+        ),
         chart(
             "chart-latency",
             "Latency over time (per-second p50, p95, p99)",
             charts::time_chart("latency", Unit::Ms, charts::latency_series(r))?,
         ),
-        chart("chart-vus", "Active VUs and open connections", charts::time_chart("VUs", Unit::Count, charts::vus_series(r))?),
-        chart("chart-failures", "Failures per second", charts::time_chart("failures/s", Unit::Count, charts::failure_series(r))?),
+        chart(
+            "chart-vus",
+            "Active VUs and open connections",
+            charts::time_chart("VUs", Unit::Count, charts::vus_series(r))?,
+        ),
+        chart(
+            "chart-failures",
+            "Failures per second",
+            charts::time_chart("failures/s", Unit::Count, charts::failure_series(r))?,
+        ),
     ];
     let mut notes = Vec::new();
     let mut spectrum = Vec::new();
     if let Some(enc) = r.histograms.get("http_req_duration") {
         match histogram::decode(enc) {
-            Ok(h) => spectrum.push(Series::new("all requests", charts::PALETTE[0], charts::spectrum_points(&h))),
+            Ok(h) => spectrum.push(Series::new(
+                "all requests",
+                charts::PALETTE[0],
+                charts::spectrum_points(&h),
+            )),
             Err(e) => notes.push(format!("Latency spectrum unavailable: {e}.")),
         }
     }
@@ -107,20 +123,39 @@ pub fn result_charts(r: &RunResult) -> Result<(Vec<Value>, Vec<String>), ReportE
             let key = format!("http_req_duration{{name:{}}}", e.name);
             if let Some(h) = r.histograms.get(&key).and_then(|enc| histogram::decode(enc).ok()) {
                 let color = charts::PALETTE[(i + 1) % charts::PALETTE.len()];
-                spectrum.push(Series { dashed: true, ..Series::new(format!("{} {}", e.method, e.name), color, charts::spectrum_points(&h)) });
+                spectrum.push(Series {
+                    dashed: true,
+                    ..Series::new(
+                        format!("{} {}", e.method, e.name),
+                        color,
+                        charts::spectrum_points(&h),
+                    )
+                });
             }
         }
     }
     if !spectrum.is_empty() {
-        out.push(chart("chart-spectrum", "Latency percentile spectrum", charts::spectrum_chart(spectrum)?));
+        out.push(chart(
+            "chart-spectrum",
+            "Latency percentile spectrum",
+            charts::spectrum_chart(spectrum)?,
+        ));
     }
     let cpu = charts::resource_series(r, true);
     if !cpu.is_empty() {
-        out.push(chart("chart-cpu", "CPU over time (100% = one core)", charts::time_chart("CPU", Unit::Percent, cpu)?));
+        out.push(chart(
+            "chart-cpu",
+            "CPU over time (100% = one core)",
+            charts::time_chart("CPU", Unit::Percent, cpu)?,
+        ));
     }
     let mem = charts::resource_series(r, false);
     if !mem.is_empty() {
-        out.push(chart("chart-memory", "Memory over time", charts::time_chart("memory", Unit::Bytes, mem)?));
+        out.push(chart(
+            "chart-memory",
+            "Memory over time",
+            charts::time_chart("memory", Unit::Bytes, mem)?,
+        ));
     }
     Ok((out, notes))
 }
@@ -166,9 +201,8 @@ pub fn render(r: &RunResult, opts: Options) -> Result<String, ReportError> {
     let (charts, chart_notes) = result_charts(r)?;
     let heading = r.config.label.clone().unwrap_or_else(|| facts::target(r));
     let subtitle = format!(
-        "{}, {} · volley {} · started {} · {}{}",
-        r.config.method.as_deref().unwrap_or("GET"),
-        facts::load_model(r),
+        "{} · volley {} · started {} · {}{}",
+        facts::load_line(r),
         r.volley_version,
         r.started_at,
         format::seconds(r.duration_s),
@@ -226,7 +260,15 @@ mod tests {
     fn self_contained_with_every_chart() {
         let r = Spec { server: Some((vec![70.0, 65.0], 30.0)), ..Spec::default() }.build();
         let html = render(&r, Options { glossary: true }).unwrap();
-        for id in ["chart-rps", "chart-latency", "chart-vus", "chart-failures", "chart-spectrum", "chart-cpu", "chart-memory"] {
+        for id in [
+            "chart-rps",
+            "chart-latency",
+            "chart-vus",
+            "chart-failures",
+            "chart-spectrum",
+            "chart-cpu",
+            "chart-memory",
+        ] {
             assert!(html.contains(&format!("id=\"{id}\"")), "missing {id}");
         }
         assert!(!html.contains("<script"), "no scripts at all");

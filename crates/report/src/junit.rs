@@ -42,7 +42,12 @@ fn suite(out: &mut String, name: &str, cases: &[Case], time: f64) {
         cases.len()
     );
     for c in cases {
-        let _ = write!(out, "    <testcase classname=\"{}\" name=\"{}\" time=\"0\"", xml_escape(&c.class), xml_escape(&c.name));
+        let _ = write!(
+            out,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"0\"",
+            xml_escape(&c.class),
+            xml_escape(&c.name)
+        );
         match &c.failure {
             None => out.push_str("/>\n"),
             Some((message, body)) => {
@@ -65,14 +70,20 @@ pub fn render(r: &RunResult) -> String {
         .thresholds
         .iter()
         .map(|t| {
-            let observed = t.observed.map(|v| facts::observed(&t.metric, &t.expression, v)).unwrap_or_else(|| "n/a".into());
+            let observed = t
+                .observed
+                .map(|v| facts::observed(&t.metric, &t.expression, v))
+                .unwrap_or_else(|| "n/a".into());
             Case {
                 class: format!("thresholds.{}", t.metric),
                 name: t.expression.clone(),
                 failure: (!t.ok).then(|| {
                     (
                         format!("{} crossed: {observed}", t.expression),
-                        format!("threshold '{}' on {} was crossed; observed {observed}", t.expression, t.metric),
+                        format!(
+                            "threshold '{}' on {} was crossed; observed {observed}",
+                            t.expression, t.metric
+                        ),
                     )
                 }),
             }
@@ -84,11 +95,20 @@ pub fn render(r: &RunResult) -> String {
         .map(|c| {
             let total = c.passes + c.fails;
             Case {
-                class: if c.step.is_empty() { "checks".into() } else { format!("checks.{}", c.step) },
+                class: if c.step.is_empty() {
+                    "checks".into()
+                } else {
+                    format!("checks.{}", c.step)
+                },
                 name: c.name.clone(),
                 failure: (c.fails > 0).then(|| {
                     (
-                        format!("{} of {} failed ({})", format::count(c.fails), format::count(total), format::pct_of(c.fails, total)),
+                        format!(
+                            "{} of {} failed ({})",
+                            format::count(c.fails),
+                            format::count(total),
+                            format::pct_of(c.fails, total)
+                        ),
                         format!("✓ {} / ✗ {}", format::count(c.passes), format::count(c.fails)),
                     )
                 }),
@@ -101,10 +121,18 @@ pub fn render(r: &RunResult) -> String {
         class: "run".into(),
         name: facts::target(r),
         failure: (r.interrupted || r.aborted_by.is_some()).then(|| {
-            ("run did not complete".to_string(), format!("interrupted after {}", format::seconds(r.duration_s)))
+            (
+                "run did not complete".to_string(),
+                format!("interrupted after {}", format::seconds(r.duration_s)),
+            )
         }),
     });
-    let failures = thresholds.iter().chain(checks.iter()).chain(run_case.iter()).filter(|c| c.failure.is_some()).count();
+    let failures = thresholds
+        .iter()
+        .chain(checks.iter())
+        .chain(run_case.iter())
+        .filter(|c| c.failure.is_some())
+        .count();
     let _ = writeln!(
         out,
         "<testsuites name=\"volley\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">",

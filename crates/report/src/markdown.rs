@@ -28,16 +28,28 @@ pub fn summary(r: &RunResult) -> Table {
     let secs = r.duration_s.max(1e-9);
     let mut s = Table::new(["Metric", "Value"]).align(1, Align::Left);
     s.row(["Target".to_string(), facts::target(r)]);
-    s.row(["Load".to_string(), format!("{}, {}", r.config.method.as_deref().unwrap_or("GET"), facts::load_model(r))]);
+    s.row(["Load".to_string(), facts::load_line(r)]);
     s.row(["Started".to_string(), r.started_at.clone()]);
-    s.row(["Total time".to_string(), format::seconds(r.duration_s) + if r.interrupted { " (interrupted)" } else { "" }]);
+    s.row([
+        "Total time".to_string(),
+        format::seconds(r.duration_s) + if r.interrupted { " (interrupted)" } else { "" },
+    ]);
     s.row(["Requests completed".to_string(), format::count(t.requests)]);
-    s.row(["Failures".to_string(), format!("{} ({})", format::count(t.failed), format::pct_of(t.failed, t.requests))]);
+    s.row([
+        "Failures".to_string(),
+        format!("{} ({})", format::count(t.failed), format::pct_of(t.failed, t.requests)),
+    ]);
     s.row(["Success rate".to_string(), format::pct_of(t.succeeded, t.requests)]);
     s.row(["Requests per second".to_string(), format::rate(t.rps)]);
-    s.row(["Transfer rate".to_string(), format::byte_rate(t.bytes_received as f64 / secs) + " received"]);
+    s.row([
+        "Transfer rate".to_string(),
+        format::byte_rate(t.bytes_received as f64 / secs) + " received",
+    ]);
     s.row(["Mean latency".to_string(), format::ms(l.avg)]);
-    s.row(["Min / max latency".to_string(), format!("{} / {}", format::ms(l.min), format::ms(l.max))]);
+    s.row([
+        "Min / max latency".to_string(),
+        format!("{} / {}", format::ms(l.min), format::ms(l.max)),
+    ]);
     s.row([
         "p50 / p90 / p95 / p99 / p99.9".to_string(),
         [l.med, l.p90, l.p95, l.p99, l.p999].map(format::ms).join(" / "),
@@ -45,18 +57,33 @@ pub fn summary(r: &RunResult) -> Table {
     if let Some(om) = &r.open_model {
         s.row([
             "Dropped iterations".to_string(),
-            format!("{} ({} of the schedule)", format::count(om.dropped), format::pct_of(om.dropped, t.requests + om.dropped)),
+            format!(
+                "{} ({} of the schedule)",
+                format::count(om.dropped),
+                format::pct_of(om.dropped, t.requests + om.dropped)
+            ),
         ]);
     }
     s.row([
         "Iterations".to_string(),
-        format!("{} complete, {} interrupted", format::count(t.iterations), format::count(t.interrupted_iterations)),
+        format!(
+            "{} complete, {} interrupted",
+            format::count(t.iterations),
+            format::count(t.interrupted_iterations)
+        ),
     ]);
     let (_, _, vus_max) = facts::vus(r);
-    s.row(["VUs (max active / allowed)".to_string(), format!("{} / {}", format::count(vus_max), format::count(r.config.concurrency))]);
+    s.row([
+        "VUs (max active / allowed)".to_string(),
+        format!("{} / {}", format::count(vus_max), format::count(r.config.concurrency)),
+    ]);
     s.row([
         "Data received / sent".to_string(),
-        format!("{} / {}", format::bytes(t.bytes_received as f64), format::bytes(t.bytes_sent as f64)),
+        format!(
+            "{} / {}",
+            format::bytes(t.bytes_received as f64),
+            format::bytes(t.bytes_sent as f64)
+        ),
     ]);
     s
 }
@@ -64,7 +91,15 @@ pub fn summary(r: &RunResult) -> Table {
 /// The time series condensed to at most `rows` rows (one per bucket of seconds).
 pub fn timeline_table(r: &RunResult, rows: usize) -> Table {
     let ts = &r.timeseries;
-    let mut t = Table::new(["Seconds", "req/s", "Failures", "p50 (avg)", "p95 (worst second)", "p99 (worst second)", "VUs"]);
+    let mut t = Table::new([
+        "Seconds",
+        "req/s",
+        "Failures",
+        "p50 (avg)",
+        "p95 (worst second)",
+        "p99 (worst second)",
+        "VUs",
+    ]);
     if ts.is_empty() {
         return t;
     }
@@ -74,7 +109,11 @@ pub fn timeline_table(r: &RunResult, rows: usize) -> Table {
         let reqs: u64 = chunk.iter().map(|p| p.requests).sum();
         let fails: u64 = chunk.iter().map(|p| p.failures).sum();
         let lats: Vec<_> = chunk.iter().filter_map(|p| p.latency.as_ref()).collect();
-        let p50 = if lats.is_empty() { f64::NAN } else { lats.iter().map(|l| l.med).sum::<f64>() / lats.len() as f64 };
+        let p50 = if lats.is_empty() {
+            f64::NAN
+        } else {
+            lats.iter().map(|l| l.med).sum::<f64>() / lats.len() as f64
+        };
         let worst = |f: fn(&volley_metrics::LatencyStats) -> f64| {
             lats.iter().map(|l| f(l)).fold(f64::NAN, f64::max)
         };
@@ -110,7 +149,10 @@ pub fn timeline_facts(r: &RunResult) -> Vec<String> {
                 format::count(ff.failures)
             ));
         }
-        None => out.push(format!("No failure during the run (0 of {} requests).", format::count(r.totals.requests))),
+        None => out.push(format!(
+            "No failure during the run (0 of {} requests).",
+            format::count(r.totals.requests)
+        )),
     }
     if let Some((t, n)) = tl.peak {
         out.push(format!("Peak throughput: {} req/s at t = {t} s.", format::count(n)));
@@ -163,7 +205,11 @@ pub fn configuration_text(r: &RunResult) -> String {
 
 /// One line per scenario of a plan: `name (executor): schedule`.
 pub fn scenario_lines(r: &RunResult) -> Vec<String> {
-    r.config.scenarios.iter().map(|s| format!("{} ({}): {}", s.name, s.executor, s.description)).collect()
+    r.config
+        .scenarios
+        .iter()
+        .map(|s| format!("{} ({}): {}", s.name, s.executor, s.description))
+        .collect()
 }
 
 /// The command line that produced the result, shell-quoted.
@@ -305,7 +351,12 @@ mod tests {
 
     #[test]
     fn open_model_snapshot() {
-        let r = Spec { open_model: Some((110.0, 100)), server: Some((vec![80.0], 30.0)), ..Spec::default() }.build();
+        let r = Spec {
+            open_model: Some((110.0, 100)),
+            server: Some((vec![80.0], 30.0)),
+            ..Spec::default()
+        }
+        .build();
         insta::assert_snapshot!(render(&r, Options::default()));
     }
 

@@ -5,11 +5,15 @@
 //! instance) with speedup and efficiency added; the findings and the USL fit come from the
 //! sweep's own analysis so every format says the same thing.
 
-use minijinja::{Environment, context};
-use serde::Serialize;
+use minijinja::context;
 use volley_metrics::sweep::{Sweep, SweepRow, SweepRun};
 
+use crate::charts::{
+    Chart, ChartError, PALETTE, Series, Unit, line_chart, resource_series, time_chart,
+};
+use crate::error::ReportError;
 use crate::format;
+use crate::html;
 use crate::table::{Align, Table};
 
 fn per_instance(values: &[f64], fmt: impl Fn(f64) -> String) -> String {
@@ -84,14 +88,22 @@ pub fn table(s: &Sweep) -> Table {
 
 /// Who did the work besides the instances, and how the balancer spread the requests.
 pub fn overhead_table(s: &Sweep) -> Table {
-    let mut t = Table::new(["instances", "run", "balancer CPU", "volley CPU", "requests per instance (X-Served-By)"])
-        .align(4, Align::Left);
+    let mut t = Table::new([
+        "instances",
+        "run",
+        "balancer CPU",
+        "volley CPU",
+        "other processes CPU",
+        "requests per instance (X-Served-By)",
+    ])
+    .align(5, Align::Left);
     for run in &s.sweep {
         t.row([
             run.instances.to_string(),
             run.repeat.to_string(),
             run.balancer_cpu_pct.map_or("-".into(), cpu),
             run.generator_cpu_pct.map_or("-".into(), cpu),
+            run.other_cpu_pct.map_or("-".into(), cpu),
             served(run),
         ]);
     }
@@ -99,8 +111,12 @@ pub fn overhead_table(s: &Sweep) -> Table {
 }
 
 fn served(run: &SweepRun) -> String {
-    let mut parts: Vec<String> =
-        run.served.iter().enumerate().map(|(i, n)| format!("#{}: {}", i + 1, format::count(*n))).collect();
+    let mut parts: Vec<String> = run
+        .served
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("#{}: {}", i + 1, format::count(*n)))
+        .collect();
     if run.unattributed > 0 {
         parts.push(format!("none: {}", format::count(run.unattributed)));
     }
@@ -117,7 +133,10 @@ fn usl_line(s: &Sweep) -> Option<String> {
         u.r_squared
     );
     if let Some(n) = u.peak_instances {
-        line.push_str(&format!(", peak N* = {n:.1} ({} req/s)", format::rate(u.peak_rps.unwrap_or(0.0))));
+        line.push_str(&format!(
+            ", peak N* = {n:.1} ({} req/s)",
+            format::rate(u.peak_rps.unwrap_or(0.0))
+        ));
     }
     Some(line)
 }
@@ -155,7 +174,10 @@ pub fn text(s: &Sweep) -> String {
 /// GitHub-flavoured Markdown.
 pub fn markdown(s: &Sweep) -> String {
     let mut out = format!("# {}\n\n", heading(s));
-    out.push_str(&format!("Started {} on {} ({}).\n\n", s.started_at, s.machine.hostname, s.machine.os));
+    out.push_str(&format!(
+        "Started {} on {} ({}).\n\n",
+        s.started_at, s.machine.hostname, s.machine.os
+    ));
     out.push_str("## Throughput, latency and resources per instance count\n\n");
     out.push_str(&table(s).to_markdown());
     out.push_str("\n## Balancer, load generator and distribution of requests\n\n");
@@ -170,138 +192,108 @@ pub fn markdown(s: &Sweep) -> String {
     out
 }
 
-#[derive(Serialize)]
-struct Bar {
-    x: f64,
-    y: f64,
-    w: f64,
-    h: f64,
-    label: String,
-    value: String,
-}
-
-#[derive(Serialize)]
-struct Chart {
-    width: f64,
-    height: f64,
-    bars: Vec<Bar>,
-    /// USL curve as an SVG polyline `points` attribute.
-    curve: String,
-    y_max: String,
-}
-
-/// Throughput per instance count as bars, with the fitted USL curve over them.
-fn chart(s: &Sweep) -> Chart {
-    let (width, height, pad) = (640.0, 260.0, 40.0);
-    let max_n = s.rows.iter().map(|r| r.instances).max().unwrap_or(1) as f64;
-    let mut y_max = s.rows.iter().map(|r| r.rps_max.max(r.rps)).fold(0.0, f64::max);
+/// Throughput per instance count (every run), with the fitted USL curve dashed over it.
+fn throughput_chart(s: &Sweep) -> Result<String, ChartError> {
+    let measured: Vec<(f64, f64)> = s.sweep.iter().map(|r| (r.instances as f64, r.rps)).collect();
+    let mut series = vec![Series::new("measured req/s", PALETTE[0], measured)];
     if let Some(u) = s.analysis.usl {
-        for k in 1..=(max_n as usize) {
-            y_max = y_max.max(u.predict(k as f64));
-        }
+        let max_n = s.rows.iter().map(|r| r.instances).max().unwrap_or(1) as f64;
+        // Up to the predicted peak when it is near, so the curve shows where it bends.
+        let to = u.peak_instances.map_or(max_n, |p| p.clamp(max_n, max_n * 2.0)).max(max_n);
+        let curve = (0..=60).map(|i| 1.0 + (to - 1.0) * i as f64 / 60.0).map(|n| (n, u.predict(n)));
+        series.push(Series { dashed: true, ..Series::new("USL fit", PALETTE[1], curve.collect()) });
     }
-    let y_max = if y_max > 0.0 { y_max * 1.1 } else { 1.0 };
-    let plot_w = width - 2.0 * pad;
-    let plot_h = height - 2.0 * pad;
-    let slot = plot_w / max_n;
-    let x_of = |n: f64| pad + (n - 0.5) * slot;
-    let y_of = |v: f64| pad + plot_h * (1.0 - v / y_max);
-    let bars = s
-        .rows
+    line_chart(&Chart {
+        x_label: "instances".into(),
+        y_label: "requests/s".into(),
+        x_unit: Unit::Count,
+        y_unit: Unit::Count,
+        series,
+    })
+}
+
+/// Requests per second over time, one line per run.
+fn rps_over_time(s: &Sweep) -> Result<String, ChartError> {
+    let series = s
+        .sweep
         .iter()
-        .map(|r| Bar {
-            x: x_of(r.instances as f64) - slot * 0.3,
-            y: y_of(r.rps),
-            w: slot * 0.6,
-            h: plot_h * r.rps / y_max,
-            label: r.instances.to_string(),
-            value: format::rate(r.rps),
+        .enumerate()
+        .map(|(i, run)| {
+            let pts =
+                run.result.timeseries.iter().map(|p| (p.t as f64, p.requests as f64)).collect();
+            Series::new(run_label(run), PALETTE[i % PALETTE.len()], pts)
         })
         .collect();
-    let curve = match s.analysis.usl {
-        Some(u) => (0..=40)
-            .map(|i| {
-                let n = 1.0 + (max_n - 1.0).max(0.0) * i as f64 / 40.0;
-                format!("{:.1},{:.1}", x_of(n), y_of(u.predict(n)))
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-        None => String::new(),
-    };
-    Chart { width, height, bars, curve, y_max: format::rate(y_max) }
+    time_chart("requests/s", Unit::Count, series)
 }
 
-const PAGE: &str = r##"<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>volley scale: {{ heading }}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; padding: 0 1rem; }
-table { border-collapse: collapse; margin: 1rem 0; font-size: .9rem; }
-th, td { padding: .3rem .6rem; border-bottom: 1px solid #ddd; }
-th { background: #f4f4f4; }
-td.right, th.right { text-align: right; font-variant-numeric: tabular-nums; }
-li { margin: .4rem 0; }
-.muted { color: #666; }
-svg text { font-size: 12px; fill: #333; }
-</style></head><body>
+fn run_label(run: &SweepRun) -> String {
+    if run.repeat > 1 {
+        format!("{} instance(s), run {}", run.instances, run.repeat)
+    } else {
+        format!("{} instance(s)", run.instances)
+    }
+}
+
+const PAGE: &str = r#"{% extends "base.html" %}
+{% import "macros.html" as m %}
+{% block content %}
 <h1>{{ heading }}</h1>
-<p class="muted">Started {{ started_at }} on {{ host }} ({{ os }}, {{ cpus }} core(s)). Load: {{ workload }}.</p>
-<h2>Throughput, latency and resources per instance count</h2>
-{{ table(main) }}
-<h2>Throughput by instance count</h2>
-<svg width="{{ chart.width }}" height="{{ chart.height }}" role="img" aria-label="requests per second by instance count">
-<line x1="40" y1="{{ chart.height - 40 }}" x2="{{ chart.width - 40 }}" y2="{{ chart.height - 40 }}" stroke="#999"/>
-<text x="4" y="36">{{ chart.y_max }} req/s</text>
-{% for b in chart.bars %}
-<rect x="{{ b.x }}" y="{{ b.y }}" width="{{ b.w }}" height="{{ b.h }}" fill="#4e79a7"><title>{{ b.label }} instance(s): {{ b.value }} req/s</title></rect>
-<text x="{{ b.x + b.w / 2 }}" y="{{ chart.height - 24 }}" text-anchor="middle">{{ b.label }}</text>
-<text x="{{ b.x + b.w / 2 }}" y="{{ b.y - 4 }}" text-anchor="middle">{{ b.value }}</text>
-{% endfor %}
-{% if chart.curve %}<polyline points="{{ chart.curve }}" fill="none" stroke="#e15759" stroke-width="2" stroke-dasharray="5,3"/>{% endif %}
-</svg>
-{% if usl %}<p>{{ usl }} <span class="muted">(dashed line)</span></p>{% endif %}
+<p class="sub">Started {{ started_at }} on {{ host }} ({{ os }}, {{ cpus }} core(s)). Load: {{ workload }}.
+Balancer: {{ balancer }}. Command: <code>{{ command }}</code></p>
 <h2>Findings</h2>
-<ul>{% for f in findings %}<li>{{ f }}</li>{% endfor %}</ul>
+<ul class="findings">{% for f in findings %}<li>{{ f }}</li>{% endfor %}</ul>
+<h2>Throughput, latency and resources per instance count</h2>
+{{ m.table(main) }}
+{% if usl %}<p class="sub">{{ usl }}</p>{% endif %}
+<h2>Charts</h2>
+<div class="charts">
+{% for c in charts %}{{ m.chart(c) }}
+{% endfor %}
+</div>
 <h2>Balancer, load generator and distribution of requests</h2>
-{{ table(overhead) }}
-<p class="muted">CPU: 100% = one core. Memory: resident set size, averaged over the run. Command: <code>{{ command }}</code>.</p>
-</body></html>
-"##;
+{{ m.table(overhead, wrap_last=true) }}
+<p class="sub">CPU: 100% = one core. Memory: resident set size, averaged over the run.
+"Other processes" is the machine's busy CPU minus the instances, the balancer and volley.</p>
+{% endblock %}
+"#;
 
-const TABLE: &str = r#"<table><thead><tr>{% for h in t.headers %}<th class="{{ t.align[loop.index0] }}">{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for r in t.rows %}<tr>{% for c in r %}<td class="{{ t.align[loop.index0] }}">{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>"#;
-
-/// A self-contained HTML page (no external assets), escaped by the template engine.
-pub fn html(s: &Sweep) -> Result<String, minijinja::Error> {
-    let mut env = Environment::new();
-    env.add_template("table.html", TABLE)?;
-    let table_tmpl = env.get_template("table.html")?;
-    let main = table_tmpl.render(context! { t => table(s) })?;
-    let overhead = table_tmpl.render(context! { t => overhead_table(s) })?;
-    // Rendered tables are already escaped; mark them safe for the page.
-    let mut env2 = Environment::new();
-    env2.add_template("scale.html", PAGE)?;
-    let (main, overhead) = (
-        minijinja::Value::from_safe_string(main),
-        minijinja::Value::from_safe_string(overhead),
-    );
-    env2.add_function("table", move |which: String| -> minijinja::Value {
-        if which == "main" { main.clone() } else { overhead.clone() }
-    });
-    env2.get_template("scale.html")?.render(context! {
+/// A self-contained HTML page in the report crate's shell, escaped by the template engine.
+pub fn html(s: &Sweep) -> Result<String, ReportError> {
+    let mut env = html::environment()?;
+    env.add_template("scale.html", PAGE)?;
+    let mut charts =
+        vec![html::chart("throughput", "Throughput by instance count", throughput_chart(s)?)];
+    if s.sweep.iter().any(|r| !r.result.timeseries.is_empty()) {
+        charts.push(html::chart("rps", "Requests per second during each run", rps_over_time(s)?));
+    }
+    // CPU of each instance (and the balancer and volley) over time, for the first run of each
+    // instance count.
+    for run in s.sweep.iter().filter(|r| r.repeat == 1) {
+        let series = resource_series(&run.result, true);
+        if !series.is_empty() {
+            let title = format!("CPU over time, {}", run_label(run));
+            let id = format!("cpu-{}", run.instances);
+            charts.push(html::chart(&id, &title, time_chart("CPU %", Unit::Percent, series)?));
+        }
+    }
+    Ok(env.get_template("scale.html")?.render(context! {
+        title => heading(s).replace('`', ""),
+        volley_version => &s.volley_version,
         heading => heading(s).replace('`', ""),
         started_at => &s.started_at,
         host => &s.machine.hostname,
         os => &s.machine.os,
         cpus => s.machine.cpus,
         workload => &s.workload,
-        main => "main",
-        overhead => "overhead",
-        chart => chart(s),
-        usl => usl_line(s),
-        findings => &s.analysis.findings,
+        balancer => &s.balancer,
         command => s.command.join(" "),
-    })
+        main => table(s),
+        overhead => overhead_table(s),
+        usl => usl_line(s),
+        charts => charts,
+        findings => &s.analysis.findings,
+    })?)
 }
 
 #[cfg(test)]
@@ -347,7 +339,7 @@ mod tests {
         let h = html(&sweep()).unwrap();
         assert!(h.contains("&lt;app&gt;.js"), "command must be escaped");
         assert!(!h.contains("<app>"));
-        assert!(h.contains("<rect"));
+        assert!(h.contains("<svg"), "charts are inline");
         assert!(h.contains("<td class=\"right\">"));
     }
 

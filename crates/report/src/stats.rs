@@ -15,7 +15,11 @@ pub fn mean_var(xs: &[f64]) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     let m = xs.iter().sum::<f64>() / n;
-    let v = if xs.len() < 2 { 0.0 } else { xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) };
+    let v = if xs.len() < 2 {
+        0.0
+    } else {
+        xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    };
     (m, v)
 }
 
@@ -31,7 +35,11 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
     let se2 = va / na + vb / nb;
     if se2 <= 0.0 {
         // Both runs perfectly steady: any difference in means is exact.
-        return Some(if ma == mb { (0.0, na + nb - 2.0, 1.0) } else { (f64::INFINITY, na + nb - 2.0, 0.0) });
+        return Some(if ma == mb {
+            (0.0, na + nb - 2.0, 1.0)
+        } else {
+            (f64::INFINITY, na + nb - 2.0, 0.0)
+        });
     }
     let t = (mb - ma) / se2.sqrt();
     let df = se2.powi(2) / ((va / na).powi(2) / (na - 1.0) + (vb / nb).powi(2) / (nb - 1.0));
@@ -68,11 +76,8 @@ pub fn ks_distance(a: &Micros, b: &Micros) -> f64 {
     if a.is_empty() || b.is_empty() {
         return f64::NAN;
     }
-    let mut edges: Vec<u64> = a
-        .iter_recorded()
-        .chain(b.iter_recorded())
-        .map(|v| v.value_iterated_to())
-        .collect();
+    let mut edges: Vec<u64> =
+        a.iter_recorded().chain(b.iter_recorded()).map(|v| v.value_iterated_to()).collect();
     edges.sort_unstable();
     edges.dedup();
     let (la, lb) = (a.len() as f64, b.len() as f64);
@@ -119,7 +124,8 @@ fn reg_inc_beta(a: f64, b: f64, x: f64) -> f64 {
     if x >= 1.0 {
         return 1.0;
     }
-    let front = (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
     // The fraction converges fast for x < (a+1)/(a+b+2); use the symmetry otherwise.
     if x > (a + 1.0) / (a + b + 2.0) {
         return 1.0 - reg_inc_beta(b, a, 1.0 - x);
@@ -168,7 +174,8 @@ fn erfc(x: f64) -> f64 {
                         + t * (-0.186_288_06
                             + t * (0.278_868_07
                                 + t * (-1.135_203_98
-                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
@@ -185,7 +192,11 @@ mod tests {
     #[test]
     fn t_distribution_matches_tables() {
         // Two-sided p for t = 2.228 with 10 df is 0.05; t = 1.0 with 1 df is 0.5.
-        assert!(close(student_t_two_sided(2.228, 10.0), 0.05, 5e-4), "{}", student_t_two_sided(2.228, 10.0));
+        assert!(
+            close(student_t_two_sided(2.228, 10.0), 0.05, 5e-4),
+            "{}",
+            student_t_two_sided(2.228, 10.0)
+        );
         assert!(close(student_t_two_sided(1.0, 1.0), 0.5, 1e-6));
         assert!(close(student_t_two_sided(0.0, 5.0), 1.0, 1e-9));
         assert!(student_t_two_sided(20.0, 30.0) < 1e-15);

@@ -27,7 +27,8 @@ impl Table {
     /// A table whose first column is left-aligned and the others right-aligned (numbers).
     pub fn new<S: Into<String>>(headers: impl IntoIterator<Item = S>) -> Table {
         let headers: Vec<String> = headers.into_iter().map(Into::into).collect();
-        let align = (0..headers.len()).map(|i| if i == 0 { Align::Left } else { Align::Right }).collect();
+        let align =
+            (0..headers.len()).map(|i| if i == 0 { Align::Left } else { Align::Right }).collect();
         Table { headers, align, rows: Vec::new(), footer: None }
     }
 
@@ -51,7 +52,8 @@ impl Table {
     }
 
     fn fit<S: Into<String>>(&self, cells: impl IntoIterator<Item = S>) -> Vec<String> {
-        let mut row: Vec<String> = cells.into_iter().map(Into::into).take(self.headers.len()).collect();
+        let mut row: Vec<String> =
+            cells.into_iter().map(Into::into).take(self.headers.len()).collect();
         row.resize(self.headers.len(), String::new());
         row
     }
@@ -195,6 +197,9 @@ mod tests {
         let mut t = Table::new(["a", "b"]);
         t.row(["1"]);
         t.row(["1", "2", "3"]);
-        assert_eq!(t.rows, vec![vec!["1".to_string(), String::new()], vec!["1".into(), "2".into()]]);
+        assert_eq!(
+            t.rows,
+            vec![vec!["1".to_string(), String::new()], vec!["1".into(), "2".into()]]
+        );
     }
 }

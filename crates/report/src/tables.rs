@@ -38,7 +38,17 @@ fn fails_cell(fails: u64, reqs: u64) -> String {
 /// req/s, failures/s, with the Aggregated row.
 pub fn endpoints(r: &RunResult) -> Table {
     let mut t = Table::new([
-        "Type", "Name", "# reqs", "# fails", "Avg", "Min", "Max", "Med", "p95", "p99", "req/s",
+        "Type",
+        "Name",
+        "# reqs",
+        "# fails",
+        "Avg",
+        "Min",
+        "Max",
+        "Med",
+        "p95",
+        "p99",
+        "req/s",
         "failures/s",
     ])
     .align(1, Align::Left);
@@ -80,7 +90,8 @@ pub fn endpoints(r: &RunResult) -> Table {
 
 /// Failures by status (with reason phrase) and transport kind, with their share of requests.
 pub fn failures(r: &RunResult) -> Table {
-    let mut t = Table::new(["Cause", "Count", "% of requests", "What it means"]).align(3, Align::Left);
+    let mut t =
+        Table::new(["Cause", "Count", "% of requests", "What it means"]).align(3, Align::Left);
     for (label, n) in facts::failure_breakdown(r) {
         let code = label.split(' ').next().unwrap_or_default();
         let meaning = volley_metrics::FailureKind::ALL
@@ -97,14 +108,19 @@ pub fn failures(r: &RunResult) -> Table {
 pub fn status_codes(r: &RunResult) -> Table {
     let mut t = Table::new(["Status", "Responses", "% of requests"]);
     for (code, n) in &r.status_codes {
-        t.row([format::status_label(code), format::count(*n), format::pct_of(*n, r.totals.requests)]);
+        t.row([
+            format::status_label(code),
+            format::count(*n),
+            format::pct_of(*n, r.totals.requests),
+        ]);
     }
     t
 }
 
 /// Latency statistics of every trend metric present (duration, waiting, connecting ...).
 pub fn latency(r: &RunResult) -> Table {
-    let mut t = Table::new(["Metric", "avg", "min", "med", "max", "p(90)", "p(95)", "p(99)", "p(99.9)"]);
+    let mut t =
+        Table::new(["Metric", "avg", "min", "med", "max", "p(90)", "p(95)", "p(99)", "p(99.9)"]);
     let names = [
         "http_req_duration",
         "http_req_waiting",
@@ -144,8 +160,8 @@ fn usage_row(t: &mut Table, role: &str, u: &InstanceUsage) {
     t.row([
         u.label.clone(),
         role.to_string(),
-        format!("{:.0}%", u.cpu_pct_avg),
-        format!("{:.0}%", u.cpu_pct_max),
+        format::cpu(u.cpu_pct_avg),
+        format::cpu(u.cpu_pct_max),
         format::bytes(u.mem_bytes_avg),
         format::bytes(u.mem_bytes_max as f64),
         format::count(u.restarts),
@@ -156,8 +172,16 @@ fn usage_row(t: &mut Table, role: &str, u: &InstanceUsage) {
 /// `None` when the result has no server observation.
 pub fn server(r: &RunResult) -> Option<Table> {
     let s = r.server.as_ref()?;
-    let mut t = Table::new(["Process", "Role", "CPU avg", "CPU max", "Memory avg", "Memory max", "Restarts"])
-        .align(1, Align::Left);
+    let mut t = Table::new([
+        "Process",
+        "Role",
+        "CPU avg",
+        "CPU max",
+        "Memory avg",
+        "Memory max",
+        "Restarts",
+    ])
+    .align(1, Align::Left);
     for u in &s.instances {
         usage_row(&mut t, "under test", u);
     }
@@ -175,7 +199,8 @@ pub fn backends(r: &RunResult) -> Option<Table> {
     if r.backends.is_empty() {
         return None;
     }
-    let mut t = Table::new(["Backend", "Requests", "Share", "Failures", "Avg", "Med", "p95", "p99"]);
+    let mut t =
+        Table::new(["Backend", "Requests", "Share", "Failures", "Avg", "Med", "p95", "p99"]);
     for b in &r.backends {
         t.row([
             b.backend.clone(),
@@ -193,13 +218,17 @@ pub fn backends(r: &RunResult) -> Option<Table> {
 
 /// Thresholds with ✓/✗ and the observed value.
 pub fn thresholds(r: &RunResult) -> Table {
-    let mut t = Table::new(["", "Metric", "Threshold", "Observed"]).align(1, Align::Left).align(2, Align::Left);
+    let mut t = Table::new(["", "Metric", "Threshold", "Observed"])
+        .align(1, Align::Left)
+        .align(2, Align::Left);
     for th in &r.thresholds {
         t.row([
             if th.ok { "✓" } else { "✗" }.to_string(),
             th.metric.clone(),
             th.expression.clone(),
-            th.observed.map(|v| facts::observed(&th.metric, &th.expression, v)).unwrap_or_else(|| "n/a".into()),
+            th.observed
+                .map(|v| facts::observed(&th.metric, &th.expression, v))
+                .unwrap_or_else(|| "n/a".into()),
         ]);
     }
     t

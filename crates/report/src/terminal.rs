@@ -72,8 +72,7 @@ pub fn render(result: &RunResult, style: Style) -> String {
     let t = &r.totals;
 
     let _ = writeln!(out, "\n  {} {}", p.bold("target:"), facts::target(r));
-    let method = r.config.method.as_deref().unwrap_or("GET");
-    let mut run_line = format!("{}, {}, {} total", method, facts::load_model(r), format::seconds(r.duration_s));
+    let mut run_line = format!("{}, {} total", facts::load_line(r), format::seconds(r.duration_s));
     if r.interrupted {
         run_line.push_str(", INTERRUPTED");
     }
@@ -93,7 +92,10 @@ pub fn render(result: &RunResult, style: Style) -> String {
                 let _ = writeln!(out, "    {}", th.metric);
                 last_metric = Some(&th.metric);
             }
-            let obs = th.observed.map(|v| facts::observed(&th.metric, &th.expression, v)).unwrap_or_default();
+            let obs = th
+                .observed
+                .map(|v| facts::observed(&th.metric, &th.expression, v))
+                .unwrap_or_default();
             let _ = writeln!(out, "    {} '{}' {obs}", p.mark(th.ok), th.expression);
         }
     }
@@ -106,17 +108,32 @@ pub fn render(result: &RunResult, style: Style) -> String {
         kv(
             &mut out,
             "checks_succeeded",
-            &format!("{} {} out of {}", format::pct_of(passes, passes + fails), format::count(passes), format::count(passes + fails)),
+            &format!(
+                "{} {} out of {}",
+                format::pct_of(passes, passes + fails),
+                format::count(passes),
+                format::count(passes + fails)
+            ),
         );
         kv(
             &mut out,
             "checks_failed",
-            &format!("{} {} out of {}", format::pct_of(fails, passes + fails), format::count(fails), format::count(passes + fails)),
+            &format!(
+                "{} {} out of {}",
+                format::pct_of(fails, passes + fails),
+                format::count(fails),
+                format::count(passes + fails)
+            ),
         );
         out.push('\n');
-        let steps: std::collections::BTreeSet<&str> = r.checks.iter().map(|c| c.step.as_str()).collect();
+        let steps: std::collections::BTreeSet<&str> =
+            r.checks.iter().map(|c| c.step.as_str()).collect();
         for c in &r.checks {
-            let step = if steps.len() > 1 && !c.step.is_empty() { p.dim(&format!("  ({})", c.step)) } else { String::new() };
+            let step = if steps.len() > 1 && !c.step.is_empty() {
+                p.dim(&format!("  ({})", c.step))
+            } else {
+                String::new()
+            };
             let _ = writeln!(out, "    {} {}{step}", p.mark(c.fails == 0), c.name);
             if c.fails > 0 {
                 let total = c.passes + c.fails;
@@ -135,21 +152,41 @@ pub fn render(result: &RunResult, style: Style) -> String {
     kv(
         &mut out,
         "http_reqs",
-        &format!("{} in {}  {} req/s", format::count(t.requests), format::seconds(r.duration_s), format::rate(t.rps)),
+        &format!(
+            "{} in {}  {} req/s",
+            format::count(t.requests),
+            format::seconds(r.duration_s),
+            format::rate(t.rps)
+        ),
     );
-    kv(&mut out, "succeeded", &format!("{} ({})", format::count(t.succeeded), format::pct_of(t.succeeded, t.requests)));
+    kv(
+        &mut out,
+        "success rate",
+        &format!(
+            "{} ({} succeeded)",
+            format::pct_of(t.succeeded, t.requests),
+            format::count(t.succeeded)
+        ),
+    );
     let failed = format!("{} ({})", format::count(t.failed), format::pct_of(t.failed, t.requests));
     kv(&mut out, "http_req_failed", &if t.failed > 0 { p.red(&failed) } else { failed });
     let breakdown = facts::failure_breakdown(r);
     let width = breakdown.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+    let count_width = breakdown.iter().map(|(_, n)| format::count(*n).len()).max().unwrap_or(0);
     for (label, n) in &breakdown {
         let pad = width - label.chars().count();
+        let what = volley_metrics::FailureKind::ALL
+            .iter()
+            .find(|k| k.as_str() == label)
+            .map(|k| format!("  {}", k.describe()))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "      {label}{} {}  {}",
+            "      {label}{} {:>count_width$} {}{}",
             " ".repeat(pad),
             format::count(*n),
-            p.dim(&format!("({})", format::pct_of(*n, t.requests)))
+            p.dim(&format!("({})", format::pct_of(*n, t.requests))),
+            p.dim(&what)
         );
     }
     if !r.status_codes.is_empty() {
@@ -191,7 +228,13 @@ pub fn render(result: &RunResult, style: Style) -> String {
             kv(
                 &mut out,
                 label,
-                &format!("avg={} med={} p(95)={} max={}", format::ms(s.avg), format::ms(s.med), format::ms(s.p95), format::ms(s.max)),
+                &format!(
+                    "avg={} med={} p(95)={} max={}",
+                    format::ms(s.avg),
+                    format::ms(s.med),
+                    format::ms(s.p95),
+                    format::ms(s.max)
+                ),
             );
         }
     }
@@ -201,12 +244,33 @@ pub fn render(result: &RunResult, style: Style) -> String {
         kv(
             &mut out,
             "arrival rate",
-            &format!("target {} req/s, achieved {} req/s", format::rate(om.target_rps), format::rate(om.achieved_rps)),
+            &format!(
+                "target {} req/s, achieved {} req/s",
+                format::rate(om.target_rps),
+                format::rate(om.achieved_rps)
+            ),
         );
-        let dropped = format!("{} ({} of the schedule)", format::count(om.dropped), format::pct_of(om.dropped, t.requests + om.dropped));
-        kv(&mut out, "dropped_iterations", &if om.dropped > 0 { p.yellow(&dropped) } else { dropped });
+        let dropped = format!(
+            "{} ({} of the schedule)",
+            format::count(om.dropped),
+            format::pct_of(om.dropped, t.requests + om.dropped)
+        );
+        kv(
+            &mut out,
+            "dropped_iterations",
+            &if om.dropped > 0 { p.yellow(&dropped) } else { dropped },
+        );
         let s = &om.schedule_lag;
-        kv(&mut out, "schedule lag", &format!("avg={} p(99)={} max={}", format::ms(s.avg), format::ms(s.p99), format::ms(s.max)));
+        kv(
+            &mut out,
+            "schedule lag",
+            &format!(
+                "avg={} p(99)={} max={}",
+                format::ms(s.avg),
+                format::ms(s.p99),
+                format::ms(s.max)
+            ),
+        );
         let raw = &om.raw_latency;
         kv(
             &mut out,
@@ -221,7 +285,12 @@ pub fn render(result: &RunResult, style: Style) -> String {
         kv(
             &mut out,
             "corrected latency",
-            &format!("med={} p(99)={} max={}  (from intended start)", format::ms(l.med), format::ms(l.p99), format::ms(l.max)),
+            &format!(
+                "med={} p(99)={} max={}  (from intended start)",
+                format::ms(l.med),
+                format::ms(l.p99),
+                format::ms(l.max)
+            ),
         );
     }
 
@@ -246,12 +315,20 @@ pub fn render(result: &RunResult, style: Style) -> String {
     kv(
         &mut out,
         "data_received",
-        &format!("{}  {}", format::bytes(t.bytes_received as f64), format::byte_rate(t.bytes_received as f64 / secs)),
+        &format!(
+            "{}  {}",
+            format::bytes(t.bytes_received as f64),
+            format::byte_rate(t.bytes_received as f64 / secs)
+        ),
     );
     kv(
         &mut out,
         "data_sent",
-        &format!("{}  {}", format::bytes(t.bytes_sent as f64), format::byte_rate(t.bytes_sent as f64 / secs)),
+        &format!(
+            "{}  {}",
+            format::bytes(t.bytes_sent as f64),
+            format::byte_rate(t.bytes_sent as f64 / secs)
+        ),
     );
 
     if !r.endpoints.is_empty() {
@@ -267,7 +344,8 @@ pub fn render(result: &RunResult, style: Style) -> String {
         out.push_str(&s.to_text("    "));
     }
 
-    let notable: Vec<_> = findings::analyze(r).into_iter().filter(|f| f.level > Level::Info).collect();
+    let notable: Vec<_> =
+        findings::analyze(r).into_iter().filter(|f| f.level > Level::Info).collect();
     if !notable.is_empty() {
         heading(&mut out, &p, "FINDINGS");
         for f in notable {
@@ -296,8 +374,27 @@ mod tests {
 
     #[test]
     fn open_model_with_server_snapshot() {
-        let r = Spec { open_model: Some((110.0, 100)), server: Some((vec![80.0, 75.0], 30.0)), ..Spec::default() }
-            .build();
+        let mut r = Spec {
+            open_model: Some((110.0, 100)),
+            server: Some((vec![80.0, 75.0], 30.0)),
+            ..Spec::default()
+        }
+        .build();
+        let lat = crate::tables::overall_latency(&r);
+        r.backends = vec![
+            volley_metrics::BackendStats {
+                backend: "10.0.0.1:8000".into(),
+                requests: 500,
+                failures: 0,
+                latency: lat.clone(),
+            },
+            volley_metrics::BackendStats {
+                backend: "10.0.0.2:8000".into(),
+                requests: 500,
+                failures: 0,
+                latency: lat,
+            },
+        ];
         insta::assert_snapshot!(render(&r, Style::default()));
     }
 

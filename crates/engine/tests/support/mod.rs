@@ -1,4 +1,5 @@
 //! Test servers on 127.0.0.1:0 with scripted (mis)behaviour, and spec builders.
+#![allow(dead_code)] // Shared by several test binaries, each using part of it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,14 +12,22 @@ use volley_plan::{Body, Executor, Flow, HttpOptions, Scenario, Spec, Step, Templ
 
 #[derive(Debug, Clone, Copy)]
 pub enum Mode {
-    Ok { delay_ms: u64 },
+    Ok {
+        delay_ms: u64,
+    },
     /// Every response before `ms` after the server started waits until then.
-    StallUntil { ms: u64 },
+    StallUntil {
+        ms: u64,
+    },
     Reset,
     Garbage,
     Truncated,
     EarlyClose,
     Hang,
+    /// A tiny app: `POST /login` answers `{"token":"t-42"}` and sets cookie `sid=s1`;
+    /// `GET /me` answers 200 with a `Bearer t-42` authorization and 401 without; `GET /whoami`
+    /// 200 with the cookie and 401 without; anything else 200 with the path as body.
+    App,
 }
 
 /// A server running on its own thread; stopped when dropped.
@@ -99,8 +108,24 @@ async fn serve(mut s: TcpStream, mode: Mode, requests: Arc<AtomicU64>, born: Ins
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         };
-        let close = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase().contains("connection: close");
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        let close = head.to_ascii_lowercase().contains("connection: close");
         buf.drain(..end);
+        // Skip a request body announced by content-length.
+        let body_len = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < body_len {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..body_len);
         requests.fetch_add(1, Ordering::Relaxed);
         match mode {
             Mode::Ok { delay_ms } => {
@@ -119,6 +144,7 @@ async fn serve(mut s: TcpStream, mode: Mode, requests: Arc<AtomicU64>, born: Ins
                 }
             }
             Mode::Reset => {
+                #[allow(deprecated)]
                 let _ = s.set_linger(Some(Duration::ZERO));
                 return;
             }
@@ -131,6 +157,35 @@ async fn serve(mut s: TcpStream, mode: Mode, requests: Arc<AtomicU64>, born: Ins
                 return;
             }
             Mode::EarlyClose => return,
+            Mode::App => {
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut extra = "";
+                let (status, body) = if head.starts_with("POST /login") {
+                    extra = "set-cookie: sid=s1; Path=/\r\n";
+                    ("200 OK", r#"{"token":"t-42"}"#.to_string())
+                } else if path == "/whoami" {
+                    if head.to_ascii_lowercase().contains("cookie: sid=s1") {
+                        ("200 OK", "s1".to_string())
+                    } else {
+                        ("401 Unauthorized", "who?".to_string())
+                    }
+                } else if path == "/me" {
+                    if head.contains("Bearer t-42") {
+                        ("200 OK", "me".to_string())
+                    } else {
+                        ("401 Unauthorized", "who?".to_string())
+                    }
+                } else {
+                    ("200 OK", path)
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nx-served-by: app\r\n{extra}\r\n{body}",
+                    body.len()
+                );
+                if s.write_all(resp.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
             Mode::Hang => {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 return;
@@ -161,7 +216,10 @@ pub fn quick_spec(url: &str, executor: Executor) -> Spec {
                 name: "default".into(),
                 weight: 1,
                 steps: vec![Step {
-                    name: url.split_once("://").map_or("/", |(_, r)| r.find('/').map_or("/", |i| &r[i..])).into(),
+                    name: url
+                        .split_once("://")
+                        .map_or("/", |(_, r)| r.find('/').map_or("/", |i| &r[i..]))
+                        .into(),
                     method: http::Method::GET,
                     url: Template::literal(url),
                     query: Vec::new(),
@@ -187,4 +245,90 @@ pub fn quick_spec(url: &str, executor: Executor) -> Spec {
 pub fn run(spec: &Spec, threads: usize) -> RunResult {
     let opts = volley_engine::RunOptions { threads, ..Default::default() };
     volley_engine::run(spec, opts).unwrap()
+}
+
+/// An https server with a fresh self-signed certificate for `localhost`, answering 200 to
+/// every request on a keep-alive connection. Stopped when dropped.
+pub struct TlsServer {
+    pub port: u16,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TlsServer {
+    pub fn start() -> TlsServer {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert: CertificateDer<'static> = ck.cert.der().clone();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (ptx, prx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ptx.send(l.local_addr().unwrap().port()).unwrap();
+                let accept = async {
+                    loop {
+                        let Ok((s, _)) = l.accept().await else { continue };
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut tls) = acceptor.accept(s).await else { return };
+                            let mut buf = Vec::new();
+                            let mut chunk = [0u8; 4096];
+                            loop {
+                                let end = loop {
+                                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                        break i + 4;
+                                    }
+                                    match tls.read(&mut chunk).await {
+                                        Ok(0) | Err(_) => return,
+                                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                                    }
+                                };
+                                buf.drain(..end);
+                                let resp = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                                if tls.write_all(resp).await.is_err() {
+                                    return;
+                                }
+                            }
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = accept => {}
+                    _ = rx => {}
+                }
+            });
+        });
+        let port = prx.recv().unwrap();
+        TlsServer { port, shutdown: Some(tx), thread: Some(thread) }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A plan from YAML text (the plan crate's loader), with `{port}` replaced.
+pub fn plan(yaml: &str, port: u16) -> Spec {
+    let text = yaml.replace("{port}", &port.to_string());
+    volley_plan::load_str(&text, "test.yaml", std::path::Path::new("."), &Default::default())
+        .unwrap_or_else(|e| panic!("{e}"))
 }

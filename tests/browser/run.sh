@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Browser test of volley's HTML reports: renders a synthetic result (markup in its URL, every
+# chart), a real run against `volley serve-demo` and a comparison, then opens each page in
+# headless Chromium (check-report.mjs). Screenshots go to $OUT (default target/browser).
+#
+# Needs: /usr/bin/chromium (Debian's `chromium` package), node + npm, a built `volley`
+# (cargo build). Usage from the repository root: bash tests/browser/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-target/browser}
+VOLLEY=${VOLLEY:-target/debug/volley}
+mkdir -p "$OUT"
+
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
+
+# 1. Synthetic: two minutes of ramp into saturation, failures, server samples, `<script>` in the URL.
+cargo run -q -p volley-report --example synth_result -- "$OUT/synth.json" 120
+"$VOLLEY" report "$OUT/synth.json" --format html --glossary -o "$OUT/synth.html"
+
+# 2. Real runs against the demo service on a free port; the service is stopped on any exit.
+"$VOLLEY" serve-demo --port 0 >"$OUT/demo.log" 2>&1 &
+DEMO=$!
+trap 'kill "$DEMO" 2>/dev/null || true; wait "$DEMO" 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+  URL=$(grep -o 'http://[0-9.:]*' "$OUT/demo.log" | head -1 || true)
+  [ -n "$URL" ] && break
+  sleep 0.1
+done
+[ -n "${URL:-}" ] || { echo "serve-demo did not start"; cat "$OUT/demo.log"; exit 1; }
+"$VOLLEY" "$URL/flaky?p=0.05" -c 4 -d 3s -q -o "$OUT/real-c4.json" --report "$OUT/real.html"
+"$VOLLEY" "$URL/flaky?p=0.05" -c 16 -d 3s -q -o "$OUT/real-c16.json"
+"$VOLLEY" compare "$OUT/real-c4.json" "$OUT/real-c16.json" --labels "4 users,16 users" -o "$OUT/compare.html"
+
+node tests/browser/check-report.mjs "$OUT/synth.html" "$OUT/screenshots" --min-charts 7
+node tests/browser/check-report.mjs "$OUT/real.html" "$OUT/screenshots" --min-charts 5
+node tests/browser/check-report.mjs "$OUT/compare.html" "$OUT/screenshots" --min-charts 4
