@@ -35,7 +35,7 @@ enum Command {
     /// Compare saved results side by side, with a written analysis.
     Compare(cmd::compare::CompareArgs),
     /// Run the service as N instances behind a balancer, for each N, and compare.
-    Scale(cmd::scale::ScaleArgs),
+    Scale(Box<cmd::scale::ScaleArgs>),
     /// Run N instances of a service behind a round-robin balancer, restarting crashed ones.
     Cluster(cmd::cluster::ClusterArgs),
     /// Serve the built-in demo service (the system under test for demos and tests).
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
         Some(Command::Validate(a)) => cmd::validate::main(a),
         Some(Command::Report(a)) => cmd::report::main(a),
         Some(Command::Compare(a)) => cmd::compare::main(a),
-        Some(Command::Scale(a)) => cmd::scale::main(a),
+        Some(Command::Scale(a)) => cmd::scale::main(*a),
         Some(Command::Cluster(a)) => cmd::cluster::main(a),
         Some(Command::ServeDemo(a)) => cmd::serve_demo::main(a),
         Some(Command::Demo(a)) => cmd::demo::main(a),

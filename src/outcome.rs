@@ -16,7 +16,6 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Usage;
 
-
 impl std::fmt::Display for Usage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("usage error")

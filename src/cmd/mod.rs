@@ -1,12 +1,12 @@
 //! One module per command; each owns its flags (`clap::Args`) and its `main`.
 
+pub mod cluster;
+pub mod compare;
+pub mod demo;
 pub mod observe;
 pub mod quick;
-pub mod run;
-pub mod validate;
 pub mod report;
-pub mod compare;
+pub mod run;
 pub mod scale;
-pub mod cluster;
 pub mod serve_demo;
-pub mod demo;
+pub mod validate;

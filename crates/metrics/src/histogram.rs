@@ -30,9 +30,7 @@ pub fn record(h: &mut Micros, micros: u64) {
 /// HdrHistogram's own log files, readable by its Java, Go and Python ports).
 pub fn encode(h: &Micros) -> String {
     let mut buf = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(h, &mut buf)
-        .expect("serializing into a Vec cannot fail");
+    V2DeflateSerializer::new().serialize(h, &mut buf).expect("serializing into a Vec cannot fail");
     base64::engine::general_purpose::STANDARD.encode(buf)
 }
 
@@ -46,8 +44,9 @@ pub enum DecodeError {
 
 pub fn decode(s: &str) -> Result<Micros, DecodeError> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim())?;
-    let mut h: Micros =
-        Deserializer::new().deserialize(&mut std::io::Cursor::new(bytes)).map_err(DecodeError::Hdr)?;
+    let mut h: Micros = Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .map_err(DecodeError::Hdr)?;
     h.auto(true);
     Ok(h)
 }

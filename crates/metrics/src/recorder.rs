@@ -16,7 +16,10 @@ use crate::summary;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// A complete response; `expected` says whether its status counts as a success.
-    Response { status: u16, expected: bool },
+    Response {
+        status: u16,
+        expected: bool,
+    },
     Failure(FailureKind),
 }
 
@@ -552,7 +555,12 @@ impl TimeSeries {
                     break;
                 }
                 let t = last.t + 1;
-                out.push(TimePoint { t, vus: last.vus, connections: last.connections, ..Default::default() });
+                out.push(TimePoint {
+                    t,
+                    vus: last.vus,
+                    connections: last.connections,
+                    ..Default::default()
+                });
             }
             out.push(p);
         }
