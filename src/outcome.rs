@@ -10,6 +10,9 @@ pub enum Outcome {
     Success,
     ThresholdsCrossed,
     Interrupted,
+    /// The run went through but failed as a whole (no response at all): the result is still
+    /// printed and saved, the exit code is 1.
+    RunFailed,
 }
 
 /// Marks an error as the user's mistake (bad flag value, bad plan): exit code 2.
@@ -34,6 +37,7 @@ pub fn exit(result: anyhow::Result<Outcome>) -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::ThresholdsCrossed) => ExitCode::from(99),
         Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Ok(Outcome::RunFailed) => ExitCode::from(1),
         Err(e) => {
             let is_usage = e.chain().any(|c| c.is::<Usage>());
             // `{:#}` prints the context chain on one line, without a backtrace.

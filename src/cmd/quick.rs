@@ -184,13 +184,10 @@ pub fn build_spec(url: &str, load: &LoadArgs) -> anyhow::Result<(Spec, RunConfig
         },
         (None, _, Some(d)) => Executor::ConstantVus { vus: concurrency(load)?, duration: d },
     };
-    // A duration run ends at its deadline, like wrk and oha: requests still in flight then
-    // are cut off (not counted). Open-model requests may finish up to their timeout, so a
-    // stall at the end still shows.
-    let graceful_stop = match &executor {
-        Executor::ConstantVus { .. } => Duration::ZERO,
-        _ => timeout,
-    };
+    // Requests still in flight at the deadline may finish (up to their timeout) and are
+    // counted, so that every request the server saw is in the result: the accounting
+    // invariant holds for duration runs too, and a stall at the end still shows.
+    let graceful_stop = timeout;
     let name = path_of(url);
     let step = Step {
         name,

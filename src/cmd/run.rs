@@ -123,8 +123,7 @@ fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> 
         println!("{}", serde_json::to_string_pretty(result).context("serializing the result")?);
     } else if !output.quiet {
         let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            // SAFETY: isatty only inspects the file descriptor.
-            && unsafe { libc::isatty(1) == 1 };
+            && std::io::IsTerminal::is_terminal(&std::io::stdout());
         let style = volley_report::terminal::Style { color };
         print!("{}", volley_report::terminal::render(result, style));
     }
@@ -134,6 +133,18 @@ fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> 
 fn outcome_of(result: &RunResult) -> Outcome {
     if result.interrupted {
         Outcome::Interrupted
+    } else if result.totals.requests > 0 && result.totals.responses == 0 {
+        // Every failure is counted and the summary printed, but a target that never answered
+        // is a failed run ("bad target", exit 1), so scripts do not mistake it for success.
+        let kinds: Vec<String> = result.failures.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        eprintln!(
+            "error: no response from the target: all {} requests failed ({})\n  hint: is the \
+             service running and listening at {}?",
+            result.totals.requests,
+            kinds.join(", "),
+            result.config.target.as_deref().unwrap_or("the plan's URLs"),
+        );
+        Outcome::RunFailed
     } else if result.thresholds.iter().any(|t| !t.ok) {
         Outcome::ThresholdsCrossed
     } else {

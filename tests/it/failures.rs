@@ -13,7 +13,7 @@ fn all_fail_as(action: Action, kind: &str, n: u64, extra: &[&str]) -> RunResult 
     let (ns, url) = (n.to_string(), server.url("/"));
     let mut args = vec![url.as_str(), "-n", ns.as_str(), "-c", "2"];
     args.extend_from_slice(extra);
-    let (r, out) = volley_json(&args, 0);
+    let (r, out) = volley_json(&args, 1);
     assert_accounting(&r);
     assert_eq!(r.totals.requests, n, "{}", out.stderr);
     assert_eq!(r.totals.transport_failures, n);
@@ -57,7 +57,7 @@ fn silence_is_counted_as_timeout() {
 #[test]
 fn timeout_applies_to_a_slow_response() {
     let server = TestServer::start(Behavior::ok().delay(Duration::from_millis(400)));
-    let (r, _) = volley_json(&[&server.url("/"), "-n", "4", "-c", "4", "--timeout", "100ms"], 0);
+    let (r, _) = volley_json(&[&server.url("/"), "-n", "4", "-c", "4", "--timeout", "100ms"], 1);
     assert_accounting(&r);
     assert_eq!(r.failures.get("timeout"), Some(&4), "{:?}", r.failures);
 }
@@ -67,8 +67,9 @@ fn refused_target_finishes_quickly_with_every_request_counted() {
     let url = refused_url("/");
     let out = volley(&[&url, "-n", "1000", "-c", "10", "--json", "-q"], Duration::from_secs(20));
     assert!(out.elapsed < Duration::from_secs(5), "took {:?}", out.elapsed);
-    // A run against a dead target completes; whether it exits 0 or 1, the result is complete.
-    assert!(matches!(out.code, Some(0) | Some(1)), "{}", out.streams());
+    // A dead target is a failed run (exit 1), but the result is complete and printed.
+    assert_eq!(out.code, Some(1), "{}", out.streams());
+    assert!(out.stderr.contains("no response from the target"), "{}", out.stderr);
     let r = parse_result(&out.stdout);
     assert_accounting(&r);
     assert_eq!(r.totals.requests, 1000);
@@ -109,7 +110,7 @@ fn error_statuses_are_responses_that_failed() {
 fn a_failed_tls_handshake_is_counted_as_tls() {
     let server = TestServer::start(Behavior::action(Action::GarbageOnConnect));
     let url = format!("https://{}/", server.addr());
-    let (r, _) = volley_json(&[&url, "-n", "20", "-c", "2", "--insecure"], 0);
+    let (r, _) = volley_json(&[&url, "-n", "20", "-c", "2", "--insecure"], 1);
     assert_accounting(&r);
     assert_eq!(r.totals.requests, 20);
     assert_eq!(r.failures.get("tls"), Some(&20), "{:?}", r.failures);
