@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-target/browser}
-VOLLEY=${VOLLEY:-target/debug/volley}
+VOLLEY=${VOLLEY:-${CARGO_TARGET_DIR:-target}/debug/volley}
 mkdir -p "$OUT"
 
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
