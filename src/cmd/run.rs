@@ -8,28 +8,18 @@ use std::time::Duration;
 use anyhow::Context as _;
 use volley_engine::{CancellationToken, RunOptions};
 use volley_metrics::{RunConfig, RunResult};
-use volley_plan::{Overrides, Spec};
+use volley_plan::Spec;
 
-use super::quick::{OutputArgs, parse_duration};
-use crate::outcome::{Outcome, usage};
+use super::quick::OutputArgs;
+use crate::outcome::Outcome;
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// The plan file (YAML).
     #[arg(value_name = "PLAN")]
     pub plan: PathBuf,
-    /// Override a plan value: `--set scenarios.shoppers.vus=64` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
-    /// VUs of every VU-based scenario.
-    #[arg(long = "vus")]
-    pub vus: Option<u32>,
-    /// Duration of every duration-based scenario (`30s`, `2m`).
-    #[arg(long = "duration")]
-    pub duration: Option<String>,
-    /// Environment variable for `${NAME}` in the plan (repeatable; wins over the process's).
-    #[arg(long = "env", value_name = "NAME=VALUE")]
-    pub env: Vec<String>,
+    #[command(flatten)]
+    pub overrides: super::validate::PlanOverrideArgs,
     /// Seed of the random choices (flows, think time, generators), for repeatable runs.
     #[arg(long = "seed", default_value_t = 0x5EED)]
     pub seed: u64,
@@ -38,26 +28,8 @@ pub struct RunArgs {
 }
 
 pub fn main(args: RunArgs) -> anyhow::Result<Outcome> {
-    let pairs = |flag: &str, list: &[String]| -> anyhow::Result<Vec<(String, String)>> {
-        list.iter()
-            .map(|kv| {
-                kv.split_once('=')
-                    .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-                    .filter(|(k, _)| !k.is_empty())
-                    .ok_or_else(|| usage(format!("bad {flag} `{kv}` (hint: {flag} key=value)")))
-            })
-            .collect()
-    };
-    let overrides = Overrides {
-        set: pairs("--set", &args.set)?,
-        vus: args.vus,
-        duration: args.duration.as_deref().map(|d| parse_duration("--duration", d)).transpose()?,
-        env: pairs("--env", &args.env)?,
-    };
-    if args.vus == Some(0) {
-        return Err(usage("`--vus 0`: a scenario needs at least one VU"));
-    }
-    let spec = volley_plan::load(&args.plan, &overrides).map_err(usage)?;
+    let overrides = args.overrides.to_overrides()?;
+    let spec = volley_plan::load(&args.plan, &overrides).map_err(super::validate::plan_error)?;
     let config = RunConfig {
         mode: "plan".into(),
         target: spec.base_url.as_ref().map(|u| u.to_string()),

@@ -347,3 +347,18 @@ fn login_token_chain_against_a_real_server() {
         assert_eq!((c.passes, c.fails), (4, 0), "{name}");
     }
 }
+/// Each VU keeps the cookies it is given: the session cookie set by `/login` comes back on
+/// `/me` (the server echoes whether it did in `X-Cookie`).
+#[test]
+fn cookies_come_back_per_vu() {
+    let server = LoginServer::start();
+    let dir = temp_dir();
+    let plan = format!(
+        "base_url: http://{}\nvus: 1\niterations: 2\nsteps:\n  - post: /login\n    form: {{ user: alice }}\n    extract: {{ token: $.token }}\n  - get: /me\n    headers: {{ Authorization: \"Bearer {{{{ token }}}}\" }}\n    check: {{ name: cookie came back, header: {{ X-Cookie: \"true\" }} }}\n",
+        server.addr
+    );
+    std::fs::write(dir.path().join("cookies.yaml"), plan).unwrap();
+    let (r, out) = volley_json(&["run", dir.path().join("cookies.yaml").to_str().unwrap()], 0);
+    let c = r.checks.iter().find(|c| c.name == "cookie came back").expect("the check");
+    assert_eq!((c.passes, c.fails), (2, 0), "{}", out.streams());
+}
