@@ -3,6 +3,8 @@
 
 mod support;
 
+mod architecture;
+
 mod cli_errors;
 mod cluster;
 mod demo;
