@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::cluster::{LaunchArgs, parse_duration};
-use super::scale::{Interrupt, SweepPlan, default_load, finish, run_sweep, write_sweep};
+use super::quick::LoadArgs;
+use super::scale::{Interrupt, SweepPlan, finish, run_sweep, write_sweep};
 use crate::outcome::Outcome;
 
 /// The report's file name, in `--out-dir`.
@@ -56,7 +57,7 @@ pub fn main(args: DemoArgs) -> anyhow::Result<Outcome> {
             "{port}".into(),
         ],
     };
-    let mut load = default_load();
+    let mut load = LoadArgs::default();
     // Enough requests in flight to keep two single-threaded instances busy.
     load.concurrency = Some(8);
     load.duration = Some(humantime::format_duration(args.duration).to_string());

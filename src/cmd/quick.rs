@@ -67,6 +67,26 @@ pub struct LoadArgs {
     pub backend_header: Option<String>,
 }
 
+/// The flags' defaults, for callers that build a load themselves (`scale`, `demo`, tests).
+impl Default for LoadArgs {
+    fn default() -> Self {
+        LoadArgs {
+            concurrency: None,
+            requests: None,
+            duration: None,
+            rps: None,
+            method: "GET".into(),
+            headers: Vec::new(),
+            body: None,
+            body_file: None,
+            timeout: "60s".into(),
+            no_keepalive: false,
+            insecure: false,
+            backend_header: None,
+        }
+    }
+}
+
 /// Where the result goes.
 #[derive(clap::Args, Debug, Clone)]
 pub struct OutputArgs {
@@ -277,20 +297,7 @@ mod tests {
     use super::*;
 
     fn load(f: impl FnOnce(&mut LoadArgs)) -> LoadArgs {
-        let mut l = LoadArgs {
-            concurrency: None,
-            requests: None,
-            duration: None,
-            rps: None,
-            method: "GET".into(),
-            headers: Vec::new(),
-            body: None,
-            body_file: None,
-            timeout: "60s".into(),
-            no_keepalive: false,
-            insecure: false,
-            backend_header: None,
-        };
+        let mut l = LoadArgs::default();
         f(&mut l);
         l
     }

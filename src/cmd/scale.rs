@@ -130,30 +130,12 @@ impl Workload {
                     .flat_map(|s| s.flows.iter().flat_map(|f| f.steps.iter()))
                     .filter(|st| st.method == http::Method::GET)
                     .find_map(|st| st.url.as_literal().filter(|u| u.starts_with('/')));
-                (first.unwrap_or("/").to_string(), default_load())
+                (first.unwrap_or("/").to_string(), LoadArgs::default())
             }
         };
         load.requests = None;
         load.duration = Some(format!("{}ms", d.as_millis()));
         Ok(super::quick::build_spec(&format!("{base}{path}"), &load)?.0)
-    }
-}
-
-/// Quick-mode flags with their defaults, for callers that build a load themselves.
-pub fn default_load() -> LoadArgs {
-    LoadArgs {
-        concurrency: None,
-        requests: None,
-        duration: None,
-        rps: None,
-        method: "GET".into(),
-        headers: Vec::new(),
-        body: None,
-        body_file: None,
-        timeout: "60s".into(),
-        no_keepalive: false,
-        insecure: false,
-        backend_header: None,
     }
 }
 
