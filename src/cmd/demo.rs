@@ -57,10 +57,12 @@ pub fn main(args: DemoArgs) -> anyhow::Result<Outcome> {
             "{port}".into(),
         ],
     };
-    let mut load = LoadArgs::default();
-    // Enough requests in flight to keep two single-threaded instances busy.
-    load.concurrency = Some(8);
-    load.duration = Some(humantime::format_duration(args.duration).to_string());
+    let load = LoadArgs {
+        // Enough requests in flight to keep two single-threaded instances busy.
+        concurrency: Some(8),
+        duration: Some(humantime::format_duration(args.duration).to_string()),
+        ..LoadArgs::default()
+    };
     let mut plan = SweepPlan::quick(&format!("/heavy?n={}", args.heavy_n), load, launch);
     plan.warmup = args.warmup;
     plan.quiet = args.quiet;
