@@ -219,8 +219,11 @@ fn rps_over_time(s: &Sweep) -> Result<String, ChartError> {
         .iter()
         .enumerate()
         .map(|(i, run)| {
-            let pts =
-                run.result.timeseries.iter().map(|p| (p.t as f64, p.requests as f64)).collect();
+            // Full seconds only: the run's last, partial second would read as a collapse.
+            let pts = crate::facts::full_seconds(&run.result)
+                .iter()
+                .map(|p| (p.t as f64, p.requests as f64))
+                .collect();
             Series::new(run_label(run), PALETTE[i % PALETTE.len()], pts)
         })
         .collect();
