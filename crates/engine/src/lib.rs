@@ -78,7 +78,9 @@ pub struct Progress {
 /// Why a run could not start. Failures of single requests are data, never an `EngineError`.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("cannot resolve host `{host}`: {reason}")]
+    #[error(
+        "cannot resolve host `{host}`: {reason}\n  hint: check the host name in the URL (volley resolves it once, before sending)"
+    )]
     Dns { host: String, reason: String },
     #[error("unsupported URL `{url}`: {reason}")]
     BadUrl { url: String, reason: String },
