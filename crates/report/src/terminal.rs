@@ -383,13 +383,13 @@ mod tests {
         let lat = crate::tables::overall_latency(&r);
         r.backends = vec![
             volley_metrics::BackendStats {
-                backend: "10.0.0.1:8000".into(),
+                backend: "127.0.0.1:8001".into(),
                 requests: 500,
                 failures: 0,
                 latency: lat.clone(),
             },
             volley_metrics::BackendStats {
-                backend: "10.0.0.2:8000".into(),
+                backend: "127.0.0.1:8002".into(),
                 requests: 500,
                 failures: 0,
                 latency: lat,
