@@ -185,6 +185,12 @@ pub struct Recorder {
     pub scenarios: Vec<Tagged>,
     pub flows: Vec<Tagged>,
     pub backends: Vec<(String, Tagged)>,
+    /// Per status code, for `{status:500}` sub-metrics (a new code allocates once).
+    pub statuses: Vec<(u16, Tagged)>,
+    /// Responses with an expected status, for k6's `{expected_response:true}`, and every other
+    /// request (transport failures, unexpected statuses) for `{expected_response:false}`.
+    pub expected: Tagged,
+    pub unexpected: Tagged,
     /// (passes, fails) per check index.
     pub checks: Vec<(u64, u64)>,
     interval: Interval,
@@ -212,6 +218,9 @@ impl Recorder {
             scenarios: vec![Tagged::default(); names.scenarios.len().max(1)],
             flows: vec![Tagged::default(); names.flows.len().max(1)],
             backends: Vec::new(),
+            statuses: Vec::new(),
+            expected: Tagged::default(),
+            unexpected: Tagged::default(),
             checks: vec![(0, 0); names.checks.len()],
             interval: Interval::new(0),
         }
@@ -246,6 +255,21 @@ impl Recorder {
         }
         if let Some(lag) = s.lag_us {
             histogram::record(&mut self.lag, lag);
+        }
+        if failed {
+            self.unexpected.record(s);
+        } else {
+            self.expected.record(s);
+        }
+        if let Outcome::Response { status, .. } = s.outcome {
+            match self.statuses.iter_mut().find(|(code, _)| *code == status) {
+                Some((_, t)) => t.record(s),
+                None => {
+                    let mut t = Tagged::default();
+                    t.record(s);
+                    self.statuses.push((status, t));
+                }
+            }
         }
         if let Some(b) = s.backend {
             match self.backends.iter_mut().find(|(name, _)| name == b) {
@@ -328,6 +352,14 @@ impl Recorder {
                 None => self.backends.push((name.clone(), t.clone())),
             }
         }
+        for (code, t) in &o.statuses {
+            match self.statuses.iter_mut().find(|(c, _)| c == code) {
+                Some((_, mine)) => mine.merge(t),
+                None => self.statuses.push((*code, t.clone())),
+            }
+        }
+        self.expected.merge(&o.expected);
+        self.unexpected.merge(&o.unexpected);
         for (a, b) in self.checks.iter_mut().zip(&o.checks) {
             a.0 += b.0;
             a.1 += b.1;
@@ -435,19 +467,19 @@ impl Recorder {
                 }
                 Some(out)
             }
-            // The recorder keeps no per-status histogram; a status sub-metric is computed from
-            // endpoints that saw only that status is not possible, so count only.
             "status" => {
                 let code: u16 = value.parse().ok()?;
                 let mut out = Tagged::default();
-                for t in &self.endpoints {
-                    if let Some(n) = t.statuses.get(&code) {
-                        out.requests += n;
-                        *out.statuses.entry(code).or_insert(0) += n;
-                    }
+                if let Some((_, t)) = self.statuses.iter().find(|(c, _)| *c == code) {
+                    out.merge(t);
                 }
                 Some(out)
             }
+            "expected_response" => match value {
+                "true" => Some(self.expected.clone()),
+                "false" => Some(self.unexpected.clone()),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -648,6 +680,14 @@ mod tests {
         let c = a.metric(&n, "checks", 1.0).unwrap();
         assert_eq!(c.values["rate"], 0.5);
         assert_eq!(a.metric(&n, "http_reqs{status:500}", 1.0).unwrap().values["count"], 1.0);
+        let d500 = a.metric(&n, "http_req_duration{status:500}", 1.0).unwrap();
+        assert_eq!(d500.values["count"], 1.0);
+        assert!((d500.values["max"] - 7.0).abs() < 0.01, "{d500:?}");
+        let ok = a.metric(&n, "http_req_duration{expected_response:true}", 1.0).unwrap();
+        assert_eq!(ok.values["count"], 1.0);
+        assert!((ok.values["max"] - 5.0).abs() < 0.01, "{ok:?}");
+        let bad = a.metric(&n, "http_reqs{expected_response:false}", 1.0).unwrap();
+        assert_eq!(bad.values["count"], 2.0);
         assert!(a.metric(&n, "nope", 1.0).is_none());
     }
 
