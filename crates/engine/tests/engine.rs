@@ -171,8 +171,9 @@ fn open_model_shows_a_stall_that_the_closed_model_hides() {
     assert_eq!(om.dropped, 0);
     assert!(d["p(90)"] >= 100.0, "{d:?} {om:?}");
     assert!(d["p(99)"] >= 400.0, "{d:?} {om:?}");
-    // Timer granularity must not bias the corrected latency much.
-    assert!(om.schedule_lag.med < 0.5, "{om:?}");
+    // Timer granularity (1 ms) must not bias the corrected latency much: pace() starts early
+    // enough that the median lag stays well under one tick, even on a busy 2-core CI machine.
+    assert!(om.schedule_lag.med < 1.0, "{om:?}");
 
     // The closed model with 2 VUs: only the first two requests wait; the stall is invisible
     // beyond p(99).
