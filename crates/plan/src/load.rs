@@ -1960,6 +1960,15 @@ mod tests {
         out
     }
 
+    /// Executor keys are a subset of scenario keys: a key added to one list only would be
+    /// rejected as unknown (or never checked against the executor).
+    #[test]
+    fn executor_keys_are_scenario_keys() {
+        for k in EXECUTOR_KEYS {
+            assert!(SCENARIO_KEYS.contains(k), "`{k}` is missing from SCENARIO_KEYS");
+        }
+    }
+
     #[test]
     fn every_shipped_plan_validates() {
         let plans = shipped_plans();
