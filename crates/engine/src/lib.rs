@@ -15,9 +15,9 @@
 //! not counted, as in k6; its iteration is counted as interrupted.
 
 pub mod assemble;
+mod run;
 pub mod schedule;
 pub mod transport;
-mod worker;
 
 use std::sync::mpsc::Sender;
 use std::time::Duration;
@@ -97,5 +97,5 @@ pub enum EngineError {
 /// Runs `spec` to the end (or until `opts.stop`), blocking the calling thread, and returns the
 /// complete result. Spawns and joins its own worker threads.
 pub fn run(spec: &Spec, opts: RunOptions) -> Result<RunResult, EngineError> {
-    worker::run(spec, opts)
+    run::run(spec, opts)
 }

@@ -1,0 +1,122 @@
+//! The closed model: a fixed or ramping number of VUs, each looping iterations while its
+//! executor lets it (constant-vus, ramping-vus, per-vu-iterations, shared-iterations).
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::time::sleep_until;
+use volley_plan::Executor;
+
+use super::iteration::{Vu, iteration, micros, think};
+use super::{Ctx, at, stop_expired};
+use crate::schedule;
+
+/// A VU of a closed-model executor: loops iterations while its executor lets it.
+pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
+    let shared = ctx.shared.clone();
+    let sc = &shared.spec.scenarios[si];
+    let sc_start = shared.start + sc.start_time;
+    let ramp = schedule::ramp_of(&sc.executor);
+    let end = sc.start_time + ramp.total();
+    let hard_end = at(&shared, end + sc.graceful_stop);
+    let mut vu = Vu::new(shared.vu_base[si] + g + 1, shared.seed);
+    ctx.allocated.set(ctx.allocated.get() + 1);
+    let mut active = false;
+    let mut done = 0u64;
+    // Created once per VU, not per iteration: registering with the shared stop token takes
+    // its lock, which would otherwise be paid on every iteration by every thread.
+    let stop = stop_expired(&shared);
+    tokio::pin!(stop);
+    let cutoff = sleep_until(hard_end);
+    tokio::pin!(cutoff);
+    let mut cutoff_at = hard_end;
+    loop {
+        let now = Instant::now();
+        if shared.stop.is_cancelled() || now >= shared.start + end {
+            break;
+        }
+        let mut deadline = hard_end;
+        match &sc.executor {
+            Executor::PerVuIterations { iterations, .. } if done >= *iterations => break,
+            Executor::SharedIterations { iterations, .. }
+                if shared.claimed[si].fetch_add(1, Ordering::Relaxed) >= *iterations =>
+            {
+                break;
+            }
+            Executor::RampingVus { graceful_ramp_down, .. } => {
+                let t = now.saturating_duration_since(sc_start);
+                let need = (g + 1) as f64;
+                if ramp.value_at(t) < need {
+                    set_active(&ctx, &mut active, false);
+                    match ramp.first_at_least(need, t) {
+                        Some(on) => {
+                            tokio::select! {
+                                _ = sleep_until(at(&shared, sc.start_time + on)) => continue,
+                                _ = shared.stop.cancelled() => break,
+                            }
+                        }
+                        None => break,
+                    }
+                }
+                if let Some(off) = ramp.first_below(need, t) {
+                    deadline = deadline.min(at(&shared, sc.start_time + off + *graceful_ramp_down));
+                }
+            }
+            _ => {}
+        }
+        set_active(&ctx, &mut active, true);
+        let t0 = now;
+        if deadline != cutoff_at {
+            cutoff.as_mut().reset(deadline);
+            cutoff_at = deadline;
+        }
+        let failed = tokio::select! {
+            biased;
+            f = iteration(&ctx, si, &mut vu, None) => Some(f),
+            _ = &mut cutoff => None,
+            _ = &mut stop => None,
+        };
+        // A completed iteration ended with its last request (step pauses come between
+        // steps), so its end needs no clock read of its own.
+        let t1 = match failed {
+            Some(_) => vu.ex.finished.unwrap_or_else(Instant::now),
+            None => Instant::now(),
+        };
+        let elapsed = micros(t1.saturating_duration_since(t0));
+        ctx.recorder.borrow_mut().record_iteration(elapsed, failed.is_none());
+        done += 1;
+        match failed {
+            None => {
+                vu.conn = None;
+                // Cut off by a ramp-down: the VU may come back when the ramp rises again.
+                if matches!(sc.executor, Executor::RampingVus { .. })
+                    && !shared.stop.is_cancelled()
+                    && Instant::now() < shared.start + end
+                {
+                    continue;
+                }
+                break;
+            }
+            // An iteration that failed at once must still let the ticker and stop run.
+            Some(true) => tokio::task::yield_now().await,
+            Some(false) => {}
+        }
+        if let Some(tt) = sc.think_time {
+            let pause = think(&mut vu.state, tt);
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = sleep_until(at(&shared, end)) => {}
+                _ = shared.stop.cancelled() => break,
+            }
+        }
+    }
+    set_active(&ctx, &mut active, false);
+}
+
+fn set_active(ctx: &Ctx, active: &mut bool, on: bool) {
+    if *active != on {
+        *active = on;
+        ctx.vus_add(if on { 1 } else { -1 });
+    }
+}

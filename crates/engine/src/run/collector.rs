@@ -1,0 +1,160 @@
+//! The collector, on the calling thread: turns the worker threads' per-second intervals into
+//! the time series and the live progress, and evaluates `abortOnFail` thresholds on their
+//! recorder snapshots.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use volley_metrics::Recorder;
+use volley_metrics::recorder::{Names, TimeSeries};
+
+use super::setup::Shared;
+use crate::assemble;
+use crate::{Progress, RunOptions};
+
+/// From the worker threads to the collector (the calling thread). Each thread's ticker sends
+/// one interval per second (plus a recorder snapshot when thresholds may abort); when its work
+/// is done the thread sends its last, partial interval, then `Done`, and exits. The collector
+/// returns once every thread is done (or every sender is gone, should a thread die).
+pub(super) enum Msg {
+    /// A thread's interval; `true` for its last, partial one (a tail of a few milliseconds,
+    /// kept out of the `vus` gauge's statistics).
+    Interval(usize, volley_metrics::Interval, bool),
+    Snapshot(usize, Box<Recorder>),
+    Done(usize),
+}
+
+/// What the collector learned while the run went on.
+pub(super) struct Collected {
+    pub(super) series: TimeSeries,
+    pub(super) aborted_by: Option<String>,
+    pub(super) vus_last: u64,
+    pub(super) vus_min: u64,
+    pub(super) vus_peak: u64,
+    /// At least one complete second was seen.
+    pub(super) vus_seen: bool,
+}
+
+pub(super) fn collect(shared: &Shared, rx: mpsc::Receiver<Msg>, opts: &RunOptions) -> Collected {
+    let threads = shared.threads;
+    let mut series = TimeSeries::new(threads);
+    let mut done = vec![false; threads];
+    let mut last_second = vec![0u64; threads];
+    let mut per_second: HashMap<u64, (usize, volley_metrics::Interval)> = HashMap::new();
+    let mut partial: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut snapshots: Vec<Option<Box<Recorder>>> = (0..threads).map(|_| None).collect();
+    let mut aborted_by = None;
+    let (mut requests, mut failures, mut dropped) = (0u64, 0u64, 0u64);
+    let (mut vus_last, mut vus_min, mut vus_peak) = (0u64, u64::MAX, 0u64);
+    let empty = Recorder::new(&Names::default());
+    let mut remaining = threads;
+    while remaining > 0 {
+        let Ok(msg) = rx.recv() else { break };
+        match msg {
+            Msg::Interval(from, iv, last) => {
+                let s = iv.second;
+                last_second[from] = last_second[from].max(s);
+                if last {
+                    partial.insert(s);
+                }
+                requests += iv.requests;
+                failures += iv.failures;
+                dropped += iv.dropped;
+                let mut batch = vec![iv];
+                // Threads that finished early report nothing more: fill their seconds with
+                // empty intervals so every second still closes on time.
+                for (j, d) in done.iter().enumerate() {
+                    if *d && last_second[j] < s {
+                        for t in last_second[j] + 1..=s {
+                            let mut e = empty.clone().take_interval(0, 0, 0);
+                            e.second = t;
+                            batch.push(e);
+                        }
+                        last_second[j] = s;
+                    }
+                }
+                for iv in batch {
+                    let s = iv.second;
+                    let entry = per_second.entry(s).or_insert_with(|| {
+                        let mut e = empty.clone().take_interval(0, 0, 0);
+                        e.second = s;
+                        (0, e)
+                    });
+                    entry.0 += 1;
+                    entry.1.requests += iv.requests;
+                    entry.1.vus += iv.vus;
+                    entry.1.duration.add(&iv.duration).ok();
+                    let complete = entry.0 >= threads;
+                    series.add(iv);
+                    if complete {
+                        let (_, sum) = per_second.remove(&s).expect("entry exists");
+                        if !partial.contains(&s) {
+                            vus_last = sum.vus;
+                            vus_min = vus_min.min(sum.vus);
+                            vus_peak = vus_peak.max(sum.vus);
+                        }
+                        if let Some(tx) = &opts.progress {
+                            let p95 = if sum.duration.is_empty() {
+                                0.0
+                            } else {
+                                sum.duration.value_at_quantile(0.95) as f64 / 1000.0
+                            };
+                            let _ = tx.send(Progress {
+                                elapsed: Duration::from_secs(s + 1),
+                                requests,
+                                failures,
+                                rps: sum.requests as f64,
+                                p95_ms: p95,
+                                vus: sum.vus,
+                                dropped,
+                            });
+                        }
+                    }
+                }
+            }
+            Msg::Snapshot(idx, rec) => {
+                snapshots[idx] = Some(rec);
+                if aborted_by.is_none()
+                    && snapshots.iter().all(|s| s.is_some())
+                    && let Some(why) = abort_check(shared, &snapshots)
+                {
+                    aborted_by = Some(why);
+                    shared.stop.cancel();
+                }
+            }
+            Msg::Done(idx) => {
+                done[idx] = true;
+                remaining -= 1;
+            }
+        }
+    }
+    let vus_seen = vus_min != u64::MAX;
+    if !vus_seen {
+        vus_min = 0;
+    }
+    Collected { series, aborted_by, vus_last, vus_min, vus_peak, vus_seen }
+}
+
+/// Evaluates the `abortOnFail` thresholds on the merged snapshots; the failing one's text.
+fn abort_check(shared: &Shared, snapshots: &[Option<Box<Recorder>>]) -> Option<String> {
+    let elapsed = shared.start.elapsed();
+    let mut merged = Recorder::new(&shared.names);
+    for s in snapshots.iter().flatten() {
+        merged.merge(s);
+    }
+    let secs = elapsed.as_secs_f64();
+    for t in &shared.spec.thresholds {
+        for e in &t.exprs {
+            if !e.abort_on_fail || elapsed < e.delay_abort_eval {
+                continue;
+            }
+            let Some(mut m) = merged.metric(&shared.names, &t.metric, secs) else { continue };
+            assemble::add_percentiles(&mut m, &merged, &shared.names, &t.metric, &t.exprs);
+            if let Some((_, false)) = e.evaluate(&m.values) {
+                return Some(format!("{}: {}", t.metric, e.source));
+            }
+        }
+    }
+    None
+}

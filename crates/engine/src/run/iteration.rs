@@ -1,0 +1,167 @@
+//! One iteration of a VU: a flow picked by weight, its steps rendered, sent and recorded
+//! (checks and extractions included), and the VU that carries state between iterations.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::Rng;
+use volley_metrics::Sample;
+use volley_metrics::recorder::Outcome;
+use volley_plan::{ResponseView, Scenario, ThinkTime, VuState};
+
+use super::Ctx;
+use crate::transport::{Conn, Exchange, Prepared};
+
+/// One virtual user: its variables, its connection, its reusable measurement buffer.
+pub(super) struct Vu {
+    pub(super) state: VuState,
+    pub(super) conn: Option<Conn>,
+    pub(super) ex: Exchange,
+}
+
+impl Vu {
+    pub(super) fn new(id: u64, seed: u64) -> Self {
+        Vu { state: VuState::new(id, seed), conn: None, ex: Exchange::default() }
+    }
+}
+
+pub(super) fn think(vu: &mut VuState, tt: ThinkTime) -> Duration {
+    let (lo, hi) = (micros(tt.min), micros(tt.max));
+    if hi <= lo { tt.min } else { Duration::from_micros(vu.rng.random_range(lo..=hi)) }
+}
+
+pub(super) fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u64::MAX as u128) as u64
+}
+/// One iteration: a flow picked by weight, its steps in order. True when a request failed at
+/// the transport level (the caller yields so a failing target cannot starve the thread).
+pub(super) async fn iteration(
+    ctx: &Ctx,
+    si: usize,
+    vu: &mut Vu,
+    intended: Option<Instant>,
+) -> bool {
+    let shared = &ctx.shared;
+    let spec = &shared.spec;
+    let sc: &Scenario = &spec.scenarios[si];
+    sc.begin_iteration(spec, &mut vu.state);
+    let fi = sc.pick_flow(&mut vu.state).min(sc.flows.len().saturating_sub(1));
+    let flow = &sc.flows[fi];
+    let mut any_failure = false;
+    for (i, step) in flow.steps.iter().enumerate() {
+        let info = &shared.steps[si][fi][i];
+        let rendered;
+        let req = match &info.fixed {
+            // A fixed request carries no cookies: render when the jar has some.
+            Some(p) if vu.state.cookies.is_empty() => Ok(p),
+            _ => {
+                let r = step.render(spec.base_url.as_ref(), &spec.http, &mut vu.state);
+                rendered = Prepared::new(
+                    r.method,
+                    &r.url,
+                    &r.headers,
+                    Bytes::from(r.body),
+                    spec.http.keepalive,
+                );
+                rendered.as_ref().map_err(|_| ())
+            }
+        };
+        let timeout = step.timeout.unwrap_or(spec.http.timeout);
+        match req {
+            Ok(req) => {
+                ctx.client
+                    .send(
+                        &mut vu.conn,
+                        req,
+                        timeout,
+                        info.keep_body,
+                        shared.backend_header.as_ref(),
+                        &mut vu.ex,
+                    )
+                    .await;
+            }
+            Err(()) => {
+                vu.ex = Exchange::default();
+                vu.ex.failure = Some(volley_metrics::FailureKind::Other);
+            }
+        }
+        let ex = &vu.ex;
+        let (start, end) = ex.span();
+        let outcome = match ex.failure {
+            Some(k) => {
+                any_failure = true;
+                Outcome::Failure(k)
+            }
+            None => Outcome::Response {
+                status: ex.status,
+                expected: spec.http.expected_statuses.contains(ex.status),
+            },
+        };
+        let measured = match outcome {
+            Outcome::Response { .. } => ex.sending_us + ex.waiting_us + ex.receiving_us,
+            Outcome::Failure(_) => micros(end - start),
+        };
+        // Open model, first step: measured from when it should have started, so a stalled
+        // server shows in the percentiles (no coordinated omission).
+        let first_open = if i == 0 { intended } else { None };
+        let (duration_us, raw_us, lag_us) = match first_open {
+            // A slot started up to half a timer tick early counts from its actual start.
+            Some(due) => (
+                micros(end.saturating_duration_since(due.min(start))),
+                Some(micros(end - start)),
+                Some(micros(start.saturating_duration_since(due))),
+            ),
+            None => (measured, None, None),
+        };
+        let sample = Sample {
+            endpoint: info.endpoint,
+            scenario: si,
+            flow: shared.flow_base[si] + fi,
+            outcome,
+            duration_us,
+            raw_us,
+            lag_us,
+            connecting_us: ex.connecting_us,
+            tls_us: ex.tls_us,
+            sending_us: ex.sending_us,
+            waiting_us: ex.waiting_us,
+            receiving_us: ex.receiving_us,
+            bytes_sent: ex.bytes_sent,
+            bytes_received: ex.bytes_received,
+            backend: match (&shared.backend_header, ex.has_backend) {
+                (None, _) => None,
+                (Some(_), true) => Some(ex.backend.as_str()),
+                (Some(_), false) => Some("(none)"),
+            },
+        };
+        ctx.recorder.borrow_mut().record(&sample);
+        if ex.set_cookie
+            && let Ok(req) = req
+        {
+            vu.state.store_cookies(&req.url, &ex.headers);
+        }
+        if info.keep_body {
+            let view = ResponseView {
+                status: ex.status,
+                headers: &ex.headers,
+                body: &ex.body,
+                duration: Duration::from_micros(measured),
+            };
+            let mut rec = ctx.recorder.borrow_mut();
+            for (ci, c) in step.checks.iter().enumerate() {
+                rec.record_check(info.check_base + ci, c.evaluate(&view));
+            }
+            drop(rec);
+            for x in &step.extract {
+                x.apply(&view, &mut vu.state);
+            }
+        }
+        if let Some(tt) = step.think_time
+            && i + 1 < flow.steps.len()
+        {
+            tokio::time::sleep(think(&mut vu.state, tt)).await;
+        }
+    }
+    vu.state.iteration += 1;
+    any_failure
+}

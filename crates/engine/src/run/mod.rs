@@ -1,0 +1,245 @@
+//! The run itself: worker threads, their per-thread context and per-second ticker.
+//!
+//! Each worker thread owns a single-threaded tokio runtime, one [`Recorder`] and one
+//! [`Client`]; it runs its share of every scenario's VUs (closed model, [`closed`]) or arrival
+//! slots (open model, [`open`]: thread i of T takes slots i, i+T, i+2T ..., so the union is
+//! exactly the schedule); each VU runs [`iteration`]s. Everything the threads read is built
+//! once by [`setup`]. The calling thread is the [`collector`]: it turns the threads'
+//! per-second intervals into the time series and progress snapshots, and evaluates
+//! `abortOnFail` thresholds.
+
+mod closed;
+mod collector;
+mod iteration;
+mod open;
+mod setup;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::time::sleep_until;
+use volley_metrics::Recorder;
+use volley_plan::Spec;
+
+use crate::assemble::{self, Facts};
+use crate::transport::{Client, ConnGauge};
+use crate::{EngineError, RunOptions};
+use collector::{Msg, collect};
+use setup::Shared;
+
+/// What a worker thread hands back when it is done.
+struct ThreadOut {
+    recorder: Recorder,
+    peak_connections: u64,
+    peak_vus: u64,
+    peak_active: u64,
+}
+
+pub(crate) fn run(spec: &Spec, opts: RunOptions) -> Result<volley_metrics::RunResult, EngineError> {
+    let shared = Arc::new(setup::shared(spec, &opts)?);
+    let started_at = SystemTime::now();
+    let (threads, names) = (shared.threads, shared.names.clone());
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let mut handles = Vec::with_capacity(threads);
+    for idx in 0..threads {
+        let shared = shared.clone();
+        let tx = tx.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("volley-worker-{idx}"))
+            .spawn(move || worker_thread(idx, shared, tx))
+            .map_err(|e| EngineError::Threads(e.to_string()))?;
+        handles.push(h);
+    }
+    drop(tx);
+
+    let collected = collect(&shared, rx, &opts);
+    let mut outs = Vec::with_capacity(threads);
+    for h in handles {
+        match h.join() {
+            Ok(o) => outs.push(o),
+            Err(_) => return Err(EngineError::Threads("a worker thread panicked".into())),
+        }
+    }
+    let ended = Instant::now();
+    let ended_at = SystemTime::now();
+    let mut merged = Recorder::new(&names);
+    let mut peak_connections = 0;
+    let mut peak_vus = 0;
+    let mut peak_active = 0;
+    for o in &outs {
+        merged.merge(&o.recorder);
+        peak_connections += o.peak_connections;
+        peak_vus += o.peak_vus;
+        peak_active += o.peak_active;
+    }
+    // The `vus` gauge is sampled once per second, as k6 does; a run shorter than a second
+    // has no sample, and then reports the VUs it ran (per-thread peaks, summed).
+    let (vus_last, vus_min, vus_peak) = match collected.vus_seen {
+        true => (collected.vus_last, collected.vus_min, collected.vus_peak),
+        false => (peak_active, peak_active, peak_active),
+    };
+    let facts = Facts {
+        started_at,
+        ended_at,
+        duration: ended.duration_since(shared.start),
+        interrupted: opts.stop.is_cancelled(),
+        aborted_by: collected.aborted_by,
+        threads,
+        max_connections: peak_connections,
+        vus_max: peak_vus,
+        vus_last,
+        vus_min,
+        vus_peak,
+    };
+    Ok(assemble::result(spec, &names, &merged, collected.series.finish(), opts.config, facts))
+}
+
+/// Per-thread state shared by the thread's tasks.
+struct Ctx {
+    shared: Arc<Shared>,
+    idx: usize,
+    recorder: RefCell<Recorder>,
+    client: Client,
+    /// VUs currently active (closed model) or iterations in flight (open model).
+    vus: Cell<u64>,
+    /// VUs this thread ever allocated at once.
+    allocated: Cell<u64>,
+    /// Largest value `vus` reached, over the run and within the current second.
+    vus_peak: Cell<u64>,
+    vus_second: Cell<u64>,
+}
+
+impl Ctx {
+    fn vus_add(&self, n: i64) {
+        let v = self.vus.get().saturating_add_signed(n);
+        self.vus.set(v);
+        if v > self.vus_peak.get() {
+            self.vus_peak.set(v);
+        }
+        if v > self.vus_second.get() {
+            self.vus_second.set(v);
+        }
+    }
+
+    /// The `vus` gauge of the second that just ended: the most VUs active during it (a
+    /// sample at the boundary itself would miss VUs that stop exactly on it).
+    fn take_vus_second(&self) -> u64 {
+        self.vus_second.replace(self.vus.get())
+    }
+}
+
+fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> ThreadOut {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(_) => {
+            let _ = tx.send(Msg::Done(idx));
+            return ThreadOut {
+                recorder: Recorder::new(&shared.names),
+                peak_connections: 0,
+                peak_vus: 0,
+                peak_active: 0,
+            };
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    let conns = Rc::new(ConnGauge::default());
+    let ctx = Rc::new(Ctx {
+        recorder: RefCell::new(Recorder::new(&shared.names)),
+        client: Client {
+            tls: shared.tls.clone(),
+            keepalive: shared.spec.http.keepalive,
+            addrs: RefCell::new(shared.addrs.clone()),
+            conns: conns.clone(),
+        },
+        shared,
+        idx,
+        vus: Cell::new(0),
+        allocated: Cell::new(0),
+        vus_peak: Cell::new(0),
+        vus_second: Cell::new(0),
+    });
+    local.block_on(&rt, async {
+        let ticker = tokio::task::spawn_local(ticker(ctx.clone(), tx.clone()));
+        let mut scenarios = Vec::new();
+        for si in 0..ctx.shared.spec.scenarios.len() {
+            scenarios.push(tokio::task::spawn_local(run_scenario(ctx.clone(), si)));
+        }
+        for s in scenarios {
+            let _ = s.await;
+        }
+        ticker.abort();
+        let _ = ticker.await;
+    });
+    // The last, partial second.
+    let next = ctx.shared.start.elapsed().as_secs() + 1;
+    let iv = ctx.recorder.borrow_mut().take_interval(next, ctx.take_vus_second(), conns.open.get());
+    let _ = tx.send(Msg::Interval(idx, iv, true));
+    if ctx.shared.snapshots {
+        let _ = tx.send(Msg::Snapshot(idx, Box::new(ctx.recorder.borrow().clone())));
+    }
+    let _ = tx.send(Msg::Done(idx));
+    let out = ThreadOut {
+        recorder: ctx.recorder.borrow().clone(),
+        peak_connections: conns.peak.get(),
+        peak_vus: ctx.allocated.get(),
+        peak_active: ctx.vus_peak.get(),
+    };
+    drop(local);
+    out
+}
+
+/// Hands over one interval per second, aligned to the run's start.
+async fn ticker(ctx: Rc<Ctx>, tx: mpsc::Sender<Msg>) {
+    let start = tokio::time::Instant::from_std(ctx.shared.start);
+    let mut s = 1u64;
+    loop {
+        sleep_until(start + Duration::from_secs(s)).await;
+        let vus = ctx.take_vus_second();
+        let iv = ctx.recorder.borrow_mut().take_interval(s, vus, ctx.client.conns.open.get());
+        if tx.send(Msg::Interval(ctx.idx, iv, false)).is_err() {
+            return;
+        }
+        if ctx.shared.snapshots {
+            let snap = Box::new(ctx.recorder.borrow().clone());
+            let _ = tx.send(Msg::Snapshot(ctx.idx, snap));
+        }
+        s += 1;
+    }
+}
+
+/// Resolves when the run is stopped (Ctrl-C, abort) and its grace period has passed.
+async fn stop_expired(shared: &Shared) {
+    shared.stop.cancelled().await;
+    tokio::time::sleep(shared.grace).await;
+}
+
+fn at(shared: &Shared, d: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(shared.start + d)
+}
+
+async fn run_scenario(ctx: Rc<Ctx>, si: usize) {
+    let shared = ctx.shared.clone();
+    let sc = &shared.spec.scenarios[si];
+    tokio::select! {
+        _ = sleep_until(at(&shared, sc.start_time)) => {}
+        _ = shared.stop.cancelled() => return,
+    }
+    if sc.executor.is_open() {
+        open::open_scenario(ctx, si).await;
+    } else {
+        let total = sc.executor.max_vus() as u64;
+        let t = shared.threads as u64;
+        let mut vus = Vec::new();
+        let mut g = ctx.idx as u64;
+        while g < total {
+            vus.push(tokio::task::spawn_local(closed::closed_vu(ctx.clone(), si, g)));
+            g += t;
+        }
+        for v in vus {
+            let _ = v.await;
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The open model: iterations started on an arrival schedule (constant-arrival-rate,
+//! ramping-arrival-rate), each given to a free VU of a per-thread pool or counted as dropped.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Instant;
+
+use tokio::time::sleep_until;
+use volley_plan::Executor;
+
+use super::iteration::{Vu, iteration, micros};
+use super::{Ctx, at, stop_expired};
+use crate::schedule;
+
+/// An open-model scenario on this thread: every T-th arrival slot, each given to a free VU or
+/// counted as dropped.
+pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
+    let shared = ctx.shared.clone();
+    let sc = &shared.spec.scenarios[si];
+    let (pre, max) = match &sc.executor {
+        Executor::ConstantArrivalRate { pre_allocated_vus, max_vus, .. }
+        | Executor::RampingArrivalRate { pre_allocated_vus, max_vus, .. } => {
+            (*pre_allocated_vus as u64, (*max_vus).max(*pre_allocated_vus) as u64)
+        }
+        _ => return,
+    };
+    // Threads without a VU of their own take no slots, so no slot is dropped for lack of a
+    // thread-local VU while another thread has one free.
+    let t = (shared.threads as u64).min(max.max(1));
+    let me = ctx.idx as u64;
+    if me >= t {
+        return;
+    }
+    let share = |n: u64| n / t + u64::from(me < n % t);
+    let cap = share(max).max(1);
+    let ramp = schedule::ramp_of(&sc.executor);
+    let total = schedule::total_arrivals(&sc.executor);
+    let end = sc.start_time + ramp.total();
+    let pool: Rc<RefCell<Vec<Vu>>> = Rc::new(RefCell::new(Vec::new()));
+    let mut next_id = shared.vu_base[si] + me + 1;
+    let mut allocated = 0u64;
+    for _ in 0..share(pre).min(cap) {
+        pool.borrow_mut().push(Vu::new(next_id, shared.seed));
+        next_id += t;
+        allocated += 1;
+    }
+    ctx.allocated.set(ctx.allocated.get() + allocated);
+    let inflight = Rc::new(Cell::new(0u64));
+    let idle = Rc::new(tokio::sync::Notify::new());
+    let origin = at(&shared, sc.start_time);
+    let hard_end = at(&shared, end + sc.graceful_stop);
+    schedule::pace(&ramp, me, t, total, origin, shared.stop.cancelled(), |_, due| {
+        let intended = due.into_std();
+        let vu = pool.borrow_mut().pop().or_else(|| {
+            (allocated < cap).then(|| {
+                allocated += 1;
+                ctx.allocated.set(ctx.allocated.get() + 1);
+                let v = Vu::new(next_id, shared.seed);
+                next_id += t;
+                v
+            })
+        });
+        let Some(mut vu) = vu else {
+            ctx.recorder.borrow_mut().record_dropped(1);
+            return;
+        };
+        inflight.set(inflight.get() + 1);
+        ctx.vus_add(1);
+        let (ctx2, pool2, inflight2, idle2) =
+            (ctx.clone(), pool.clone(), inflight.clone(), idle.clone());
+        tokio::task::spawn_local(async move {
+            let shared = ctx2.shared.clone();
+            let t0 = Instant::now();
+            let r = tokio::select! {
+                biased;
+                _ = iteration(&ctx2, si, &mut vu, Some(intended)) => true,
+                _ = sleep_until(hard_end) => false,
+                _ = stop_expired(&shared) => false,
+            };
+            ctx2.recorder.borrow_mut().record_iteration(micros(t0.elapsed()), !r);
+            if !r {
+                vu.conn = None;
+            }
+            pool2.borrow_mut().push(vu);
+            ctx2.vus_add(-1);
+            inflight2.set(inflight2.get() - 1);
+            if inflight2.get() == 0 {
+                idle2.notify_one();
+            }
+        });
+    })
+    .await;
+    while inflight.get() > 0 {
+        idle.notified().await;
+    }
+}
