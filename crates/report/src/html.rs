@@ -31,6 +31,7 @@ pub struct Options {
 /// Auto-escaping is on for every template whose name ends in `.html`.
 pub fn environment() -> Result<Environment<'static>, ReportError> {
     let mut env = Environment::new();
+    env.set_formatter(crate::escape::html_formatter);
     env.add_template("base.html", include_str!("../templates/base.html"))?;
     env.add_template("macros.html", include_str!("../templates/macros.html"))?;
     env.add_template("report.html", include_str!("../templates/report.html"))?;

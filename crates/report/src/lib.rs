@@ -10,6 +10,7 @@ pub mod charts;
 pub mod compare;
 pub mod csv;
 pub mod error;
+pub mod escape;
 pub mod facts;
 pub mod findings;
 pub mod fixture;

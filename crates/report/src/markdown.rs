@@ -234,13 +234,6 @@ fn findings_md(out: &mut String, fs: &[Finding]) {
     }
 }
 
-/// A fenced code block whose fence is longer than any backtick run in `text`.
-fn code_block(out: &mut String, text: &str) {
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest.max(2) + 1);
-    let _ = writeln!(out, "{fence}text\n{text}\n{fence}");
-}
-
 /// Shell-quotes one argument for display.
 fn shell_word(s: &str) -> String {
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c)) {
@@ -327,7 +320,7 @@ pub fn render(r: &RunResult, opts: Options) -> String {
         out.push('\n');
     }
     if let Some(cmd) = command_line(r) {
-        code_block(&mut out, &cmd);
+        out.push_str(&crate::escape::md_code_block(&cmd));
     }
 
     if opts.glossary {
@@ -372,10 +365,7 @@ mod tests {
     }
 
     #[test]
-    fn code_fence_outgrows_backticks() {
-        let mut s = String::new();
-        code_block(&mut s, "a ``` b");
-        assert!(s.starts_with("````text\n"), "{s}");
+    fn shell_words_are_quoted() {
         assert_eq!(shell_word("it's"), "'it'\\''s'");
     }
 }

@@ -12,6 +12,7 @@ use crate::charts::{
     Chart, ChartError, PALETTE, Series, Unit, line_chart, resource_series, time_chart,
 };
 use crate::error::ReportError;
+use crate::escape::{self, md_escape};
 use crate::format;
 use crate::html;
 use crate::table::{Align, Table};
@@ -141,9 +142,10 @@ fn usl_line(s: &Sweep) -> Option<String> {
     Some(line)
 }
 
+/// The sweep's title as plain text: the command, the workload, the balancer, the cores.
 fn heading(s: &Sweep) -> String {
     format!(
-        "Scaling `{}` ({}, {} balancer, {} core(s))",
+        "Scaling {} ({}, {} balancer, {} core(s))",
         s.command.join(" "),
         s.workload,
         s.balancer,
@@ -151,10 +153,18 @@ fn heading(s: &Sweep) -> String {
     )
 }
 
-/// The terminal rendering.
+/// The terminal rendering, drawn from a copy of the sweep whose strings went through
+/// [`escape::terminal`].
 pub fn text(s: &Sweep) -> String {
+    match escape::terminal_safe(s) {
+        Some(clean) => draw_text(&clean),
+        None => escape::terminal_text(&draw_text(s)),
+    }
+}
+
+fn draw_text(s: &Sweep) -> String {
     let mut out = String::new();
-    out.push_str(&heading(s).replace('`', ""));
+    out.push_str(&heading(s));
     out.push_str("\n\n");
     out.push_str(&table(s).to_text("  "));
     out.push('\n');
@@ -172,22 +182,32 @@ pub fn text(s: &Sweep) -> String {
 }
 
 /// GitHub-flavoured Markdown.
+/// GitHub-flavoured Markdown. Every user string goes through [`escape::md_escape`], the
+/// command through [`escape::md_code_span`].
 pub fn markdown(s: &Sweep) -> String {
-    let mut out = format!("# {}\n\n", heading(s));
+    let mut out = format!(
+        "# Scaling {} ({}, {} balancer, {} core(s))\n\n",
+        escape::md_code_span(&s.command.join(" ")),
+        md_escape(&s.workload),
+        md_escape(&s.balancer),
+        s.machine.cpus
+    );
     out.push_str(&format!(
         "Started {} on {} ({}).\n\n",
-        s.started_at, s.machine.hostname, s.machine.os
+        md_escape(&s.started_at),
+        md_escape(&s.machine.hostname),
+        md_escape(&s.machine.os)
     ));
     out.push_str("## Throughput, latency and resources per instance count\n\n");
     out.push_str(&table(s).to_markdown());
     out.push_str("\n## Balancer, load generator and distribution of requests\n\n");
     out.push_str(&overhead_table(s).to_markdown());
     if let Some(l) = usl_line(s) {
-        out.push_str(&format!("\n{l}\n"));
+        out.push_str(&format!("\n{}\n", md_escape(&l)));
     }
     out.push_str("\n## Findings\n\n");
     for f in &s.analysis.findings {
-        out.push_str(&format!("- {f}\n"));
+        out.push_str(&format!("- {}\n", md_escape(f)));
     }
     out
 }
@@ -281,9 +301,9 @@ pub fn html(s: &Sweep) -> Result<String, ReportError> {
         }
     }
     Ok(env.get_template("scale.html")?.render(context! {
-        title => heading(s).replace('`', ""),
+        title => heading(s),
         volley_version => &s.volley_version,
-        heading => heading(s).replace('`', ""),
+        heading => heading(s),
         started_at => &s.started_at,
         host => &s.machine.hostname,
         os => &s.machine.os,
@@ -344,6 +364,23 @@ mod tests {
         assert!(!h.contains("<app>"));
         assert!(h.contains("<svg"), "charts are inline");
         assert!(h.contains("<td class=\"right\">"));
+    }
+
+    #[test]
+    fn markdown_command_cannot_close_its_code_span() {
+        let mut s = sweep();
+        s.command =
+            vec!["sh".into(), "-c".into(), "x` <img src=x onerror=alert(1)> `\u{1b}[2J".into()];
+        s.machine.hostname = "<b>host</b>".into();
+        let m = markdown(&s);
+        let first = m.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "# Scaling ``sh -c x` <img src=x onerror=alert(1)> `␛[2J`` (GET /heavy, round-robin balancer, 0 core(s))"
+        );
+        assert!(m.contains("on \\<b\\>host\\</b\\>"), "{m}");
+        let t = text(&s);
+        assert!(!t.contains('\u{1b}') && t.contains("`␛[2J"), "{t}");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+pub use crate::escape::md_escape;
+
 /// Column alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,7 +75,21 @@ impl Table {
     }
 
     /// Aligned plain text with two spaces between columns, each line prefixed by `indent`.
+    /// Cells go through [`crate::escape::terminal`].
     pub fn to_text(&self, indent: &str) -> String {
+        let visible = |cells: &[String]| -> Vec<String> {
+            cells.iter().map(|c| crate::escape::terminal(c).into_owned()).collect()
+        };
+        let clean = Table {
+            headers: visible(&self.headers),
+            align: self.align.clone(),
+            rows: self.rows.iter().map(|r| visible(r)).collect(),
+            footer: self.footer.as_deref().map(visible),
+        };
+        clean.text_lines(indent)
+    }
+
+    fn text_lines(&self, indent: &str) -> String {
         let w = self.widths();
         let line = |cells: &[String]| {
             let mut s = String::from(indent);
@@ -142,23 +158,6 @@ impl Table {
         }
         out
     }
-}
-
-/// Escapes text for Markdown so user strings (URLs, endpoint names) render as typed: no
-/// tables broken by `|`, no emphasis from `*`/`_`, no raw HTML from `<`.
-pub fn md_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' | '\r' => out.push(' '),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use volley_metrics::RunResult;
 
+use crate::escape;
 use crate::facts;
 use crate::findings::{self, Level};
 use crate::format;
@@ -64,8 +65,16 @@ fn heading(out: &mut String, p: &Painter, title: &str) {
     let _ = writeln!(out, "\n  {}\n", p.bold(&format!("█ {title}")));
 }
 
-/// The end-of-run summary.
+/// The end-of-run summary. It is drawn from a copy of the result whose strings went through
+/// [`escape::terminal`], so no name from a plan or a result file reaches the terminal raw.
 pub fn render(result: &RunResult, style: Style) -> String {
+    match escape::terminal_safe(result) {
+        Some(clean) => draw(&clean, style),
+        None => escape::terminal_text(&draw(result, Style { color: false })),
+    }
+}
+
+fn draw(result: &RunResult, style: Style) -> String {
     let r = result;
     let p = Painter { color: style.color };
     let mut out = String::new();

@@ -1,0 +1,110 @@
+//! Outputs that must not attack their reader, and inputs that must not fool the analysis
+//! (issue 9, items 13, 17, 18, 19), through the binary: hostile step and check names reach no
+//! terminal, Markdown, HTML or JUnit output raw.
+
+use std::path::Path;
+
+use crate::support::*;
+
+/// A name that tries everything: ESC sequences (clear screen, set the window title), a NUL, a
+/// newline that would start an HTML block in Markdown, backticks that close a code span, markup.
+const HOSTILE: &str = r#"\e[2J\e]0;pwned\a\0x\n<img src=x onerror=alert(1)>`|"#;
+/// The same name as volley shows it.
+const SHOWN: &str = "␛[2J␛]0;pwned␇␀x␊";
+
+fn controls(s: &str, allowed: &[char]) -> Vec<char> {
+    s.chars()
+        .filter(|&c| {
+            (c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)) && !allowed.contains(&c)
+        })
+        .collect()
+}
+
+/// A `<` that could open an HTML tag, neither backslash-escaped nor in a fenced code block.
+fn raw_tag_outside_code(md: &str) -> Option<String> {
+    let mut fence: Option<usize> = None;
+    for line in md.lines() {
+        let ticks = line.chars().take_while(|&c| c == '`').count();
+        match fence {
+            Some(f) if ticks >= f && line.trim_end().len() == ticks => fence = None,
+            Some(_) => {}
+            None if ticks >= 3 => fence = Some(ticks),
+            None => {
+                let b = line.as_bytes();
+                let opens = |i: usize| {
+                    b.get(i + 1).is_some_and(|&n| n.is_ascii_alphabetic() || b"/!?".contains(&n))
+                };
+                if (0..b.len()).any(|i| b[i] == b'<' && opens(i) && (i == 0 || b[i - 1] != b'\\')) {
+                    return Some(line.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+fn hostile_plan(dir: &Path, base: &str) -> String {
+    let plan = format!(
+        r#"base_url: {base}
+scenarios:
+  hostile:
+    executor: shared-iterations
+    vus: 1
+    iterations: 4
+    flows:
+      - name: "{HOSTILE}"
+        steps:
+          - get: /
+            name: "{HOSTILE}"
+            check: {{ name: "{HOSTILE}", status: 200 }}
+"#
+    );
+    let path = dir.join("hostile.yaml");
+    std::fs::write(&path, plan).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn hostile_names_reach_no_output_raw() {
+    let demo = demo();
+    let dir = temp_dir();
+    let plan = hostile_plan(dir.path(), &demo.url());
+    let result = dir.path().join("r.json");
+    let out = volley(&["run", &plan, "-o", result.to_str().unwrap()], RUN_TIMEOUT);
+    out.expect_code(0);
+    let r = read_result(&result);
+    assert_eq!(r.totals.requests, 4);
+    assert_eq!(r.checks[0].passes, 4);
+    assert!(r.checks[0].name.contains('\u{1b}'), "the result keeps the name as written");
+
+    // The terminal summary (stdout is not a terminal: no colours at all).
+    assert_eq!(controls(&out.stdout, &['\n']), Vec::<char>::new(), "{}", out.stdout);
+    assert!(out.stdout.contains(SHOWN), "{}", out.stdout);
+
+    let md = volley(&["report", result.to_str().unwrap(), "--format", "md"], RUN_TIMEOUT);
+    md.expect_code(0);
+    assert_eq!(controls(&md.stdout, &['\n']), Vec::<char>::new(), "{}", md.stdout);
+    assert_eq!(raw_tag_outside_code(&md.stdout), None, "{}", md.stdout);
+    assert!(md.stdout.contains("␊\\<img src=x onerror=alert(1)\\>\\`\\|"), "{}", md.stdout);
+
+    let html = volley(&["report", result.to_str().unwrap(), "--format", "html"], RUN_TIMEOUT);
+    html.expect_code(0);
+    assert_eq!(controls(&html.stdout, &['\n']), Vec::<char>::new());
+    assert!(!html.stdout.contains("<img"), "raw img tag in the HTML report");
+    assert!(html.stdout.contains("&lt;img src=x onerror=alert(1)&gt;"));
+
+    let xml = volley(&["report", result.to_str().unwrap(), "--format", "junit"], RUN_TIMEOUT);
+    xml.expect_code(0);
+    assert_eq!(controls(&xml.stdout, &['\n']), Vec::<char>::new(), "{}", xml.stdout);
+    assert!(xml.stdout.contains("&lt;img src=x onerror=alert(1)&gt;`|"), "{}", xml.stdout);
+
+    let copy = dir.path().join("copy.json");
+    std::fs::copy(&result, &copy).unwrap();
+    let cmp = volley(
+        &["compare", result.to_str().unwrap(), copy.to_str().unwrap(), "--labels", "a`<b>,b"],
+        RUN_TIMEOUT,
+    );
+    cmp.expect_code(0);
+    assert_eq!(controls(&cmp.stdout, &['\n']), Vec::<char>::new(), "{}", cmp.stdout);
+    assert_eq!(raw_tag_outside_code(&cmp.stdout), None, "{}", cmp.stdout);
+}
