@@ -164,6 +164,7 @@ fn synthetic() -> RunResult {
             requests: 1000,
             failures: 20,
             bytes_received: 2_000_000,
+            body_bytes: 1_900_000,
             latency: latency(1.5),
             rps: 32.8,
             failures_per_s: 0.66,
@@ -190,10 +191,16 @@ fn synthetic() -> RunResult {
             transport_failures: 1,
             dropped: 0,
             bytes_received: 66_000,
+            body_bytes: 62_000,
             bytes_sent: 3300,
             vus: 50,
             connections: 50,
             latency: Some(latency(1.4)),
+            cumulative_percentiles: summary::ladder(&{
+                let mut h = histogram::new();
+                histogram::record(&mut h, 1400);
+                h
+            }),
             server: vec![sample.clone()],
         }],
         open_model: Some(OpenModel {

@@ -246,6 +246,8 @@ pub struct Exchange {
     pub receiving_us: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Of which the response body (data frames as received, not decompressed).
+    pub body_bytes: u64,
     /// Value of the backend header (reused buffer; empty when absent).
     pub backend: String,
     pub has_backend: bool,
@@ -281,6 +283,7 @@ impl Exchange {
         self.receiving_us = 0;
         self.bytes_sent = 0;
         self.bytes_received = 0;
+        self.body_bytes = 0;
         self.backend.clear();
         self.has_backend = false;
         self.set_cookie = false;
@@ -400,8 +403,11 @@ impl Client {
         while let Some(frame) = body.frame().await {
             match frame {
                 Ok(f) => {
-                    if keep && let Some(d) = f.data_ref() {
-                        out.body.extend_from_slice(d);
+                    if let Some(d) = f.data_ref() {
+                        out.body_bytes += d.len() as u64;
+                        if keep {
+                            out.body.extend_from_slice(d);
+                        }
                     }
                 }
                 Err(e) => {

@@ -43,7 +43,10 @@ pub struct Sample<'a> {
     pub waiting_us: u64,
     pub receiving_us: u64,
     pub bytes_sent: u64,
+    /// Everything read for this request (status line, headers, body).
     pub bytes_received: u64,
+    /// Of which the response body (Locust's content size).
+    pub body_bytes: u64,
     /// Value of the backend header, when one is tallied.
     pub backend: Option<&'a str>,
 }
@@ -71,6 +74,7 @@ pub struct Tagged {
     pub requests: u64,
     pub failures: u64,
     pub bytes_received: u64,
+    pub body_bytes: u64,
     pub duration: Micros,
     pub statuses: BTreeMap<u16, u64>,
     pub failure_kinds: [u64; FailureKind::COUNT],
@@ -82,6 +86,7 @@ impl Default for Tagged {
             requests: 0,
             failures: 0,
             bytes_received: 0,
+            body_bytes: 0,
             duration: histogram::new(),
             statuses: BTreeMap::new(),
             failure_kinds: [0; FailureKind::COUNT],
@@ -97,6 +102,7 @@ impl Tagged {
             self.failures += 1;
         }
         self.bytes_received += s.bytes_received;
+        self.body_bytes += s.body_bytes;
         histogram::record(&mut self.duration, s.duration_us);
         match s.outcome {
             // BTreeMap insert allocates only for a status not seen before.
@@ -109,6 +115,7 @@ impl Tagged {
         self.requests += o.requests;
         self.failures += o.failures;
         self.bytes_received += o.bytes_received;
+        self.body_bytes += o.body_bytes;
         self.duration.add(&o.duration).expect("auto-resizing histograms always merge");
         for (k, v) in &o.statuses {
             *self.statuses.entry(*k).or_insert(0) += v;
@@ -128,6 +135,7 @@ pub struct Interval {
     pub transport_failures: u64,
     pub dropped: u64,
     pub bytes_received: u64,
+    pub body_bytes: u64,
     pub bytes_sent: u64,
     pub vus: u64,
     pub connections: u64,
@@ -143,6 +151,7 @@ impl Interval {
             transport_failures: 0,
             dropped: 0,
             bytes_received: 0,
+            body_bytes: 0,
             bytes_sent: 0,
             vus: 0,
             connections: 0,
@@ -156,6 +165,7 @@ impl Interval {
         self.transport_failures += o.transport_failures;
         self.dropped += o.dropped;
         self.bytes_received += o.bytes_received;
+        self.body_bytes += o.body_bytes;
         self.bytes_sent += o.bytes_sent;
         self.vus += o.vus;
         self.connections += o.connections;
@@ -287,6 +297,7 @@ impl Recorder {
             iv.failures += 1;
         }
         iv.bytes_received += s.bytes_received;
+        iv.body_bytes += s.body_bytes;
         iv.bytes_sent += s.bytes_sent;
         histogram::record(&mut iv.duration, s.duration_us);
     }
@@ -382,6 +393,7 @@ impl Recorder {
                 requests: t.requests,
                 failures: t.failures,
                 bytes_received: t.bytes_received,
+                body_bytes: t.body_bytes,
                 latency: summary::latency(&t.duration),
                 rps: per_s(t.requests, duration_s),
                 failures_per_s: per_s(t.failures, duration_s),
@@ -543,17 +555,33 @@ pub(crate) fn kind_map(k: &[u64; FailureKind::COUNT]) -> BTreeMap<String, u64> {
 /// Builds the per-second time series from the workers' intervals.
 ///
 /// A second is complete when every worker has handed in its interval for it; it is then reduced
-/// to a [`TimePoint`] and its histogram dropped, so memory stays flat in run length.
+/// to a [`TimePoint`] and its histogram dropped, so memory stays flat in run length. One running
+/// histogram of every second closed so far gives each point its cumulative percentiles (the
+/// running statistics Locust writes in `_stats_history.csv`); workers hand in their seconds in
+/// order, so seconds close in time order.
 #[derive(Debug)]
 pub struct TimeSeries {
     workers: usize,
     open: BTreeMap<u64, (usize, Interval)>,
     done: Vec<TimePoint>,
+    cumulative: Micros,
 }
 
 impl TimeSeries {
     pub fn new(workers: usize) -> Self {
-        TimeSeries { workers, open: BTreeMap::new(), done: Vec::new() }
+        TimeSeries {
+            workers,
+            open: BTreeMap::new(),
+            done: Vec::new(),
+            cumulative: histogram::new(),
+        }
+    }
+
+    fn close(&mut self, iv: &Interval) {
+        self.cumulative.add(&iv.duration).expect("auto-resizing histograms always merge");
+        let mut p = point(iv);
+        p.cumulative_percentiles = summary::ladder(&self.cumulative);
+        self.done.push(p);
     }
 
     pub fn add(&mut self, iv: Interval) {
@@ -563,7 +591,7 @@ impl TimeSeries {
         entry.1.merge(&iv);
         if entry.0 >= self.workers {
             let (_, iv) = self.open.remove(&second).expect("entry exists");
-            self.done.push(point(&iv));
+            self.close(&iv);
         }
     }
 
@@ -577,7 +605,7 @@ impl TimeSeries {
     pub fn finish(mut self) -> Vec<TimePoint> {
         let rest = std::mem::take(&mut self.open);
         for (_, (_, iv)) in rest {
-            self.done.push(point(&iv));
+            self.close(&iv);
         }
         self.done.sort_by_key(|p| p.t);
         let mut out: Vec<TimePoint> = Vec::with_capacity(self.done.len());
@@ -591,6 +619,7 @@ impl TimeSeries {
                     t,
                     vus: last.vus,
                     connections: last.connections,
+                    cumulative_percentiles: last.cumulative_percentiles.clone(),
                     ..Default::default()
                 });
             }
@@ -608,10 +637,12 @@ fn point(iv: &Interval) -> TimePoint {
         transport_failures: iv.transport_failures,
         dropped: iv.dropped,
         bytes_received: iv.bytes_received,
+        body_bytes: iv.body_bytes,
         bytes_sent: iv.bytes_sent,
         vus: iv.vus,
         connections: iv.connections,
         latency: (iv.requests > 0).then(|| summary::latency(&iv.duration)),
+        cumulative_percentiles: BTreeMap::new(),
         server: Vec::new(),
     }
 }
@@ -650,6 +681,7 @@ mod tests {
             receiving_us: ms * 100,
             bytes_sent: 50,
             bytes_received: 100,
+            body_bytes: 60,
             backend: Some("a"),
         }
     }
@@ -710,5 +742,30 @@ mod tests {
         let s = ts.finish();
         assert_eq!(s.iter().map(|p| p.t).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert_eq!(s[0].requests, 1);
+        assert_eq!(s[0].body_bytes, 60);
+    }
+
+    #[test]
+    fn cumulative_percentiles_run_over_every_closed_second() {
+        let n = names();
+        let mut ts = TimeSeries::new(1);
+        let mut a = Recorder::new(&n);
+        ts.add(a.take_interval(1, 1, 1)); // second 0: nothing yet
+        a.record(&sample(0, Outcome::Response { status: 200, expected: true }, 10));
+        ts.add(a.take_interval(2, 1, 1));
+        a.record(&sample(0, Outcome::Response { status: 200, expected: true }, 30));
+        a.record(&sample(0, Outcome::Response { status: 200, expected: true }, 40));
+        ts.add(a.take_interval(4, 1, 1));
+        let mut late = a.take_interval(5, 1, 1);
+        late.second = 4; // second 3 never reported: a gap keeps the running figures
+        ts.add(late);
+        let s = ts.finish();
+        assert!(s[0].cumulative_percentiles.is_empty());
+        assert!((s[1].cumulative_percentiles["p(100)"] - 10.0).abs() < 0.05, "{s:?}");
+        assert!((s[2].cumulative_percentiles["p(50)"] - 30.0).abs() < 0.05, "{s:?}");
+        assert!((s[2].cumulative_percentiles["p(100)"] - 40.0).abs() < 0.05, "{s:?}");
+        assert_eq!(s[3].cumulative_percentiles, s[2].cumulative_percentiles);
+        assert_eq!(s[3].requests, 0);
+        assert_eq!(s[4].cumulative_percentiles, s[2].cumulative_percentiles);
     }
 }

@@ -226,7 +226,11 @@ pub struct EndpointStats {
     pub requests: u64,
     /// Transport failures plus unexpected statuses.
     pub failures: u64,
+    /// Everything read: status lines, headers and bodies.
     pub bytes_received: u64,
+    /// Response bodies only (Locust's content size).
+    #[serde(default)]
+    pub body_bytes: u64,
     pub latency: LatencyStats,
     /// `requests / run duration`.
     pub rps: f64,
@@ -275,6 +279,9 @@ pub struct TimePoint {
     pub transport_failures: u64,
     pub dropped: u64,
     pub bytes_received: u64,
+    /// Of which response bodies.
+    #[serde(default)]
+    pub body_bytes: u64,
     pub bytes_sent: u64,
     /// Most VUs active during the second (a sample at the boundary would miss VUs that stop
     /// exactly on it).
@@ -284,6 +291,11 @@ pub struct TimePoint {
     /// Latency of the requests completed in this second, ms; absent when none completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencyStats>,
+    /// Percentiles of every request completed from the start of the run to the end of this
+    /// second, ms, keyed `p(50)` … `p(100)` (the ladder of [`crate::summary::LADDER`]); empty
+    /// until a request completed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cumulative_percentiles: BTreeMap<String, f64>,
     /// Server-side samples taken in this second, one per watched instance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server: Vec<ResourceSample>,
