@@ -7,6 +7,8 @@ mod architecture;
 
 mod cli_errors;
 mod cluster;
+mod compat_locust;
+mod csv_report;
 mod demo;
 mod failures;
 mod hardening_report;

@@ -8,15 +8,14 @@
 //! where Locust rounds to whole milliseconds: volley's percentiles are exact (HDR, 3 significant
 //! digits), not Locust's rounded buckets.
 //!
-//! Every cell that carries a user string (names, methods, error texts) is neutralised against
-//! formula injection as OWASP recommends ([`neutralise`]).
-
-use std::borrow::Cow;
+//! Every cell that carries a user string (names, methods, error texts) goes through
+//! [`crate::escape::csv_cell`]: no formula injection, no raw control characters.
 
 use volley_metrics::histogram::{self, Micros};
 use volley_metrics::{EndpointStats, FailureKind, LatencyStats, RunResult, summary};
 
 use crate::error::ReportError;
+use crate::escape::csv_cell;
 use crate::facts;
 use crate::tables;
 
@@ -78,17 +77,6 @@ impl LocustCsv {
             (SUFFIXES[2], &self.failures),
             (SUFFIXES[3], &self.exceptions),
         ]
-    }
-}
-
-/// A user string made safe to open in a spreadsheet (OWASP, "CSV Injection"): a cell that
-/// begins with `=`, `+`, `-`, `@`, a tab or a carriage return would be read as a formula, so it
-/// gets a leading `'`, which spreadsheets show as text and do not display. The CSV writer
-/// quotes the cell when it holds a separator, a quote or a line break.
-pub fn neutralise(cell: &str) -> Cow<'_, str> {
-    match cell.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
-        _ => Cow::Borrowed(cell),
     }
 }
 
@@ -160,8 +148,8 @@ pub fn stats(r: &RunResult) -> Result<String, ReportError> {
         let h = decoded(r, &format!("http_req_duration{{name:{}}}", e.name));
         let l = &e.latency;
         let mut row = vec![
-            neutralise(&e.method).into_owned(),
-            neutralise(&e.name).into_owned(),
+            csv_cell(&e.method).into_owned(),
+            csv_cell(&e.name).into_owned(),
             e.requests.to_string(),
             e.failures.to_string(),
             num(l.med),
@@ -270,19 +258,20 @@ pub fn stats_history(r: &RunResult) -> Result<String, ReportError> {
 }
 
 /// The failure text Locust's `HttpUser` would write (the `repr` of the exception `requests`
-/// raises), for an unexpected status or a transport failure.
-fn error_text(r: &RunResult, e: &EndpointStats, cause: Cause<'_>) -> String {
+/// raises; Locust puts the request's name where `requests` has the URL), for an unexpected
+/// status or a transport failure.
+fn error_text(e: &EndpointStats, cause: Cause<'_>) -> String {
     match cause {
         Cause::Status(code) => {
             let label = crate::format::status_label(code);
             let reason = label.strip_prefix(code).unwrap_or("").trim();
             let class = if code.starts_with('4') { "Client" } else { "Server" };
             let what = if code.starts_with('4') || code.starts_with('5') {
-                format!("{code} {class} Error: {reason} for url: {}", url_of(r, &e.name))
+                format!("{code} {class} Error: {reason} for url: {}", e.name)
             } else {
                 // Locust fails only 4xx/5xx by itself; volley's expected statuses may exclude
                 // others (a plan's check): say which status it was.
-                format!("unexpected status {label} for url: {}", url_of(r, &e.name))
+                format!("unexpected status {label} for url: {}", e.name)
             };
             format!("HTTPError({})", py_repr(&what))
         }
@@ -306,21 +295,6 @@ fn error_text(r: &RunResult, e: &EndpointStats, cause: Cause<'_>) -> String {
 enum Cause<'a> {
     Status(&'a str),
     Kind(&'a str),
-}
-
-/// The URL Locust would name: the base URL joined with an endpoint named by its path.
-fn url_of(r: &RunResult, name: &str) -> String {
-    match (&r.config.target, name.starts_with('/')) {
-        (Some(base), true) => match base.find("://").map(|i| i + 3) {
-            Some(scheme_end) => {
-                let origin_end =
-                    base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-                format!("{}{name}", &base[..origin_end])
-            }
-            None => name.to_string(),
-        },
-        _ => name.to_string(),
-    }
 }
 
 /// A Python string literal as `repr` writes it (single quotes unless the text holds a single
@@ -359,21 +333,21 @@ pub fn failures(r: &RunResult) -> Result<String, ReportError> {
     for e in &r.endpoints {
         for (code, n) in &e.status_codes {
             if *n > 0 && !facts::is_expected_status(code) {
-                rows.push((&e.name, &e.method, error_text(r, e, Cause::Status(code)), *n));
+                rows.push((&e.name, &e.method, error_text(e, Cause::Status(code)), *n));
             }
         }
         for (kind, n) in &e.failure_kinds {
             if *n > 0 {
-                rows.push((&e.name, &e.method, error_text(r, e, Cause::Kind(kind)), *n));
+                rows.push((&e.name, &e.method, error_text(e, Cause::Kind(kind)), *n));
             }
         }
     }
     rows.sort();
     for (name, method, error, n) in rows {
         w.write_record([
-            neutralise(method).as_ref(),
-            neutralise(name).as_ref(),
-            neutralise(&error).as_ref(),
+            csv_cell(method).as_ref(),
+            csv_cell(name).as_ref(),
+            csv_cell(&error).as_ref(),
             &n.to_string(),
             "",
             "",
@@ -528,12 +502,14 @@ mod tests {
     }
 
     #[test]
-    fn formula_cells_are_neutralised() {
-        for bad in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
-            assert_eq!(neutralise(bad), format!("'{bad}"));
+    fn formula_cells_are_neutralised_and_controls_visible() {
+        for bad in ["=1+1", "+1", "-2", "@SUM(A1)"] {
+            assert_eq!(csv_cell(bad), format!("'{bad}"));
         }
+        assert_eq!(csv_cell("\tx"), "\u{2409}x");
+        assert_eq!(csv_cell("a\u{1b}[2J"), "a\u{241b}[2J");
         for fine in ["/", "index", "1-2", "a=b", ""] {
-            assert_eq!(neutralise(fine), fine);
+            assert_eq!(csv_cell(fine), fine);
         }
         let mut r = fixture::plan_run();
         r.endpoints[0].name = "=HYPERLINK(\"http://x\",\"y\")".into();
