@@ -7,6 +7,7 @@
 
 pub mod failure;
 pub mod histogram;
+pub mod read;
 pub mod recorder;
 pub mod result;
 pub mod summary;
