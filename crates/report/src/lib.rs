@@ -21,6 +21,7 @@ pub mod junit;
 pub mod markdown;
 pub mod scale;
 pub mod stats;
+pub mod sweep_findings;
 pub mod table;
 pub mod tables;
 pub mod terminal;
