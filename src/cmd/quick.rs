@@ -29,7 +29,7 @@ pub struct QuickArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct LoadArgs {
     /// Concurrent connections (closed model; default 50), or the cap on requests in flight
-    /// with --rps (default max(100, rps)).
+    /// with --rps (VUs allocated as needed up to it; default the rate, within 100..=1000).
     #[arg(short = 'c', long = "concurrency")]
     pub concurrency: Option<u64>,
     /// Total number of requests to send, exactly (default 200 when neither -n nor -d is given).
@@ -115,6 +115,9 @@ pub struct OutputArgs {
 
 /// oha's default when neither `-n` nor `-d` is given.
 pub const DEFAULT_REQUESTS: u64 = 200;
+/// Most VUs (so connections) the open model allocates when `-c` is not given.
+const OPEN_MAX_DEFAULT: u64 = 1000;
+
 /// Concurrency of the closed model when `-c` is not given (oha's default).
 pub const DEFAULT_CONCURRENCY: u64 = 50;
 /// `-n` runs have no deadline of their own; this bounds them anyway.
@@ -182,7 +185,12 @@ pub fn build_spec(url: &str, load: &LoadArgs) -> anyhow::Result<(Spec, RunConfig
 
     let executor = match (load.rps, load.requests, duration) {
         (Some(rate), n, d) => {
-            let cap = load.concurrency.unwrap_or((rate.ceil() as u64).max(100));
+            // The VU pool grows as needed (100 pre-allocated) up to the cap; by default one
+            // VU per arrival per second, at least 100 and at most OPEN_MAX_DEFAULT, so that a
+            // high rate does not mean as many connections.
+            let cap = load
+                .concurrency
+                .unwrap_or_else(|| (rate.ceil() as u64).clamp(100, OPEN_MAX_DEFAULT));
             let cap = u32::try_from(cap).unwrap_or(u32::MAX);
             let n = if d.is_none() { Some(n.unwrap_or(DEFAULT_REQUESTS)) } else { n };
             // Arrival k falls at k / rate: n arrivals need just under n / rate seconds.

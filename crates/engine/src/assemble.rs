@@ -228,7 +228,7 @@ pub fn result(
         // responses), so that keeping the schedule reads as achieved == target.
         let window = open
             .iter()
-            .map(|s| s.start_time + schedule::executor_duration(&s.executor))
+            .map(|s| s.start_time.saturating_add(schedule::executor_duration(&s.executor)))
             .max()
             .unwrap_or_default()
             .as_secs_f64();

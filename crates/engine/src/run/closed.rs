@@ -9,17 +9,18 @@ use tokio::time::sleep_until;
 use volley_plan::Executor;
 
 use super::iteration::{Vu, iteration, micros, think};
-use super::{Ctx, at, stop_expired};
+use super::{Ctx, at, instant_after, stop_expired};
 use crate::schedule;
 
 /// A VU of a closed-model executor: loops iterations while its executor lets it.
 pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
     let shared = ctx.shared.clone();
     let sc = &shared.spec.scenarios[si];
-    let sc_start = shared.start + sc.start_time;
+    let sc_start = instant_after(shared.start, sc.start_time);
     let ramp = schedule::ramp_of(&sc.executor);
-    let end = sc.start_time + ramp.total();
-    let hard_end = at(&shared, end + sc.graceful_stop);
+    let end = sc.start_time.saturating_add(ramp.total());
+    let hard_end = at(&shared, end.saturating_add(sc.graceful_stop));
+    let end_at = instant_after(shared.start, end);
     let mut vu = Vu::new(shared.vu_base[si] + g + 1, shared.seed);
     ctx.allocated.set(ctx.allocated.get() + 1);
     let mut active = false;
@@ -33,7 +34,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
     let mut cutoff_at = hard_end;
     loop {
         let now = Instant::now();
-        if shared.stop.is_cancelled() || now >= shared.start + end {
+        if shared.stop.is_cancelled() || now >= end_at {
             break;
         }
         let mut deadline = hard_end;
@@ -52,7 +53,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
                     match ramp.first_at_least(need, t) {
                         Some(on) => {
                             tokio::select! {
-                                _ = sleep_until(at(&shared, sc.start_time + on)) => continue,
+                                _ = sleep_until(at(&shared, sc.start_time.saturating_add(on))) => continue,
                                 _ = shared.stop.cancelled() => break,
                             }
                         }
@@ -60,7 +61,8 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
                     }
                 }
                 if let Some(off) = ramp.first_below(need, t) {
-                    deadline = deadline.min(at(&shared, sc.start_time + off + *graceful_ramp_down));
+                    let off = sc.start_time.saturating_add(off).saturating_add(*graceful_ramp_down);
+                    deadline = deadline.min(at(&shared, off));
                 }
             }
             _ => {}
@@ -92,7 +94,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
                 // Cut off by a ramp-down: the VU may come back when the ramp rises again.
                 if matches!(sc.executor, Executor::RampingVus { .. })
                     && !shared.stop.is_cancelled()
-                    && Instant::now() < shared.start + end
+                    && Instant::now() < end_at
                 {
                     continue;
                 }

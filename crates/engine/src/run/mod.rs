@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::time::sleep_until;
 use volley_metrics::Recorder;
-use volley_plan::Spec;
+use volley_plan::{Executor, Spec};
 
 use crate::assemble::{self, Facts};
 use crate::transport::{Client, ConnGauge};
@@ -216,8 +216,16 @@ async fn stop_expired(shared: &Shared) {
     tokio::time::sleep(shared.grace).await;
 }
 
+/// The instant `d` after the start of the run. A time no clock can represent (a plan's absurd
+/// duration) becomes a far future, so that no schedule arithmetic can panic.
 fn at(shared: &Shared, d: Duration) -> tokio::time::Instant {
-    tokio::time::Instant::from_std(shared.start + d)
+    tokio::time::Instant::from_std(instant_after(shared.start, d))
+}
+
+/// `t + d`, or a far future (30 years after `t`) when that overflows the clock.
+fn instant_after(t: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    t.checked_add(d).or_else(|| t.checked_add(FAR)).unwrap_or(t)
 }
 
 async fn run_scenario(ctx: Rc<Ctx>, si: usize) {
@@ -230,7 +238,12 @@ async fn run_scenario(ctx: Rc<Ctx>, si: usize) {
     if sc.executor.is_open() {
         open::open_scenario(ctx, si).await;
     } else {
-        let total = sc.executor.max_vus() as u64;
+        // Never more VUs than iterations to run (`-c 1000000 -n 10` starts 10): a VU of
+        // shared-iterations with nothing left to claim would only cost its memory.
+        let total = match sc.executor {
+            Executor::SharedIterations { vus, iterations, .. } => (vus as u64).min(iterations),
+            _ => sc.executor.max_vus() as u64,
+        };
         let t = shared.threads as u64;
         let mut vus = Vec::new();
         let mut g = ctx.idx as u64;
