@@ -63,6 +63,11 @@ fn execute_seeded(
     output: &OutputArgs,
     seed: u64,
 ) -> anyhow::Result<Outcome> {
+    // Before anything is sent: VUs that cannot all hold a connection are a generator-side
+    // limit the user should hear about now, not discover as `local` failures afterwards.
+    if let Err(short) = volley_engine::limits::check_open_files(spec) {
+        eprintln!("warning: {short}");
+    }
     let observer = super::observe::start(output)?;
     let stop = CancellationToken::new();
     crate::signals::install(stop.clone());

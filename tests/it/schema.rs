@@ -200,6 +200,8 @@ fn synthetic() -> RunResult {
             target_rps: 100.0,
             achieved_rps: 99.5,
             dropped: 3,
+            generator_busy: 0.97,
+            generator_limited: true,
             raw_latency: latency(1.0),
             schedule_lag: latency(0.1),
         }),

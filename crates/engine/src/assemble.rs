@@ -30,7 +30,13 @@ pub struct Facts {
     pub vus_last: u64,
     pub vus_min: u64,
     pub vus_peak: u64,
+    /// Share of the worker threads' time their event loops were not idle, 0..=1.
+    pub generator_busy: f64,
 }
+
+/// An open-model shortfall with the worker threads this busy is the generator's limit: they
+/// had no idle time left to start more arrivals, whatever the server did.
+pub const GENERATOR_LIMITED_BUSY: f64 = 0.9;
 
 /// The k6 metrics that are always present.
 const BASE_METRICS: [&str; 14] = [
@@ -242,10 +248,14 @@ pub fn result(
                 r.scenarios.get(i).map_or(0, |t| t.requests)
             })
             .sum();
+        let achieved = if window > 0.0 { started as f64 / window } else { 0.0 };
         OpenModel {
             target_rps: target,
-            achieved_rps: if window > 0.0 { started as f64 / window } else { 0.0 },
+            achieved_rps: achieved,
             dropped: r.dropped,
+            generator_busy: f.generator_busy,
+            generator_limited: (r.dropped > 0 || achieved < 0.95 * target)
+                && f.generator_busy >= GENERATOR_LIMITED_BUSY,
             raw_latency: summary::latency(&r.raw),
             schedule_lag: summary::latency(&r.lag),
         }

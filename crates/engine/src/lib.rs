@@ -15,6 +15,7 @@
 //! not counted, as in k6; its iteration is counted as interrupted.
 
 pub mod assemble;
+pub mod limits;
 mod run;
 pub mod schedule;
 pub mod transport;

@@ -381,6 +381,15 @@ pub fn ramp_of(executor: &Executor) -> Ramp {
     }
 }
 
+/// The most VUs an executor can keep busy at once: never more than it has iterations to run
+/// (`-c 1000000 -n 10` needs 10), since a VU with nothing to claim would only cost memory.
+pub fn vus_needed(executor: &Executor) -> u64 {
+    match *executor {
+        Executor::SharedIterations { vus, iterations, .. } => (vus as u64).min(iterations),
+        _ => executor.max_vus() as u64,
+    }
+}
+
 /// How long an executor runs before its graceful stop begins.
 pub fn executor_duration(executor: &Executor) -> Duration {
     ramp_of(executor).total()
@@ -758,6 +767,16 @@ mod tests {
         assert_eq!(p.started + p.dropped, 1_000_000_000);
         assert!(p.started > 1000 && p.started < 100_000, "{p:?}");
         assert!(wall.elapsed() < Duration::from_secs(20), "{:?}", wall.elapsed());
+    }
+
+    #[test]
+    fn never_more_vus_than_iterations() {
+        let shared =
+            |vus, iterations| Executor::SharedIterations { vus, iterations, max_duration: s(10.0) };
+        assert_eq!(vus_needed(&shared(1_000_000, 10)), 10);
+        assert_eq!(vus_needed(&shared(5, 10)), 5);
+        let per_vu = Executor::PerVuIterations { vus: 7, iterations: 1, max_duration: s(1.0) };
+        assert_eq!(vus_needed(&per_vu), 7);
     }
 
     #[test]

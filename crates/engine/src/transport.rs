@@ -492,9 +492,14 @@ pub fn classify_io(e: &io::Error) -> FailureKind {
         K::ConnectionReset | K::BrokenPipe | K::ConnectionAborted => FailureKind::Reset,
         K::UnexpectedEof => FailureKind::Closed,
         K::TimedOut => FailureKind::Timeout,
+        // Out of local ports: the generator's failure, not the server's.
+        K::AddrNotAvailable => FailureKind::Local,
         _ => match e.raw_os_error() {
             Some(libc::ECONNREFUSED) => FailureKind::Refused,
             Some(libc::ECONNRESET) | Some(libc::EPIPE) => FailureKind::Reset,
+            Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::EADDRNOTAVAIL) => {
+                FailureKind::Local
+            }
             _ => FailureKind::Other,
         },
     }
@@ -636,6 +641,9 @@ mod tests {
         assert_eq!(k(io::ErrorKind::BrokenPipe), FailureKind::Reset);
         assert_eq!(k(io::ErrorKind::UnexpectedEof), FailureKind::Closed);
         assert_eq!(k(io::ErrorKind::PermissionDenied), FailureKind::Other);
+        for errno in [libc::EMFILE, libc::ENFILE, libc::EADDRNOTAVAIL] {
+            assert_eq!(classify_io(&io::Error::from_raw_os_error(errno)), FailureKind::Local);
+        }
         let tls = io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError);
         assert_eq!(classify_io(&tls), FailureKind::Tls);
     }

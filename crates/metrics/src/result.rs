@@ -296,6 +296,14 @@ pub struct OpenModel {
     /// Requests started per second of the run.
     pub achieved_rps: f64,
     pub dropped: u64,
+    /// Share of the run volley's worker threads were busy (their event loops not idle), 0..=1.
+    #[serde(default)]
+    pub generator_busy: f64,
+    /// The schedule asked for more than this machine could start: arrivals were dropped or
+    /// the achieved rate fell short while the worker threads had no idle time left. The
+    /// generator, not the server, set the limit.
+    #[serde(default)]
+    pub generator_limited: bool,
     /// Latency measured from the actual send (what a closed-loop tool would report), ms.
     /// `metrics.http_req_duration` is measured from the intended start and is the truthful one.
     pub raw_latency: LatencyStats,

@@ -248,6 +248,8 @@ impl Spec {
                 target_rps: target,
                 achieved_rps: requests as f64 / duration_s.max(1e-9),
                 dropped,
+                generator_busy: 0.5,
+                generator_limited: false,
                 raw_latency: scale(&lat, 0.8),
                 schedule_lag: scale(&lat, 0.05),
             }

@@ -59,6 +59,9 @@ pub(super) fn shared(spec: &Spec, opts: &RunOptions) -> Result<Shared, EngineErr
     } else {
         opts.threads
     };
+    // Connections need descriptors: as many as the hard limit allows (the binary warns
+    // before the run when the spec's VUs do not fit, see `limits::check_open_files`).
+    crate::limits::raise_open_files();
     let names = names_of(spec);
     let (steps, origins) = prepare_steps(spec, &names)?;
     let mut addrs = HashMap::new();
