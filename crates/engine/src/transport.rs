@@ -311,7 +311,10 @@ impl Client {
         out.reset();
         let start = Instant::now();
         out.started = Some(start);
-        let deadline = tokio::time::Instant::from_std(start + timeout);
+        // A timeout no clock can reach (a plan's `timeout: 10000000000000000000s`) never fires.
+        let far = || start + Duration::from_secs(86_400 * 365 * 30);
+        let deadline =
+            tokio::time::Instant::from_std(start.checked_add(timeout).unwrap_or_else(far));
         let r =
             tokio::time::timeout_at(deadline, self.exchange(slot, req, keep, backend_header, out))
                 .await;

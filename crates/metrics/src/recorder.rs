@@ -52,6 +52,11 @@ impl Sample<'_> {
     pub fn failed(&self) -> bool {
         !matches!(self.outcome, Outcome::Response { expected: true, .. })
     }
+
+    /// The generator itself failed ([`FailureKind::Local`]): no latency to record.
+    pub fn is_local(&self) -> bool {
+        matches!(self.outcome, Outcome::Failure(k) if k.is_local())
+    }
 }
 
 /// Display names of the indices used in samples, fixed before the run starts.
@@ -97,7 +102,10 @@ impl Tagged {
             self.failures += 1;
         }
         self.bytes_received += s.bytes_received;
-        histogram::record(&mut self.duration, s.duration_us);
+        // A generator-side failure says nothing about the server's latency.
+        if !s.is_local() {
+            histogram::record(&mut self.duration, s.duration_us);
+        }
         match s.outcome {
             // BTreeMap insert allocates only for a status not seen before.
             Outcome::Response { status, .. } => *self.statuses.entry(status).or_insert(0) += 1,
@@ -288,7 +296,9 @@ impl Recorder {
         }
         iv.bytes_received += s.bytes_received;
         iv.bytes_sent += s.bytes_sent;
-        histogram::record(&mut iv.duration, s.duration_us);
+        if !s.is_local() {
+            histogram::record(&mut iv.duration, s.duration_us);
+        }
     }
 
     /// An iteration (one pass through a flow) ended.

@@ -113,6 +113,8 @@ pub(super) async fn iteration(
             ),
             None => (measured, None, None),
         };
+        // The generator's own failure (out of files or ports) has no latency to keep.
+        let raw_us = raw_us.filter(|_| !matches!(outcome, Outcome::Failure(k) if k.is_local()));
         let sample = Sample {
             endpoint: info.endpoint,
             scenario: si,
