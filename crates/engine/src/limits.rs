@@ -111,7 +111,7 @@ mod tests {
     fn shortage_names_the_figures_and_the_fix() {
         let e = FdShortage { needed: 1000, limit: 256, want: 1064 };
         let text = e.to_string();
-        assert!(text.contains("1000 connections") && text.contains("only 256 files"), "{text}");
+        assert!(text.contains("1000 connections") && text.contains("open 256 files"), "{text}");
         assert!(text.contains("ulimit -n 1064") && text.contains("`local`"), "{text}");
     }
 }
