@@ -16,3 +16,4 @@ mod quick;
 mod report;
 mod scale;
 mod schema;
+mod transport_http1;
