@@ -9,7 +9,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::catalogue::MetricDef;
-use crate::result::MetricKind;
+use crate::recorder::{Gauges, Recorder};
+use crate::result::{MetricKind, ThresholdResult};
 use crate::selector::MetricKey;
 
 /// All expressions on one metric key.
@@ -143,17 +144,61 @@ impl ThresholdExpr {
     }
 }
 
+/// One expression on the recorder: the observed value and the verdict. As k6: a rate with
+/// no samples is not evaluated (it passes, with no observed value); any other aggregate the
+/// recorder cannot give (a sub-metric nobody watched) fails, so nothing passes by accident.
+pub fn verdict(
+    r: &Recorder,
+    key: &MetricKey,
+    e: &ThresholdExpr,
+    duration_s: f64,
+    g: &Gauges,
+) -> (Option<f64>, bool) {
+    match r.aggregate(key, e.aggregate, duration_s, g) {
+        Some(v) => (Some(v), e.holds(v)),
+        None => (None, key.metric.kind == MetricKind::Rate && r.metric(key, duration_s, g).is_some()),
+    }
+}
+
+/// Every expression of every threshold, in order: the verdicts the result carries.
+pub fn evaluate(
+    thresholds: &[Threshold],
+    r: &Recorder,
+    duration_s: f64,
+    g: &Gauges,
+) -> Vec<ThresholdResult> {
+    let mut out = Vec::new();
+    for t in thresholds {
+        for e in &t.exprs {
+            let (observed, ok) = verdict(r, &t.key, e, duration_s, g);
+            out.push(ThresholdResult {
+                metric: t.metric(),
+                expression: e.source.clone(),
+                ok,
+                observed,
+                abort_on_fail: e.abort_on_fail,
+            });
+        }
+    }
+    out
+}
+
 /// A problem with an expression, with a hint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ExprError {
     pub message: String,
     pub hint: Option<String>,
+    /// The aggregate, when that is what was not understood (callers may suggest one).
+    pub unknown_aggregate: Option<String>,
 }
 
 fn err(message: String, hint: Option<&str>) -> ExprError {
-    ExprError { message, hint: hint.map(str::to_string) }
+    ExprError { message, hint: hint.map(str::to_string), unknown_aggregate: None }
 }
+
+/// Every aggregate name, for hints.
+pub const AGGREGATES: [&str; 8] = ["avg", "min", "med", "max", "p(95)", "rate", "count", "value"];
 
 const USAGE: &str =
     "write `aggregate operator number`, e.g. `p(95)<500`, `avg<200`, `rate<0.01`, `count>100`";
@@ -215,14 +260,10 @@ pub fn parse_expr(src: &str, metric: Option<&MetricDef>) -> Result<ThresholdExpr
                 Aggregate::Percentile(n)
             }
             None => {
-                let all = ["avg", "min", "med", "max", "rate", "count", "value", "p(95)"];
-                let hint = match did_you_mean(&agg, &all) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => "aggregates: avg, min, med, max, p(N), rate, count, value".into(),
-                };
                 return Err(ExprError {
                     message: format!("`{src}`: unknown aggregate `{agg}`"),
-                    hint: Some(hint),
+                    hint: Some("aggregates: avg, min, med, max, p(N), rate, count, value".into()),
+                    unknown_aggregate: Some(agg),
                 });
             }
         },
@@ -234,6 +275,7 @@ pub fn parse_expr(src: &str, metric: Option<&MetricDef>) -> Result<ThresholdExpr
         return Err(ExprError {
             message: format!("`{src}`: `{aggregate}` does not apply to {} (a {kind})", m.name),
             hint: Some(format!("a {kind} metric has {}", Aggregate::allowed(m.kind).join(", "))),
+            unknown_aggregate: None,
         });
     }
     Ok(ThresholdExpr {
@@ -244,29 +286,6 @@ pub fn parse_expr(src: &str, metric: Option<&MetricDef>) -> Result<ThresholdExpr
         abort_on_fail: false,
         delay_abort_eval: Duration::ZERO,
     })
-}
-
-/// The closest candidate within two edits.
-fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1];
-            for (j, cb) in b.iter().enumerate() {
-                let sub = prev[j] + usize::from(ca != *cb);
-                cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-            }
-            prev = cur;
-        }
-        prev[b.len()]
-    }
-    candidates
-        .iter()
-        .map(|c| (distance(word, c), *c))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
 }
 
 #[cfg(test)]
@@ -303,7 +322,7 @@ mod tests {
         assert!(p("min>0", "vus").is_err());
         assert!(p("p(95)<1", "checks").unwrap_err().message.contains("a rate"));
         assert!(p("avg<1", "http_reqs").is_err());
-        assert_eq!(p("mx<1", "http_req_duration").unwrap_err().hint.unwrap(), "did you mean `max`?");
+        assert_eq!(p("mx<1", "http_req_duration").unwrap_err().unknown_aggregate.unwrap(), "mx");
     }
 
     #[test]
