@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use volley_metrics::recorder::{self, Gauges, GaugeValue, Names};
+use volley_metrics::recorder::{self, GaugeValue, Gauges, Names};
 use volley_metrics::result::{
     Group, Machine, Metric, OpenModel, RunConfig, RunResult, SCHEMA_VERSION, ScenarioConfig,
     ThresholdOutcome, TimePoint, Totals,

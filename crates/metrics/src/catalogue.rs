@@ -165,8 +165,7 @@ mod tests {
             assert!(seen.insert(m.name), "{} twice", m.name);
             assert!(
                 m.name.starts_with("http_req")
-                    || ["iterations", "iteration_duration", "dropped_iterations"]
-                        .contains(&m.name)
+                    || ["iterations", "iteration_duration", "dropped_iterations"].contains(&m.name)
                     || ["vus", "vus_max", "checks", "data_sent", "data_received"].contains(&m.name),
                 "{} is not a k6 name",
                 m.name

@@ -15,9 +15,10 @@ pub mod summary;
 pub mod sweep;
 pub mod threshold;
 
-pub use failure::FailureKind;
 pub use catalogue::{CATALOGUE, Contains, MetricDef};
-pub use recorder::{Gauges, GaugeValue, Interval, Recorder, Sample};
+pub use failure::FailureKind;
+pub use recorder::{GaugeValue, Gauges, Interval, Recorder, Sample};
+pub use result::Group;
+pub use result::*;
 pub use selector::{MetricKey, Selector, Tag};
 pub use threshold::{Aggregate, Op, Threshold, ThresholdExpr};
-pub use result::*;

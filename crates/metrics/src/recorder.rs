@@ -440,7 +440,11 @@ impl Recorder {
 
     pub fn record_check(&mut self, check: usize, passed: bool) {
         let c = &mut self.checks[check];
-        if passed { c.0 += 1 } else { c.1 += 1 }
+        if passed {
+            c.0 += 1
+        } else {
+            c.1 += 1
+        }
         for sub in &mut self.subs {
             if sub.matcher.check(check) {
                 if passed { sub.checks.0 += 1 } else { sub.checks.1 += 1 }
@@ -859,14 +863,18 @@ mod tests {
         assert_eq!(a.metric(&key("http_reqs{name:predict}"), 2.0, &g).unwrap().values["rate"], 1.5);
         // Several tags: only the requests carrying all of them.
         assert_eq!(count("http_reqs{method:POST,name:predict}"), 2.0);
-        let get = a.metric(&key("http_req_duration{ method:GET , name:predict }"), 1.0, &g).unwrap();
+        let get =
+            a.metric(&key("http_req_duration{ method:GET , name:predict }"), 1.0, &g).unwrap();
         assert_eq!(get.values["count"], 1.0);
         assert!((get.values["max"] - 3.0).abs() < 0.01, "{get:?}");
         let f = a.metric(&key("http_req_failed"), 1.0, &g).unwrap();
         assert!((f.values["rate"] - 0.5).abs() < 1e-9);
         let c = a.metric(&key("checks"), 1.0, &g).unwrap();
         assert_eq!(c.values["rate"], 0.5);
-        assert_eq!(a.metric(&key("checks{check:status 200}"), 1.0, &g).unwrap().values["passes"], 1.0);
+        assert_eq!(
+            a.metric(&key("checks{check:status 200}"), 1.0, &g).unwrap().values["passes"],
+            1.0
+        );
         assert_eq!(count("http_reqs{status:500}"), 1.0);
         let d500 = a.metric(&key("http_req_duration{status:500}"), 1.0, &g).unwrap();
         assert_eq!(d500.values["count"], 1.0);
@@ -884,12 +892,17 @@ mod tests {
         assert_eq!(a.connecting.len(), 3);
         let agg = |k: &str, ag| a.aggregate(&key(k), ag, 1.0, &g);
         assert_eq!(agg("http_req_connecting", Aggregate::Percentile(95.0)), Some(0.0));
-        assert!((agg("http_req_duration", Aggregate::Percentile(97.5)).unwrap() - 9.0).abs() < 0.01);
+        assert!(
+            (agg("http_req_duration", Aggregate::Percentile(97.5)).unwrap() - 9.0).abs() < 0.01
+        );
         assert_eq!(agg("http_reqs", Aggregate::Avg), None);
         let empty = Recorder::new(&n);
         // k6 does not evaluate a rate without samples.
         assert_eq!(empty.aggregate(&key("checks"), Aggregate::Rate, 1.0, &g), None);
-        assert_eq!(empty.aggregate(&key("http_reqs{status:500}"), Aggregate::Count, 1.0, &g), Some(0.0));
+        assert_eq!(
+            empty.aggregate(&key("http_reqs{status:500}"), Aggregate::Count, 1.0, &g),
+            Some(0.0)
+        );
     }
 
     #[test]

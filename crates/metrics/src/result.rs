@@ -287,7 +287,13 @@ impl Group {
                 }
             }
         }
-        Group { name: String::new(), path: String::new(), id: md5_hex(""), groups: vec![], checks: merged }
+        Group {
+            name: String::new(),
+            path: String::new(),
+            id: md5_hex(""),
+            groups: vec![],
+            checks: merged,
+        }
     }
 }
 

@@ -3,9 +3,9 @@
 //!
 //! As in k6, a selector has any number of `tag:value` pairs in any order, separated by commas,
 //! with spaces allowed around names and values (`{ name:rapport , method:GET }`); a value may
-//! contain spaces and colons (`checks{check:stock 200}`) and may be quoted. The key's canonical
-//! text (pairs trimmed, in the order written, joined by `,`) names the sub-metric in results,
-//! as k6 names it.
+//! contain spaces and colons (`checks{check:stock 200}`) and may be quoted. A sub-metric is
+//! the set of pairs (order does not matter); its name in results is k6's: the text between the
+//! braces with the spaces at both ends removed (`http_req_duration{name:rapport , method:GET}`).
 
 use std::fmt;
 
@@ -140,7 +140,11 @@ impl MetricKey {
         match metric {
             Some(metric) if errors.is_empty() => {
                 let selector = (!pairs.is_empty()).then(|| Selector {
-                    text: pairs.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(","),
+                    text: pairs
+                        .iter()
+                        .map(|(k, v)| format!("{k}:{v}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
                     pairs: tags,
                 });
                 Ok(MetricKey { metric, selector })
@@ -173,11 +177,24 @@ pub enum KeyError {
 }
 
 /// `name{a:b, c:d}` → (`name`, [(`a`, `b`), (`c`, `d`)]), trimmed and unquoted.
-fn split(key: &str) -> Result<(&str, Vec<(&str, &str)>), Vec<KeyError>> {
+/// What is between the braces of a well-formed key.
+fn braces(key: &str) -> &str {
+    let k = key.trim();
+    k.find('{').map_or("", |open| &k[open + 1..k.len() - 1])
+}
+
+/// A metric name and its (tag, value) pairs, borrowed from the key.
+type Split<'a> = (&'a str, Vec<(&'a str, &'a str)>);
+
+fn split(key: &str) -> Result<Split<'_>, Vec<KeyError>> {
     let syntax = || vec![KeyError::Syntax(key.to_string())];
     let key_t = key.trim();
     let Some(open) = key_t.find('{') else {
-        return if key_t.is_empty() || key_t.contains('}') { Err(syntax()) } else { Ok((key_t, vec![])) };
+        return if key_t.is_empty() || key_t.contains('}') {
+            Err(syntax())
+        } else {
+            Ok((key_t, vec![]))
+        };
     };
     let inner = key_t[open + 1..].strip_suffix('}').ok_or_else(syntax)?;
     if inner.contains(['{', '}']) || inner.trim().is_empty() {
@@ -246,7 +263,11 @@ impl Matcher {
                     m.request_tags = true;
                     and(
                         &mut m.endpoints,
-                        names.endpoints.iter().map(|(x, _)| x.eq_ignore_ascii_case(value)).collect(),
+                        names
+                            .endpoints
+                            .iter()
+                            .map(|(x, _)| x.eq_ignore_ascii_case(value))
+                            .collect(),
                     )
                 }
                 Tag::Scenario => {
@@ -358,9 +379,12 @@ mod tests {
         assert_eq!(k.to_string(), "http_req_duration{name:stock,method:GET}");
 
         let spaced = key("http_req_duration{ name:rapport , method:GET }");
-        assert_eq!(spaced.to_string(), "http_req_duration{name:rapport,method:GET}");
+        // Named as k6 names it: only the ends of the braces' text are trimmed.
+        assert_eq!(spaced.to_string(), "http_req_duration{name:rapport , method:GET}");
         let reordered = key("http_req_duration{method:GET,name:rapport}");
-        assert!(reordered.selector.as_ref().unwrap().same_selection(spaced.selector.as_ref().unwrap()));
+        assert!(
+            reordered.selector.as_ref().unwrap().same_selection(spaced.selector.as_ref().unwrap())
+        );
         assert_eq!(reordered.to_string(), "http_req_duration{method:GET,name:rapport}");
 
         let c = key("checks{check:stock 200}");
@@ -380,7 +404,8 @@ mod tests {
         assert_eq!(e.len(), 2);
         assert!(matches!(e[0], KeyError::UnknownMetric(_)));
         assert!(matches!(e[1], KeyError::UnknownTag { .. }));
-        for bad in ["http_reqs{name}", "http_reqs{", "http_reqs{}", "http_reqs{name:a}}", "", "a}"] {
+        for bad in ["http_reqs{name}", "http_reqs{", "http_reqs{}", "http_reqs{name:a}}", "", "a}"]
+        {
             assert!(MetricKey::parse(bad).is_err(), "{bad}");
         }
         assert!(matches!(

@@ -42,7 +42,12 @@ pub fn trend(h: &Micros) -> Metric {
         ("p(99.9)".to_string(), s.p999),
         ("count".to_string(), s.count as f64),
     ]);
-    Metric { kind: MetricKind::Trend, contains: Contains::Time, values, thresholds: BTreeMap::new() }
+    Metric {
+        kind: MetricKind::Trend,
+        contains: Contains::Time,
+        values,
+        thresholds: BTreeMap::new(),
+    }
 }
 
 /// One aggregate of a trend, in ms (all 0 when empty, as k6). `None` for a counter's or a
@@ -51,7 +56,11 @@ pub fn trend_aggregate(h: &Micros, agg: Aggregate) -> Option<f64> {
     if h.is_empty() {
         return matches!(
             agg,
-            Aggregate::Avg | Aggregate::Min | Aggregate::Med | Aggregate::Max | Aggregate::Percentile(_)
+            Aggregate::Avg
+                | Aggregate::Min
+                | Aggregate::Med
+                | Aggregate::Max
+                | Aggregate::Percentile(_)
         )
         .then_some(0.0);
     }

@@ -156,7 +156,9 @@ pub fn verdict(
 ) -> (Option<f64>, bool) {
     match r.aggregate(key, e.aggregate, duration_s, g) {
         Some(v) => (Some(v), e.holds(v)),
-        None => (None, key.metric.kind == MetricKind::Rate && r.metric(key, duration_s, g).is_some()),
+        None => {
+            (None, key.metric.kind == MetricKind::Rate && r.metric(key, duration_s, g).is_some())
+        }
     }
 }
 

@@ -32,12 +32,19 @@ pub fn check_metric_key(key: &str) -> Result<MetricKey, Vec<ThresholdError>> {
                     ),
                     KeyError::UnknownMetric(m) => Some(match did_you_mean(m, catalogue::names()) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("metrics: {}", catalogue::names().collect::<Vec<_>>().join(", ")),
+                        None => format!(
+                            "metrics: {}",
+                            catalogue::names().collect::<Vec<_>>().join(", ")
+                        ),
                     }),
-                    KeyError::UnknownTag { tag, .. } => Some(match did_you_mean(tag, Tag::names()) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("tags: {}", Tag::names().collect::<Vec<_>>().join(", ")),
-                    }),
+                    KeyError::UnknownTag { tag, .. } => {
+                        Some(match did_you_mean(tag, Tag::names()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => {
+                                format!("tags: {}", Tag::names().collect::<Vec<_>>().join(", "))
+                            }
+                        })
+                    }
                     KeyError::EmptyValue { tag, .. } => Some(format!("write `{{{tag}:value}}`")),
                 };
                 ThresholdError { message: e.to_string(), hint }
@@ -78,7 +85,10 @@ mod tests {
     #[test]
     fn hints() {
         let trend = catalogue::lookup("http_req_duration");
-        assert_eq!(parse_expr("mx<1", trend).unwrap_err().hint.as_deref(), Some("did you mean `max`?"));
+        assert_eq!(
+            parse_expr("mx<1", trend).unwrap_err().hint.as_deref(),
+            Some("did you mean `max`?")
+        );
         let e = parse_expr("rate<0.01", trend).unwrap_err();
         assert!(e.message.contains("does not apply"), "{e:?}");
     }
