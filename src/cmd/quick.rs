@@ -232,7 +232,6 @@ pub fn build_spec(url: &str, load: &LoadArgs) -> anyhow::Result<(Spec, RunConfig
             _ => None,
         },
         duration_s: duration.map(|d| d.as_secs_f64()),
-        rps: load.rps,
         timeout_s: timeout.as_secs_f64(),
         keepalive: !load.no_keepalive,
         command_line: std::env::args().collect(),

@@ -146,7 +146,7 @@ pub fn describe(spec: &volley_plan::Spec) -> String {
                     }
                 })
                 .collect();
-            let _ = writeln!(out, "    {}: {}", t.metric, exprs.join(", "));
+            let _ = writeln!(out, "    {}: {}", t.metric(), exprs.join(", "));
         }
     }
     out

@@ -7,6 +7,7 @@ mod architecture;
 
 mod cli_errors;
 mod cluster;
+mod compat_k6;
 mod demo;
 mod failures;
 mod hardening_report;

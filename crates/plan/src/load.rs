@@ -16,7 +16,7 @@ use crate::spec::{
     JsonTemplate, Scenario, Spec, Stage, StatusSet, Step, ThinkTime,
 };
 use crate::template::{CompileContext, Template};
-use crate::threshold::{self, Threshold};
+use crate::threshold::{self, MetricKey, Tag, Threshold};
 use crate::yaml::{self, Node, Pos, Value};
 
 /// Changes from the command line, applied without editing the plan file.
@@ -1682,7 +1682,7 @@ impl Resolver {
         let mut out = Vec::new();
         for (k, v) in self.map(n, "thresholds").unwrap_or_default() {
             let Some(key) = k.text() else { continue };
-            let kind = match threshold::check_metric_key(&key) {
+            let parsed = match threshold::check_metric_key(&key) {
                 Ok(t) => Some(t),
                 Err(es) => {
                     for e in es {
@@ -1691,7 +1691,9 @@ impl Resolver {
                     None
                 }
             };
-            self.check_selector(&key, &k.pos, scenarios);
+            if let Some(p) = &parsed {
+                self.check_selector(p, &key, &k.pos, scenarios);
+            }
             let items: Vec<&Node> = match &v.v {
                 Value::Seq(s) => s.iter().collect(),
                 _ => vec![v],
@@ -1734,7 +1736,7 @@ impl Resolver {
                     _ => (it, false, Duration::ZERO),
                 };
                 let Some(src) = self.text(src_node, "threshold") else { continue };
-                match threshold::parse_expr(&src, kind) {
+                match threshold::parse_expr(&src, parsed.as_ref().map(|p| p.metric)) {
                     Ok(mut e) => {
                         e.abort_on_fail = abort;
                         e.delay_abort_eval = delay;
@@ -1745,28 +1747,39 @@ impl Resolver {
                     }
                 }
             }
-            out.push(Threshold { metric: key, exprs });
+            if let Some(key) = parsed {
+                out.push(Threshold { key, exprs });
+            }
         }
         out
     }
 
     /// A sub-metric on a name, flow or scenario that does not exist would silently stay empty.
-    fn check_selector(&mut self, key: &str, pos: &Pos, scenarios: &[Scenario]) {
-        let Some((_, tags)) = threshold::split_metric_key(key) else { return };
-        for (tag, value) in tags {
+    fn check_selector(&mut self, parsed: &MetricKey, key: &str, pos: &Pos, scenarios: &[Scenario]) {
+        let Some(sel) = &parsed.selector else { return };
+        for (tag, value) in &sel.pairs {
+            let value = value.as_str();
             let known: Vec<&str> = match tag {
-                "name" => scenarios
+                Tag::Name | Tag::Url => scenarios
                     .iter()
                     .flat_map(|s| &s.flows)
                     .flat_map(|f| &f.steps)
                     .map(|s| s.name.as_str())
                     .collect(),
-                "flow" => {
+                Tag::Flow => {
                     scenarios.iter().flat_map(|s| &s.flows).map(|f| f.name.as_str()).collect()
                 }
-                "scenario" => scenarios.iter().map(|s| s.name.as_str()).collect(),
+                Tag::Scenario => scenarios.iter().map(|s| s.name.as_str()).collect(),
+                Tag::Check => scenarios
+                    .iter()
+                    .flat_map(|s| &s.flows)
+                    .flat_map(|f| &f.steps)
+                    .flat_map(|s| &s.checks)
+                    .map(|c| c.name.as_str())
+                    .collect(),
                 _ => continue,
             };
+            let tag = tag.as_str();
             if known.is_empty() || known.contains(&value) {
                 continue;
             }
@@ -2141,7 +2154,7 @@ thresholds:
         assert_eq!(s.thresholds.len(), 3);
         let e = &s.thresholds[0].exprs[1];
         assert_eq!(
-            (e.aggregate.as_str(), e.abort_on_fail, e.delay_abort_eval),
+            (e.aggregate.key().as_str(), e.abort_on_fail, e.delay_abort_eval),
             ("p(99.9)", true, Duration::from_secs(10))
         );
         let mut vu = crate::VuState::new(1, 1);

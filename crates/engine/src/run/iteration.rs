@@ -121,6 +121,8 @@ pub(super) async fn iteration(
             duration_us,
             raw_us,
             lag_us,
+            // No DNS phase on the addresses volley may load: blocked is connect + TLS.
+            blocked_us: ex.connecting_us + ex.tls_us,
             connecting_us: ex.connecting_us,
             tls_us: ex.tls_us,
             sending_us: ex.sending_us,

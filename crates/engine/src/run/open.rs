@@ -61,7 +61,7 @@ pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
             })
         });
         let Some(mut vu) = vu else {
-            ctx.recorder.borrow_mut().record_dropped(1);
+            ctx.recorder.borrow_mut().record_dropped(si, 1);
             return;
         };
         inflight.set(inflight.get() + 1);
@@ -77,7 +77,7 @@ pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
                 _ = sleep_until(hard_end) => false,
                 _ = stop_expired(&shared) => false,
             };
-            ctx2.recorder.borrow_mut().record_iteration(micros(t0.elapsed()), !r);
+            ctx2.recorder.borrow_mut().record_iteration(si, micros(t0.elapsed()), !r);
             if !r {
                 vu.conn = None;
             }
