@@ -142,6 +142,10 @@ fn synthetic() -> RunResult {
             ("http_req_duration".into(), metric(MetricKind::Trend, "time", &trend)),
             ("http_req_duration{name:predict}".into(), metric(MetricKind::Trend, "time", &trend)),
             (
+                "http_req_duration{expected_response:true}".into(),
+                metric(MetricKind::Trend, "time", &trend),
+            ),
+            (
                 "http_req_failed".into(),
                 metric(
                     MetricKind::Rate,

@@ -139,14 +139,8 @@ impl MetricKey {
         }
         match metric {
             Some(metric) if errors.is_empty() => {
-                let selector = (!pairs.is_empty()).then(|| Selector {
-                    text: pairs
-                        .iter()
-                        .map(|(k, v)| format!("{k}:{v}"))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    pairs: tags,
-                });
+                let selector = (!pairs.is_empty())
+                    .then(|| Selector { text: braces(key).trim().to_string(), pairs: tags });
                 Ok(MetricKey { metric, selector })
             }
             _ => Err(errors),
