@@ -170,10 +170,16 @@ pub enum KeyError {
     EmptyValue { tag: String, key: String },
 }
 
+/// `name{a:b, c:d}` → (`name`, [(`a`, `b`), (`c`, `d`)]), trimmed and unquoted.
+/// What is between the braces of a well-formed key.
+fn braces(key: &str) -> &str {
+    let k = key.trim();
+    k.find('{').map_or("", |open| &k[open + 1..k.len() - 1])
+}
+
 /// A metric name and its (tag, value) pairs, borrowed from the key.
 type Split<'a> = (&'a str, Vec<(&'a str, &'a str)>);
 
-/// `name{a:b, c:d}` → (`name`, [(`a`, `b`), (`c`, `d`)]), trimmed and unquoted.
 fn split(key: &str) -> Result<Split<'_>, Vec<KeyError>> {
     let syntax = || vec![KeyError::Syntax(key.to_string())];
     let key_t = key.trim();
