@@ -47,10 +47,15 @@ pub fn export(r: &RunResult) -> Value {
                 }
             }
         }
-        if !m.thresholds.is_empty() {
-            // k6 writes `true` for a crossed threshold.
-            let crossed: Map<String, Value> =
-                m.thresholds.iter().map(|(e, o)| (e.clone(), json!(!o.ok))).collect();
+        // The verdicts come from the result's one list of threshold results; k6 writes `true`
+        // for a crossed threshold.
+        let crossed: Map<String, Value> = r
+            .thresholds
+            .iter()
+            .filter(|t| &t.metric == name)
+            .map(|t| (t.expression.clone(), json!(!t.ok)))
+            .collect();
+        if !crossed.is_empty() {
             out.insert("thresholds".into(), Value::Object(crossed));
         }
         metrics.insert(name.clone(), Value::Object(out));
