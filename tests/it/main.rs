@@ -9,6 +9,7 @@ mod cli_errors;
 mod cluster;
 mod demo;
 mod failures;
+mod hardening_cli;
 mod hardening_report;
 mod open_model;
 mod plan;

@@ -51,7 +51,11 @@ fn too_big(len: u64, limit: u64) -> String {
 }
 
 fn mib(n: u64) -> String {
-    if n >= 1 << 20 { format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64) } else { format!("{n} bytes") }
+    if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
+    } else {
+        format!("{n} bytes")
+    }
 }
 
 #[cfg(unix)]

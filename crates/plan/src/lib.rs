@@ -11,8 +11,8 @@
 //! documented in `docs/plan.md` and `schema/plan.schema.json`.
 
 mod describe;
-pub mod files;
 pub mod error;
+pub mod files;
 mod load;
 pub mod quick;
 pub mod runtime;

@@ -52,7 +52,10 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Spec, PlanErrors> {
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         whole(
-            format!("the plan is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+            format!(
+                "the plan is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
             Some("save the plan as UTF-8"),
         )
     })?;
@@ -559,8 +562,7 @@ impl Resolver {
         for (k, v) in n.as_map().unwrap_or_default() {
             let Some(name) = k.text() else { continue };
             let value = v.text();
-            if let Err(e) = crate::check_user_header(&name, value.as_deref(), body_len, host_seen)
-            {
+            if let Err(e) = crate::check_user_header(&name, value.as_deref(), body_len, host_seen) {
                 self.err(&k.pos, e.message, Some(e.hint.to_string()));
             }
             host_seen |= name.eq_ignore_ascii_case("host");
@@ -1233,7 +1235,10 @@ impl Resolver {
             self.err(
                 &n.pos,
                 "every stage lasts 0s: the scenario would send nothing",
-                Some("give at least one stage a duration, e.g. `{ duration: 30s, target: 50 }`".to_string()),
+                Some(
+                    "give at least one stage a duration, e.g. `{ duration: 30s, target: 50 }`"
+                        .to_string(),
+                ),
             );
             return None;
         }
@@ -2108,21 +2113,38 @@ mod tests {
 
     #[test]
     fn plans_that_send_nothing_are_errors() {
-        let e = errors("base_url: http://h\nstages: [ { duration: 0s, target: 5 }, { duration: 0s, target: 0 } ]\nsteps: [ { get: / } ]\n");
+        let e = errors(
+            "base_url: http://h\nstages: [ { duration: 0s, target: 5 }, { duration: 0s, target: 0 } ]\nsteps: [ { get: / } ]\n",
+        );
         assert!(e.contains("plan.yaml:2:9: error: every stage lasts 0s"), "{e}");
-        let e = errors("base_url: http://h\nstart_vus: 0\nstages: [ { duration: 5s, target: 0 } ]\nsteps: [ { get: / } ]\n");
+        let e = errors(
+            "base_url: http://h\nstart_vus: 0\nstages: [ { duration: 5s, target: 0 } ]\nsteps: [ { get: / } ]\n",
+        );
         assert!(e.contains("would send nothing"), "{e}");
-        let e = errors("base_url: http://h\nscenarios:\n  a: { executor: ramping-arrival-rate, pre_allocated_vus: 1, stages: [ { duration: 5s, target: 0 } ], steps: [ { get: / } ] }\n");
+        let e = errors(
+            "base_url: http://h\nscenarios:\n  a: { executor: ramping-arrival-rate, pre_allocated_vus: 1, stages: [ { duration: 5s, target: 0 } ], steps: [ { get: / } ] }\n",
+        );
         assert!(e.contains("would send nothing"), "{e}");
-        let e = errors("base_url: http://h\nvus: 1\niterations: 1\nmax_duration: 0s\nsteps: [ { get: / } ]\n");
+        let e = errors(
+            "base_url: http://h\nvus: 1\niterations: 1\nmax_duration: 0s\nsteps: [ { get: / } ]\n",
+        );
         assert!(e.contains("max_duration must be above zero"), "{e}");
     }
 
     #[test]
     fn framing_headers_are_refused_where_written() {
-        let e = errors("base_url: http://h\nvus: 1\nduration: 1s\nsteps:\n  - post: /\n    body: hello\n    headers: { Content-Length: 99 }\n");
-        assert!(e.contains("plan.yaml:7:16: error: header `Content-Length: 99` but the body is 5 bytes"), "{e}");
-        let e = errors("base_url: http://h\ndefaults: { headers: { Transfer-Encoding: chunked } }\nvus: 1\nduration: 1s\nsteps: [ { get: / } ]\n");
+        let e = errors(
+            "base_url: http://h\nvus: 1\nduration: 1s\nsteps:\n  - post: /\n    body: hello\n    headers: { Content-Length: 99 }\n",
+        );
+        assert!(
+            e.contains(
+                "plan.yaml:7:16: error: header `Content-Length: 99` but the body is 5 bytes"
+            ),
+            "{e}"
+        );
+        let e = errors(
+            "base_url: http://h\ndefaults: { headers: { Transfer-Encoding: chunked } }\nvus: 1\nduration: 1s\nsteps: [ { get: / } ]\n",
+        );
         assert!(e.contains("Transfer-Encoding"), "{e}");
         let ok = "base_url: http://h\nvus: 1\nduration: 1s\nsteps:\n  - post: /\n    body: hello\n    headers: { Content-Length: 5, Host: example.com }\n";
         assert!(load_text(ok).is_ok());
@@ -2130,14 +2152,18 @@ mod tests {
 
     #[test]
     fn hostile_files_end_in_a_message() {
-        let e = errors("base_url: http://h\ndata:\n  z: /dev/zero\nvus: 1\nduration: 1s\nsteps: [ { post: /, body_file: /dev/zero } ]\n");
+        let e = errors(
+            "base_url: http://h\ndata:\n  z: /dev/zero\nvus: 1\nduration: 1s\nsteps: [ { post: /, body_file: /dev/zero } ]\n",
+        );
         assert!(e.contains("data `z`: cannot read `/dev/zero`: is a character device"), "{e}");
         assert!(e.contains("body_file `/dev/zero`: is a character device"), "{e}");
         let e = errors(&crate::yaml::tests::laughs(9));
         assert!(e.contains("aliases expand too much"), "{e}");
         let e = load(Path::new("/dev/zero"), &Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("character device"), "{e}");
-        let e = errors("base_url: http://127.0.0.1:108279\nvus: 1\nduration: 1s\nsteps: [ { get: / } ]\n");
+        let e = errors(
+            "base_url: http://127.0.0.1:108279\nvus: 1\nduration: 1s\nsteps: [ { get: / } ]\n",
+        );
         assert!(e.contains("invalid port"), "{e}");
     }
 

@@ -103,11 +103,10 @@ pub fn build(q: &QuickInput) -> Result<Spec, QuickError> {
         };
         err(format!("invalid URL `{url}`: {reason}{hint}"))
     })?;
-    let method: http::Method = q
-        .method
-        .to_ascii_uppercase()
-        .parse()
-        .map_err(|_| err(format!("invalid method `{}` (hint: GET, POST, PUT ...)", q.method)))?;
+    let method: http::Method =
+        q.method.to_ascii_uppercase().parse().map_err(|_| {
+            err(format!("invalid method `{}` (hint: GET, POST, PUT ...)", q.method))
+        })?;
     let timeout = flag_duration("--timeout", &q.timeout)?;
     let duration = q.duration.as_deref().map(|d| flag_duration("--duration", d)).transpose()?;
     if q.requests == Some(0) {

@@ -145,9 +145,9 @@ fn weight(n: &Node) -> usize {
         Value::Null | Value::Bool(_) => 1,
         Value::Int(_, s) | Value::Float(_, s) | Value::Str(s, _) => 1 + s.len(),
         Value::Seq(items) => items.iter().fold(1, |w, i| w.saturating_add(weight(i))),
-        Value::Map(m) => m
-            .iter()
-            .fold(1, |w, (k, v)| w.saturating_add(weight(k)).saturating_add(weight(v))),
+        Value::Map(m) => {
+            m.iter().fold(1, |w, (k, v)| w.saturating_add(weight(k)).saturating_add(weight(v)))
+        }
     }
 }
 
@@ -204,9 +204,11 @@ pub(crate) fn parse(
                                 "YAML aliases expand too much (more than {MAX_ALIASES} aliases \
                                  or {MAX_ALIAS_EXPANSION} nodes and bytes copied)"
                             ),
-                            Some("aliases of aliases multiply: write the repeated part once, \
+                            Some(
+                                "aliases of aliases multiply: write the repeated part once, \
                                   or use fewer levels of anchors"
-                                .into()),
+                                    .into(),
+                            ),
                         ));
                     }
                     Some((Node { pos, v: n.v.clone() }, 0))
