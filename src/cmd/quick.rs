@@ -187,7 +187,11 @@ mod tests {
         assert_eq!(c.requests, Some(1000));
         assert_eq!(c.concurrency, 50);
         assert_eq!(c.target.as_deref(), Some("http://127.0.0.1:1/x?y=1"));
-        assert_eq!(volley_engine::schedule::total_arrivals(&s.scenarios[0].executor), 1000);
+        assert_eq!(s.scenarios[0].executor.max_vus(), 50);
+        let load = LoadArgs { rps: Some(500.0), ..LoadArgs::default() };
+        let (s, c) = build_spec("http://h/", &load).unwrap();
+        assert_eq!(volley_engine::schedule::total_arrivals(&s.scenarios[0].executor), 200);
+        assert_eq!((c.requests, c.duration_s), (Some(200), None));
         let load = LoadArgs { duration: Some("2s".into()), ..LoadArgs::default() };
         assert_eq!(build_spec("http://h/", &load).unwrap().1.duration_s, Some(2.0));
     }

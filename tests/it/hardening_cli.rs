@@ -123,7 +123,9 @@ fn ports_above_65535_are_rejected_or_counted() {
         "p.yaml",
         "scenarios:\n  s: { executor: shared-iterations, vus: 1, iterations: 4, steps: [ { get: \"http://127.0.0.1:{{ port }}/\" } ] }\ndata:\n  ports: ports.csv\n",
     );
-    let (r, _) = volley_json(&["run", &plan], 0);
+    let (r, out) = volley_json(&["run", &plan], 0);
+    assert!(out.stderr.contains("invalid port"), "the reason is given: {}", out.stderr);
+    assert_eq!(out.stderr.matches("warning: step").count(), 1, "once: {}", out.stderr);
     assert_accounting(&r);
     assert_eq!(r.totals.requests, 4);
     assert_eq!(r.totals.responses, 2);
