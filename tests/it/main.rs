@@ -10,6 +10,7 @@ mod cluster;
 mod compat_k6;
 mod demo;
 mod failures;
+mod hardening_cli;
 mod hardening_report;
 mod open_model;
 mod plan;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{CONNECTION, HOST, HeaderValue};
+use http::header::{AUTHORIZATION, CONNECTION, HOST, HeaderValue};
 use http::{HeaderMap, HeaderName, Method, Uri};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -52,8 +52,7 @@ impl Origin {
 
 /// Checks that `url` is an absolute http(s) URL the transport can send to; `Err` says why not.
 pub fn check_url(url: &str) -> Result<(), String> {
-    let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
-    Origin::of(&uri).map(|_| ())
+    volley_plan::Target::parse(url).map(|_| ())
 }
 
 /// Resolves a host once; the engine does this for every origin it knows before the run.
@@ -90,19 +89,27 @@ impl Prepared {
         body: Bytes,
         keepalive: bool,
     ) -> Result<Prepared, String> {
-        let uri: Uri = url.parse().map_err(|e| format!("invalid URL `{url}`: {e}"))?;
-        let origin = Origin::of(&uri)?;
-        let authority = uri.authority().ok_or("the URL has no host")?.as_str();
-        let authority = authority.rsplit('@').next().unwrap_or(authority);
-        let path: Uri = uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-            .parse()
-            .map_err(|e| format!("invalid path in `{url}`: {e}"))?;
-        let mut map = HeaderMap::with_capacity(headers.len() + 2);
-        map.insert(HOST, HeaderValue::from_str(authority).map_err(|e| e.to_string())?);
+        // The plan crate's parser (WHATWG, as browsers): the same for every URL volley sends to.
+        let target =
+            volley_plan::Target::parse(url).map_err(|e| format!("invalid URL `{url}`: {e}"))?;
+        let origin = Origin { https: target.https, host: target.host.clone(), port: target.port };
+        let path: Uri =
+            target.path_and_query().parse().map_err(|e| format!("invalid path in `{url}`: {e}"))?;
+        let mut map = HeaderMap::with_capacity(headers.len() + 3);
+        map.insert(HOST, HeaderValue::from_str(&target.authority).map_err(|e| e.to_string())?);
+        // `user:pass@` as curl sends it, unless the user gave an Authorization header.
+        if let Some(auth) = &target.basic_auth
+            && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            map.insert(AUTHORIZATION, HeaderValue::from_str(auth).map_err(|e| e.to_string())?);
+        }
+        let url = target.url.as_str();
         for (k, v) in headers {
+            // The plan crate let it through only when it equals the body's length; the
+            // transport writes the length itself.
+            if k.eq_ignore_ascii_case("content-length") {
+                continue;
+            }
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| format!("invalid header name `{k}`"))?;
             let value =
