@@ -199,14 +199,17 @@ fn volley_agrees_with_real_k6() {
         }
     }
 
-    // Checks, as k6 has them in both shapes.
-    let checks = |g: &Value| -> BTreeMap<String, (u64, u64)> {
-        let list: Vec<Value> = match &g["checks"] {
+    // Checks, as k6 has them in both shapes (a list in handleSummary, a map in the export).
+    let check_list = |g: &Value| -> Vec<Value> {
+        match &g["checks"] {
             Value::Array(a) => a.clone(),
             Value::Object(o) => o.values().cloned().collect(),
             _ => vec![],
-        };
-        list.iter()
+        }
+    };
+    let checks = |g: &Value| -> BTreeMap<String, (u64, u64)> {
+        check_list(g)
+            .iter()
             .map(|c| {
                 (
                     c["name"].as_str().unwrap().to_string(),
@@ -220,12 +223,8 @@ fn volley_agrees_with_real_k6() {
     assert_eq!(checks(&ours["root_group"]), expected);
     // k6's check ids (MD5 of group path and name) match, whatever order each tool lists them in.
     let ids = |g: &Value| -> BTreeMap<String, String> {
-        let list: Vec<Value> = match &g["checks"] {
-            Value::Array(a) => a.clone(),
-            Value::Object(o) => o.values().cloned().collect(),
-            _ => vec![],
-        };
-        list.iter()
+        check_list(g)
+            .iter()
             .map(|c| {
                 (c["name"].as_str().unwrap().to_string(), c["id"].as_str().unwrap().to_string())
             })
