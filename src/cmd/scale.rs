@@ -239,8 +239,8 @@ pub fn run_sweep(plan: &SweepPlan, interrupt: &Interrupt) -> (Sweep, Option<anyh
         }
     }
     let machine = machine();
-    let (rows, analysis) = analyze(&runs, machine.cpus);
-    let sweep = Sweep {
+    let (rows, analysis) = analyze(&runs);
+    let mut sweep = Sweep {
         schema_version: SWEEP_SCHEMA_VERSION,
         volley_version: env!("CARGO_PKG_VERSION").into(),
         command: plan.launch.command.clone(),
@@ -255,6 +255,7 @@ pub fn run_sweep(plan: &SweepPlan, interrupt: &Interrupt) -> (Sweep, Option<anyh
         rows,
         analysis,
     };
+    sweep.analysis.findings = volley_report::sweep_findings::sweep(&sweep);
     (sweep, error)
 }
 

@@ -3,6 +3,7 @@
 //! terminal, Markdown, HTML or JUnit output raw.
 
 use std::path::Path;
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -186,4 +187,65 @@ fn corrupted_results_are_refused_by_every_format() {
     }
     // The undamaged file is accepted by the same reader.
     volley(&["report", good.to_str().unwrap(), "--format", "md"], RUN_TIMEOUT).expect_code(0);
+}
+
+/// Issue 9 item 13: a sweep whose balancer answers 502 counts no throughput, flags every
+/// instance count, gives no speedup and no USL fit (no R² printed).
+#[test]
+fn a_sweep_of_502s_has_no_throughput_and_no_fit() {
+    use volley_metrics::sweep::Sweep;
+    let _cpu = crate::cluster::CPU_HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = temp_dir();
+    let out = dir.path().join("scale.json");
+    let md = dir.path().join("scale.md");
+    let run = volley(
+        &[
+            "scale",
+            "--instances",
+            "1,2",
+            "--path",
+            "/status/502",
+            "-c",
+            "2",
+            "-d",
+            "1s",
+            "--warmup",
+            "0s",
+            "-o",
+            out.to_str().unwrap(),
+            "--report",
+            md.to_str().unwrap(),
+            "--",
+            VOLLEY,
+            "serve-demo",
+            "--port",
+            "{port}",
+        ],
+        Duration::from_secs(90),
+    );
+    run.expect_code(0);
+    let sweep: Sweep = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(sweep.sweep.len(), 2);
+    for r in &sweep.sweep {
+        let t = &r.result.totals;
+        assert!(t.requests > 0 && t.failed == t.requests, "{t:?}");
+        assert_eq!(r.result.status_codes.get("502"), Some(&t.requests));
+        assert_eq!(r.rps, 0.0, "no successful response, no throughput");
+        assert!(r.request_rps > 0.0 && r.high_error_rate);
+    }
+    for row in &sweep.rows {
+        assert!(row.high_error_rate);
+        assert_eq!((row.rps, row.speedup, row.efficiency), (0.0, None, None));
+    }
+    assert!(sweep.analysis.usl.is_none());
+    let findings = sweep.analysis.findings.join("\n");
+    assert!(findings.contains("1 instance(s): 100.0% of requests failed"), "{findings}");
+    assert!(findings.contains("No instance count ran without a high error rate"), "{findings}");
+    assert!(!findings.contains("Going from"), "{findings}");
+    let md = std::fs::read_to_string(&md).unwrap();
+    for text in [&run.stdout, &md] {
+        assert!(text.contains("100.00% (high: not used)"), "{text}");
+        assert!(!text.contains("R²"), "no fit, no R²: {text}");
+        assert!(text.contains("successful responses only"), "{text}");
+    }
 }

@@ -7,8 +7,10 @@ mod architecture;
 
 mod cli_errors;
 mod cluster;
+mod compat_k6;
 mod demo;
 mod failures;
+mod hardening_cli;
 mod hardening_engine;
 mod hardening_report;
 mod open_model;
@@ -17,3 +19,4 @@ mod quick;
 mod report;
 mod scale;
 mod schema;
+mod transport_http1;

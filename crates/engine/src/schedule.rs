@@ -106,7 +106,7 @@ impl Ramp {
             if b < a && b < x {
                 let t = t0 + (a - x) / (a - b) * (t1 - t0);
                 // Strictly below: one microsecond after the crossing.
-                let t = secs(t.max(lo)) + Duration::from_micros(1);
+                let t = secs(t.max(lo)).saturating_add(Duration::from_micros(1));
                 if t.as_secs_f64() < t1 {
                     return Some(t.max(from));
                 }
@@ -420,7 +420,7 @@ pub fn describe(executor: &Executor) -> String {
         }
         Executor::RampingVus { start_vus, stages, graceful_ramp_down } => {
             let max = stages.iter().map(|s| s.target as u64).fold(*start_vus as u64, u64::max);
-            let total: Duration = stages.iter().map(|s| s.duration).sum();
+            let total = stages.iter().fold(Duration::ZERO, |a, s| a.saturating_add(s.duration));
             format!(
                 "up to {max} looping VUs for {} over {} stages (gracefulRampDown: {})",
                 d(&total),
@@ -444,7 +444,7 @@ pub fn describe(executor: &Executor) -> String {
         }
         Executor::RampingArrivalRate { start_rate, stages, pre_allocated_vus, max_vus } => {
             let max = stages.iter().map(|s| s.target).fold(*start_rate, f64::max);
-            let total: Duration = stages.iter().map(|s| s.duration).sum();
+            let total = stages.iter().fold(Duration::ZERO, |a, s| a.saturating_add(s.duration));
             format!(
                 "up to {max} iterations/s for {} over {} stages (maxVUs: {pre_allocated_vus}-{max_vus})",
                 d(&total),

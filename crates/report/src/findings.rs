@@ -392,7 +392,7 @@ fn tail(r: &RunResult, out: &mut Vec<Finding>) {
 fn saturation(r: &RunResult, out: &mut Vec<Finding>) {
     // At a fixed arrival rate the load does not rise; in-flight requests piling up there is
     // the server falling behind, which the tail and generator rules report.
-    if r.config.rps.is_some() {
+    if r.open_model.is_some() {
         return;
     }
     let pts: Vec<_> = full_seconds(r).iter().filter(|p| p.latency.is_some()).collect();

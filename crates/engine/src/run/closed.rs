@@ -80,13 +80,27 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
             _ = &mut stop => None,
         };
         // A completed iteration ended with its last request (step pauses come between
-        // steps), so its end needs no clock read of its own.
-        let t1 = match failed {
+        // steps), so its end needs no clock read of its own, unless the scenario's think time
+        // follows: that is part of the iteration, as a k6 `sleep()` at the end of the default
+        // function is part of `iteration_duration`.
+        let mut t1 = match failed {
             Some(_) => vu.ex.finished.unwrap_or_else(Instant::now),
             None => Instant::now(),
         };
+        let mut stopped = false;
+        if failed.is_some()
+            && let Some(tt) = sc.think_time
+        {
+            let pause = think(&mut vu.state, tt);
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = sleep_until(at(&shared, end)) => {}
+                _ = shared.stop.cancelled() => stopped = true,
+            }
+            t1 = Instant::now();
+        }
         let elapsed = micros(t1.saturating_duration_since(t0));
-        ctx.recorder.borrow_mut().record_iteration(elapsed, failed.is_none());
+        ctx.recorder.borrow_mut().record_iteration(si, elapsed, failed.is_none());
         done += 1;
         match failed {
             None => {
@@ -100,17 +114,10 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
                 }
                 break;
             }
+            _ if stopped => break,
             // An iteration that failed at once must still let the ticker and stop run.
             Some(true) => tokio::task::yield_now().await,
             Some(false) => {}
-        }
-        if let Some(tt) = sc.think_time {
-            let pause = think(&mut vu.state, tt);
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = sleep_until(at(&shared, end)) => {}
-                _ = shared.stop.cancelled() => break,
-            }
         }
     }
     set_active(&ctx, &mut active, false);

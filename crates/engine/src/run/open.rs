@@ -77,7 +77,7 @@ pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
                 _ = sleep_until(hard_end) => false,
                 _ = stop_expired(&shared) => false,
             };
-            ctx2.recorder.borrow_mut().record_iteration(micros(t0.elapsed()), !r);
+            ctx2.recorder.borrow_mut().record_iteration(si, micros(t0.elapsed()), !r);
             if !r {
                 vu.conn = None;
             }
@@ -89,7 +89,7 @@ pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
         true
     };
     let stop = shared.stop.cancelled();
-    let drop = |n| ctx.recorder.borrow_mut().record_dropped(n);
+    let drop = |n| ctx.recorder.borrow_mut().record_dropped(si, n);
     schedule::pace(&ramp, slots, origin, stop, start, || freed.notified(), drop).await;
     while inflight.get() > 0 {
         freed.notified().await;
