@@ -1,4 +1,4 @@
-//! `volley report RESULT --format md|html|csv|junit|json [-o FILE]`, and `write_report`, which
+//! `volley report RESULT --format md|html|csv|junit|json|k6 [-o FILE]`, and `write_report`, which
 //! `--report FILE` of quick mode and `volley run` use (format from the extension).
 //!
 //! Also the loader every command that reads result files shares (`compare`): one clear message
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use volley_metrics::RunResult;
-use volley_report::{csv, html, junit, markdown};
+use volley_report::{csv, html, junit, k6, markdown};
 
 use crate::outcome::{Outcome, usage};
 
@@ -25,6 +25,8 @@ pub enum Format {
     Junit,
     /// The result file itself, validated and re-serialized.
     Json,
+    /// k6's `--summary-export` file (flat values, `thresholds: {expr: crossed}`, `root_group`).
+    K6,
 }
 
 #[derive(clap::Args, Debug)]
@@ -133,6 +135,7 @@ fn render_to(
         Format::Html => html::render(result, html::Options { glossary })?,
         Format::Junit => junit::render(result),
         Format::Json => json_of(result)?,
+        Format::K6 => k6::render(result),
         Format::Csv => {
             let files = csv::render(result)?;
             let mut written = Vec::new();
@@ -177,6 +180,7 @@ pub fn main(args: ReportArgs) -> anyhow::Result<Outcome> {
                 Format::Html => html::render(&result, html::Options { glossary: args.glossary })?,
                 Format::Junit => junit::render(&result),
                 Format::Json => json_of(&result)?,
+                Format::K6 => k6::render(&result),
                 Format::Csv => {
                     eprintln!(
                         "note: printing _stats.csv only; pass -o PREFIX to write all three Locust files"

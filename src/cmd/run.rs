@@ -63,6 +63,12 @@ fn execute_seeded(
     output: &OutputArgs,
     seed: u64,
 ) -> anyhow::Result<Outcome> {
+    check_outputs(output)?;
+    // Before anything is sent: VUs that cannot all hold a connection are a generator-side
+    // limit the user should hear about now, not discover as `local` failures afterwards.
+    if let Err(short) = volley_engine::limits::check_open_files(spec) {
+        eprintln!("warning: {short}");
+    }
     let observer = super::observe::start(output)?;
     let stop = CancellationToken::new();
     crate::signals::install(stop.clone());
@@ -79,6 +85,54 @@ fn execute_seeded(
     }
     write_outputs(&result, output)?;
     Ok(outcome_of(&result))
+}
+
+/// Checks every output path before any load is sent, so a typo costs a second, not a run:
+/// the folder must exist and be writable, the path must not be a folder, and a report's
+/// extension must name a format (usage errors, exit 2).
+pub fn check_outputs(output: &OutputArgs) -> anyhow::Result<()> {
+    if let Some(path) = &output.out {
+        check_writable(path, "-o/--out")?;
+    }
+    if let Some(path) = &output.report {
+        super::report::format_of(path)?;
+        check_writable(path, "--report")?;
+    }
+    Ok(())
+}
+
+fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+    use crate::outcome::usage;
+    if path.is_dir() {
+        return Err(usage(format!(
+            "{flag} `{}` is a folder (hint: give a file name, e.g. {}/result.json)",
+            path.display(),
+            path.display()
+        )));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(usage(format!(
+            "{flag} `{}`: the folder `{}` does not exist (hint: create it first)",
+            path.display(),
+            dir.display()
+        )));
+    }
+    let writable = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(dir.as_os_str()))
+        // SAFETY: `c` is a valid NUL-terminated path; access(2) only reads it.
+        .map(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
+        .unwrap_or(false);
+    let existing_read_only = std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly());
+    if !writable || existing_read_only {
+        return Err(usage(format!(
+            "{flag} `{}`: cannot write there (permission denied)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Prints the summary (or JSON) and writes `-o` and `--report`.
@@ -105,6 +159,15 @@ fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> 
 fn outcome_of(result: &RunResult) -> Outcome {
     if result.interrupted {
         Outcome::Interrupted
+    } else if result.totals.requests == 0 {
+        // Nothing was sent (a duration too short for one request, stages that all last 0s):
+        // the run did not test anything, so it must not pass for a success in CI.
+        eprintln!(
+            "error: the run sent no request ({} dropped)\n  hint: give it a longer duration or \
+             more iterations",
+            result.totals.dropped
+        );
+        Outcome::RunFailed
     } else if result.totals.requests > 0 && result.totals.responses == 0 {
         // Every failure is counted and the summary printed, but a target that never answered
         // is a failed run ("bad target", exit 1), so scripts do not mistake it for success.

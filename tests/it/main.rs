@@ -7,9 +7,12 @@ mod architecture;
 
 mod cli_errors;
 mod cluster;
+mod compat_k6;
 mod demo;
 mod failures;
 mod fuzz;
+mod hardening_cli;
+mod hardening_engine;
 mod hardening_report;
 mod open_model;
 mod plan;
@@ -17,3 +20,4 @@ mod quick;
 mod report;
 mod scale;
 mod schema;
+mod transport_http1;

@@ -124,6 +124,17 @@ pub fn check(r: &RunResult) -> Result<(), ReadError> {
             ),
         ));
     }
+    // Every report sums the checks' counts; a sum no u64 holds is not a count anything made.
+    let mut evaluations = Some(0u64);
+    for c in &r.checks {
+        evaluations = evaluations.and_then(|a| a.checked_add(c.passes)?.checked_add(c.fails));
+    }
+    if evaluations.is_none() {
+        return Err(counts(
+            "checks",
+            "their passes and fails sum beyond any count a run can make".to_string(),
+        ));
+    }
     for (key, enc) in &r.histograms {
         histogram::decode(enc)
             .map_err(|source| ReadError::Histogram { key: key.clone(), source })?;
@@ -134,6 +145,7 @@ pub fn check(r: &RunResult) -> Result<(), ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::result::CheckResult;
 
     /// A small valid result: 10 requests on one endpoint, 8 succeeded, 1 500, 1 timeout.
     fn valid() -> serde_json::Value {
@@ -219,6 +231,12 @@ mod tests {
             let e = read(&v).unwrap_err().to_string();
             assert!(e.starts_with(want), "{e}\nwanted {want}");
         }
+        let mut r = read(&valid()).unwrap();
+        let check =
+            |name: &str, passes| CheckResult { name: name.into(), passes, ..Default::default() };
+        r.checks = vec![check("a", u64::MAX), check("b", 1)];
+        let e = super::check(&r).unwrap_err().to_string();
+        assert!(e.starts_with("`checks` does not add up: their passes and fails sum"), "{e}");
         let mut v = valid();
         v["endpoints"][0]["requests"] = 5.into();
         v["endpoints"][0]["status_codes"] = serde_json::json!({"200": 4});

@@ -230,7 +230,7 @@ pub fn failures(r: &RunResult) -> Result<String, ReportError> {
     w.write_record(FAILURES_COLUMNS)?;
     for e in &r.endpoints {
         for (code, n) in &e.status_codes {
-            if *n > 0 && !facts::is_expected_status(code) {
+            if *n > 0 && !facts::is_expected_status(r, code) {
                 w.write_record([
                     e.method.as_str(),
                     e.name.as_str(),

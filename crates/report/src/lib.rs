@@ -18,6 +18,7 @@ pub mod format;
 pub mod glossary;
 pub mod html;
 pub mod junit;
+pub mod k6;
 pub mod markdown;
 pub mod scale;
 pub mod stats;
