@@ -1,15 +1,15 @@
 //! `volley URL`: quick mode, like loadtest, ab, oha.
 //!
-//! Thin: the clap flags become a [`QuickInput`] and `volley_plan::quick::build` checks them and
-//! builds the one-scenario, one-flow, one-step [`Spec`] (with plans' duration grammar and URL
-//! parser), so that quick mode and plans run through the same engine loop.
+//! Thin: the clap flags become a [`QuickInput`]; `volley_runner::Run::quick` (through
+//! `volley_plan::quick::build`) checks them and builds the one-scenario, one-flow, one-step
+//! spec (with plans' duration grammar and URL parser), so that quick mode and plans run
+//! through the same engine loop.
 
 use anyhow::Context as _;
-use volley_metrics::RunConfig;
-use volley_plan::quick::QuickInput;
-use volley_plan::{Executor, Spec, Target};
+use volley_plan::quick::{DEFAULT_METHOD, DEFAULT_TIMEOUT, QuickInput};
+use volley_runner::{Run, Watching};
 
-use crate::outcome::{Outcome, usage};
+use crate::outcome::Outcome;
 
 /// Flags of quick mode. `LoadArgs` is shared with `volley scale` (which supplies the URL).
 #[derive(clap::Args, Debug, Clone)]
@@ -42,7 +42,7 @@ pub struct LoadArgs {
     #[arg(long = "rps")]
     pub rps: Option<f64>,
     /// HTTP method.
-    #[arg(short = 'm', long = "method", default_value = "GET")]
+    #[arg(short = 'm', long = "method", default_value = DEFAULT_METHOD)]
     pub method: String,
     /// Request header `Name: value` (repeatable).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
@@ -54,7 +54,7 @@ pub struct LoadArgs {
     #[arg(long = "body-file", value_name = "FILE")]
     pub body_file: Option<std::path::PathBuf>,
     /// Per-request timeout.
-    #[arg(long = "timeout", default_value = "60s")]
+    #[arg(long = "timeout", default_value = DEFAULT_TIMEOUT)]
     pub timeout: String,
     /// Open a new connection for every request.
     #[arg(long = "no-keepalive")]
@@ -65,26 +65,6 @@ pub struct LoadArgs {
     /// Tally requests by the value of this response header (e.g. X-Served-By).
     #[arg(long = "backend-header", value_name = "NAME")]
     pub backend_header: Option<String>,
-}
-
-/// The flags' defaults, for callers that build a load themselves (`scale`, `demo`, tests).
-impl Default for LoadArgs {
-    fn default() -> Self {
-        LoadArgs {
-            concurrency: None,
-            requests: None,
-            duration: None,
-            rps: None,
-            method: "GET".into(),
-            headers: Vec::new(),
-            body: None,
-            body_file: None,
-            timeout: "60s".into(),
-            no_keepalive: false,
-            insecure: false,
-            backend_header: None,
-        }
-    }
 }
 
 /// Where the result goes.
@@ -113,12 +93,10 @@ pub struct OutputArgs {
     pub watch_cgroup: Vec<std::path::PathBuf>,
 }
 
-pub use volley_plan::quick::DEFAULT_CONCURRENCY;
-
 pub fn main(args: QuickArgs) -> anyhow::Result<Outcome> {
     let url = args.url.as_deref().context("a URL is required")?;
-    let (spec, config) = build_spec(url, &args.load)?;
-    super::run::execute(&spec, config, &args.output)
+    let run = Run::quick(&args.load.to_input(url)).map_err(super::run::run_error)?;
+    super::run::execute(run, &args.output)
 }
 
 impl LoadArgs {
@@ -142,64 +120,31 @@ impl LoadArgs {
     }
 }
 
-/// Builds the spec quick mode runs (also used by `volley scale`) and the result's config.
-/// Every bad value is a usage error naming the value, with a hint.
-pub fn build_spec(url: &str, load: &LoadArgs) -> anyhow::Result<(Spec, RunConfig)> {
-    let spec = volley_plan::quick::build(&load.to_input(url)).map_err(|e| usage(e.0))?;
-    let sc = &spec.scenarios[0];
-    let executor = &sc.executor;
-    let step = &sc.flows[0].steps[0];
-    let config = RunConfig {
-        mode: "quick".into(),
-        // Without `user:pass@`: the result file is shared, the password is not.
-        target: Target::parse(url).ok().map(|t| t.url.to_string()),
-        method: Some(step.method.to_string()),
-        concurrency: executor.max_vus() as u64,
-        requests: match executor {
-            Executor::SharedIterations { iterations, .. } => Some(*iterations),
-            Executor::ConstantArrivalRate { max_iterations, .. } => *max_iterations,
-            _ => None,
-        },
-        duration_s: match executor {
-            Executor::ConstantVus { duration, .. } => Some(duration.as_secs_f64()),
-            Executor::ConstantArrivalRate { duration, .. } if load.duration.is_some() => {
-                Some(duration.as_secs_f64())
-            }
-            _ => None,
-        },
-        timeout_s: spec.http.timeout.as_secs_f64(),
-        keepalive: spec.http.keepalive,
-        command_line: std::env::args().collect(),
-        ..RunConfig::default()
-    };
-    Ok((spec, config))
+impl OutputArgs {
+    /// What `--watch-*` name.
+    pub fn watching(&self) -> Watching {
+        Watching {
+            pids: self.watch_pid.clone(),
+            names: self.watch_name.clone(),
+            cgroups: self.watch_cgroup.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use clap::Parser as _;
 
+    /// The flags' defaults are the plan crate's: parsing no flag gives `QuickInput::default`.
     #[test]
-    fn config_reflects_the_flags_and_hides_passwords() {
-        let load = LoadArgs { requests: Some(1000), ..LoadArgs::default() };
-        let (s, c) = build_spec("http://u:secret@127.0.0.1:1/x?y=1", &load).unwrap();
-        assert_eq!(c.requests, Some(1000));
-        assert_eq!(c.concurrency, 50);
-        assert_eq!(c.target.as_deref(), Some("http://127.0.0.1:1/x?y=1"));
-        assert_eq!(s.scenarios[0].executor.max_vus(), 50);
-        let load = LoadArgs { rps: Some(500.0), ..LoadArgs::default() };
-        let (s, c) = build_spec("http://h/", &load).unwrap();
-        assert_eq!(volley_engine::schedule::total_arrivals(&s.scenarios[0].executor), 200);
-        assert_eq!((c.requests, c.duration_s), (Some(200), None));
-        let load = LoadArgs { duration: Some("2s".into()), ..LoadArgs::default() };
-        assert_eq!(build_spec("http://h/", &load).unwrap().1.duration_s, Some(2.0));
-    }
-
-    #[test]
-    fn bad_values_are_usage_errors() {
-        let load = LoadArgs { requests: Some(0), ..LoadArgs::default() };
-        let e = build_spec("http://x/", &load).unwrap_err();
-        assert!(e.chain().any(|c| c.is::<crate::outcome::Usage>()));
-        assert!(format!("{e:#}").contains("-n 0"));
+    fn unset_flags_are_the_plan_crates_defaults() {
+        #[derive(clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            load: super::LoadArgs,
+        }
+        let q = T::parse_from(["t"]).load.to_input("http://h/");
+        let d = super::QuickInput { url: "http://h/".into(), ..super::QuickInput::default() };
+        assert_eq!(format!("{q:?}"), format!("{d:?}"));
     }
 }

@@ -1,17 +1,16 @@
 //! `volley run PLAN`: loads and validates a plan (with overrides), runs it, and writes the
-//! outputs. Also home of [`execute`], the part every load command shares with quick mode:
-//! signals, progress line, the engine run, server observation, summary and files.
+//! outputs. Also home of [`execute`], what every single-run command shares with quick mode:
+//! check the outputs, run it as a [`volley_runner::Run`] under signals with the progress
+//! line, then print and save the result.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use volley_engine::{CancellationToken, RunOptions};
-use volley_metrics::{RunConfig, RunResult};
-use volley_plan::Spec;
+use volley_metrics::RunResult;
+use volley_runner::{Live, Run, RunError, Stop};
 
 use super::quick::OutputArgs;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, usage};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -30,61 +29,41 @@ pub struct RunArgs {
 pub fn main(args: RunArgs) -> anyhow::Result<Outcome> {
     let overrides = args.overrides.to_overrides()?;
     let spec = volley_plan::load(&args.plan, &overrides).map_err(super::validate::plan_error)?;
-    let config = RunConfig {
-        mode: "plan".into(),
-        target: spec.base_url.as_ref().map(|u| u.to_string()),
-        concurrency: spec.scenarios.iter().map(|s| s.executor.max_vus() as u64).max().unwrap_or(0),
-        duration_s: spec
-            .scenarios
-            .iter()
-            .map(|s| {
-                (s.start_time + volley_engine::schedule::executor_duration(&s.executor))
-                    .as_secs_f64()
-            })
-            .reduce(f64::max),
-        timeout_s: spec.http.timeout.as_secs_f64(),
-        keepalive: spec.http.keepalive,
-        plan: Some(args.plan.display().to_string()),
-        command_line: std::env::args().collect(),
-        ..RunConfig::default()
-    };
-    execute_seeded(&spec, config, &args.output, args.seed)
+    let mut run = Run::plan(&args.plan, spec);
+    run.seed = args.seed;
+    execute(run, &args.output)
 }
 
-/// Runs `spec` with Ctrl-C handling and the live progress line, then prints and saves the
-/// result as `output` asks. The outcome maps to the exit code (130 interrupted, 99 thresholds).
-pub fn execute(spec: &Spec, config: RunConfig, output: &OutputArgs) -> anyhow::Result<Outcome> {
-    execute_seeded(spec, config, output, RunOptions::default().seed)
-}
-
-fn execute_seeded(
-    spec: &Spec,
-    config: RunConfig,
-    output: &OutputArgs,
-    seed: u64,
-) -> anyhow::Result<Outcome> {
+/// Runs `run` with Ctrl-C handling, watching what `output` names and the live progress
+/// line, then prints and saves the result as `output` asks. The outcome maps to the exit
+/// code (130 interrupted, 99 thresholds).
+pub fn execute(mut run: Run, output: &OutputArgs) -> anyhow::Result<Outcome> {
     check_outputs(output)?;
     // Before anything is sent: VUs that cannot all hold a connection are a generator-side
     // limit the user should hear about now, not discover as `local` failures afterwards.
-    if let Err(short) = volley_engine::limits::check_open_files(spec) {
+    if let Err(short) = volley_engine::limits::check_open_files(&run.spec) {
         eprintln!("warning: {short}");
     }
-    let observer = super::observe::start(output)?;
-    let stop = CancellationToken::new();
-    crate::signals::install(stop.clone());
-    let (progress, line) = crate::progress::start(output.quiet || output.json);
-    let opts =
-        RunOptions { threads: 0, seed, stop, grace: Duration::from_secs(2), progress, config };
-    let result = volley_engine::run(spec, opts);
+    run.watching = output.watching();
+    let stop = Stop::on_signals();
+    let live = Live::new();
+    let line = crate::progress::start(&live, output.quiet || output.json);
+    let result = run.execute(&stop, &live);
     if let Some(l) = line {
         l.finish();
     }
-    let mut result = result.map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(o) = observer {
-        o.finish(&mut result);
-    }
+    let result = result.map_err(run_error)?;
     write_outputs(&result, output)?;
     Ok(outcome_of(&result))
+}
+
+/// The runner's errors as the binary reports them: the user's mistakes exit 2.
+pub fn run_error(e: RunError) -> anyhow::Error {
+    match e {
+        RunError::Usage(m) => usage(m),
+        RunError::Cluster(e) => super::cluster::start_error(e),
+        e => anyhow::anyhow!("{e}"),
+    }
 }
 
 /// Checks every output path before any load is sent, so a typo costs a second, not a run:
@@ -102,7 +81,6 @@ pub fn check_outputs(output: &OutputArgs) -> anyhow::Result<()> {
 }
 
 fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
-    use crate::outcome::usage;
     if path.is_dir() {
         return Err(usage(format!(
             "{flag} `{}` is a folder (hint: give a file name, e.g. {}/result.json)",

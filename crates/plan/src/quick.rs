@@ -47,11 +47,11 @@ impl Default for QuickInput {
             requests: None,
             duration: None,
             rps: None,
-            method: "GET".into(),
+            method: DEFAULT_METHOD.into(),
             headers: Vec::new(),
             body: None,
             body_file: None,
-            timeout: "60s".into(),
+            timeout: DEFAULT_TIMEOUT.into(),
             keepalive: true,
             insecure: false,
             backend_header: None,
@@ -64,6 +64,10 @@ impl Default for QuickInput {
 #[error("{0}")]
 pub struct QuickError(pub String);
 
+/// `-m` when not given.
+pub const DEFAULT_METHOD: &str = "GET";
+/// `--timeout` when not given.
+pub const DEFAULT_TIMEOUT: &str = "60s";
 /// oha's default when neither `-n` nor `-d` is given.
 pub const DEFAULT_REQUESTS: u64 = 200;
 /// Concurrency of the closed model when `-c` is not given (oha's default).
