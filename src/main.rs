@@ -4,7 +4,6 @@
 mod cmd;
 mod outcome;
 mod progress;
-mod signals;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 //! How a command ended, and the exit code that says so (see `product.md`: 0 success, 1 run
-//! failure, 2 usage or plan error, 99 thresholds crossed, 130 interrupted).
+//! failure, 2 usage or plan error, 99 thresholds crossed, 130 interrupted; 143 for
+//! `volley cluster` stopped by SIGTERM, as shells report a process killed by it).
 
 use std::process::ExitCode;
 
@@ -10,6 +11,8 @@ pub enum Outcome {
     Success,
     ThresholdsCrossed,
     Interrupted,
+    /// Stopped by SIGTERM (`volley cluster`, a long-running server): 143 = 128 + 15.
+    Terminated,
     /// The run went through but failed as a whole (no response at all): the result is still
     /// printed and saved, the exit code is 1.
     RunFailed,
@@ -37,6 +40,7 @@ pub fn exit(result: anyhow::Result<Outcome>) -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::ThresholdsCrossed) => ExitCode::from(99),
         Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Ok(Outcome::Terminated) => ExitCode::from(143),
         Ok(Outcome::RunFailed) => ExitCode::from(1),
         Err(e) => {
             let is_usage = e.chain().any(|c| c.is::<Usage>());

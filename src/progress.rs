@@ -2,14 +2,15 @@
 //! is a terminal (and not `-q`); a pipe or a file gets nothing, so logs stay clean.
 
 use std::io::Write as _;
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::thread::JoinHandle;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use volley_engine::Progress;
+use volley_runner::Live;
+use volley_runner::live::Snapshot as Progress;
 
-/// A running progress printer; [`Line::finish`] clears the line.
+/// A progress line being drawn; [`Line::finish`] clears it.
 pub struct Line {
-    handle: JoinHandle<()>,
+    drawn: Arc<AtomicBool>,
 }
 
 /// True when stderr is a terminal.
@@ -18,30 +19,21 @@ pub fn stderr_is_terminal() -> bool {
     unsafe { libc::isatty(2) == 1 }
 }
 
-/// Starts the printer when it should be shown; returns the sender the engine feeds.
-pub fn start(quiet: bool) -> (Option<Sender<Progress>>, Option<Line>) {
+/// Draws the line from `live`'s snapshots when it should be shown.
+pub fn start(live: &Live, quiet: bool) -> Option<Line> {
     if quiet || !stderr_is_terminal() {
-        return (None, None);
+        return None;
     }
-    let (tx, rx) = channel();
-    let handle = std::thread::spawn(move || draw(rx));
-    (Some(tx), Some(Line { handle }))
-}
-
-fn draw(rx: Receiver<Progress>) {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let mut err = std::io::stderr();
-    let mut drawn = false;
-    for p in rx {
-        let line = format_line(&p, color);
-        let _ = write!(err, "\r\x1b[2K{line}");
+    let drawn = Arc::new(AtomicBool::new(false));
+    let d = drawn.clone();
+    live.subscribe(move |p| {
+        let mut err = std::io::stderr();
+        let _ = write!(err, "\r\x1b[2K{}", format_line(p, color));
         let _ = err.flush();
-        drawn = true;
-    }
-    if drawn {
-        let _ = write!(err, "\r\x1b[2K");
-        let _ = err.flush();
-    }
+        d.store(true, Ordering::Relaxed);
+    });
+    Some(Line { drawn })
 }
 
 /// One progress line (no terminal control codes besides optional colour).
@@ -67,9 +59,13 @@ pub fn format_line(p: &Progress, color: bool) -> String {
 }
 
 impl Line {
-    /// Waits for the printer to clear its line (the engine dropped its sender).
+    /// Clears the line (the run ended: no snapshot comes any more).
     pub fn finish(self) {
-        let _ = self.handle.join();
+        if self.drawn.load(Ordering::Relaxed) {
+            let mut err = std::io::stderr();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
     }
 }
 

@@ -49,8 +49,9 @@ fn parse_balancing(s: &str) -> Result<Balancing, String> {
     }
 }
 
+/// Durations of flags, in the grammar of plans and quick mode (`30s`, `2m`, `1m30s`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); e.g. 30s, 2m"))
+    volley_plan::parse_duration(s).map_err(|e| format!("{e} (hint: 30s, 2m, 500ms)"))
 }
 
 impl LaunchArgs {
@@ -94,6 +95,8 @@ pub fn main(args: ClusterArgs) -> anyhow::Result<Outcome> {
     }
     let mut cluster =
         Cluster::start(args.launch.config(args.instances, args.port, true)).map_err(start_error)?;
+    // Listen for signals before saying "listening": a supervisor may stop us right after.
+    let signals = Signals::install()?;
     let ports: Vec<String> = cluster.instances().map(|i| i.port.to_string()).collect();
     {
         let mut out = std::io::stdout().lock();
@@ -111,7 +114,7 @@ pub fn main(args: ClusterArgs) -> anyhow::Result<Outcome> {
         args.instances,
         ports.join(", ")
     );
-    let signal = wait_for_signal()?;
+    let signal = signals.wait();
     eprintln!("volley cluster: stopping ({signal})");
     let restarts = cluster.restarts();
     cluster.stop();
@@ -119,19 +122,40 @@ pub fn main(args: ClusterArgs) -> anyhow::Result<Outcome> {
         "volley cluster: stopped; {restarts} restart(s) in {:.0} s",
         cluster.uptime().as_secs_f64()
     );
-    Ok(if signal == "SIGINT" { Outcome::Interrupted } else { Outcome::Success })
+    Ok(if signal == "SIGTERM" { Outcome::Terminated } else { Outcome::Interrupted })
 }
 
-/// Blocks until SIGINT or SIGTERM.
-fn wait_for_signal() -> anyhow::Result<&'static str> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async {
+/// SIGINT, SIGTERM and SIGHUP, caught from [`Signals::install`] on (a closed terminal stops
+/// the cluster like Ctrl-C).
+struct Signals {
+    rt: tokio::runtime::Runtime,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        Ok(tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (term, int, hup) = rt.block_on(async {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::hangup())?,
+            ))
+        })?;
+        Ok(Signals { rt, term, int, hup })
+    }
+
+    /// Blocks until one of the signals arrives; returns its name.
+    fn wait(mut self) -> &'static str {
+        self.rt.block_on(async {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+                _ = self.hup.recv() => "SIGHUP",
+            }
         })
-    })
+    }
 }

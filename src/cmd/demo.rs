@@ -8,9 +8,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use volley_plan::quick::QuickInput;
+use volley_runner::sweep::{SweepPlan, Workload};
+use volley_runner::{Live, Stop};
+
 use super::cluster::{LaunchArgs, parse_duration};
-use super::quick::LoadArgs;
-use super::scale::{Interrupt, SweepPlan, finish, run_sweep, write_sweep};
+use super::run::run_error;
+use super::scale::{finish, progress, sweep_error, write_sweep};
 use crate::outcome::Outcome;
 
 /// The report's file name, in `--out-dir`.
@@ -57,16 +61,22 @@ pub fn main(args: DemoArgs) -> anyhow::Result<Outcome> {
             "{port}".into(),
         ],
     };
-    let load = LoadArgs {
+    let load = QuickInput {
         // Enough requests in flight to keep two single-threaded instances busy.
         concurrency: Some(8),
         duration: Some(humantime::format_duration(args.duration).to_string()),
-        ..LoadArgs::default()
+        ..QuickInput::default()
     };
-    let mut plan = SweepPlan::quick(&format!("/heavy?n={}", args.heavy_n), load, launch);
-    plan.warmup = args.warmup;
-    plan.quiet = args.quiet;
-    plan.generator_threads = 1;
+    let plan = SweepPlan {
+        instances: vec![1, 2],
+        repeat: 1,
+        warmup: args.warmup,
+        workload: Workload::quick(&format!("/heavy?n={}", args.heavy_n), load)
+            .map_err(run_error)?,
+        cluster: launch.config(1, 0, false),
+        // One generator thread leaves the cores to the instances as far as possible.
+        generator_threads: 1,
+    };
     if !args.quiet {
         eprintln!(
             "volley demo: the demo service (one thread, like one Node process) as 1 then 2 \
@@ -74,13 +84,13 @@ pub fn main(args: DemoArgs) -> anyhow::Result<Outcome> {
             humantime::format_duration(args.duration)
         );
     }
-    let interrupt = Interrupt::on_signals();
-    let (sweep, error) = run_sweep(&plan, &interrupt);
+    let stop = Stop::on_signals();
+    let (sweep, error) = plan.run(&stop, &Live::new(), &mut progress(args.quiet));
     finish(&sweep, None, None)?;
     if let Some(e) = error {
-        return Err(e);
+        return Err(sweep_error(e));
     }
-    if interrupt.flag.load(std::sync::atomic::Ordering::SeqCst) {
+    if stop.is_stopped() {
         return Ok(Outcome::Interrupted);
     }
     let path = args.out_dir.join(REPORT_NAME);

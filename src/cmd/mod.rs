@@ -3,7 +3,6 @@
 pub mod cluster;
 pub mod compare;
 pub mod demo;
-pub mod observe;
 pub mod quick;
 pub mod report;
 pub mod run;

@@ -1,4 +1,4 @@
-//! `volley report RESULT --format md|html|csv|junit|json [-o FILE]`, and `write_report`, which
+//! `volley report RESULT --format md|html|csv|junit|json|k6 [-o FILE]`, and `write_report`, which
 //! `--report FILE` of quick mode and `volley run` use (format from the extension).
 //!
 //! Also the loader every command that reads result files shares (`compare`): one clear message
@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use volley_metrics::{RunResult, SCHEMA_VERSION};
-use volley_report::{csv, html, junit, markdown};
+use volley_metrics::RunResult;
+use volley_report::{csv, html, junit, k6, markdown};
 
 use crate::outcome::{Outcome, usage};
 
@@ -25,6 +25,8 @@ pub enum Format {
     Junit,
     /// The result file itself, validated and re-serialized.
     Json,
+    /// k6's `--summary-export` file (flat values, `thresholds: {expr: crossed}`, `root_group`).
+    K6,
 }
 
 #[derive(clap::Args, Debug)]
@@ -43,38 +45,37 @@ pub struct ReportArgs {
     pub glossary: bool,
 }
 
-/// Reads and checks a result file; every problem is a usage error with a hint (exit 2).
+/// Reads and checks a result file with `volley_metrics::read` (histograms decode, counts add
+/// up); every problem is a usage error with a hint (exit 2).
 pub fn load_result(path: &Path) -> anyhow::Result<RunResult> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        usage(format!(
-            "cannot read the result file `{}`: {e}\n  hint: write one with `volley URL -o result.json` or `volley run PLAN --out result.json`",
-            path.display()
-        ))
-    })?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        usage(format!(
-            "`{}` is not a volley result file: it is not JSON ({e})\n  hint: pass the file written by `-o`/`--out`",
-            path.display()
-        ))
-    })?;
-    let Some(version) = value.get("schema_version").and_then(|v| v.as_u64()) else {
-        return Err(usage(format!(
-            "`{}` is not a volley result file: it has no `schema_version`\n  hint: pass the file written by `-o`/`--out`, not a report or a k6 summary",
-            path.display()
-        )));
-    };
-    if version != u64::from(SCHEMA_VERSION) {
-        let by = value.get("volley_version").and_then(|v| v.as_str()).unwrap_or("another version");
-        return Err(usage(format!(
-            "`{}` uses result schema version {version} (written by volley {by}); this volley reads version {SCHEMA_VERSION}\n  hint: render it with the volley version that wrote it",
-            path.display()
-        )));
-    }
-    serde_json::from_value(value).map_err(|e| {
-        usage(format!(
-            "`{}` is not a valid volley result: {e}\n  hint: was the file edited by hand?",
-            path.display()
-        ))
+    use volley_metrics::read::{self, ReadError};
+    read::from_path(path).map_err(|e| {
+        let hint = match &e {
+            ReadError::Io(_) => {
+                "write one with `volley URL -o result.json` or `volley run PLAN --out result.json`"
+            }
+            ReadError::NoSchemaVersion => {
+                "pass the file written by `-o`/`--out`, not a report or a k6 summary"
+            }
+            ReadError::NotJson(_) => "pass the file written by `-o`/`--out`",
+            ReadError::SchemaVersion { .. } => "render it with the volley version that wrote it",
+            ReadError::Shape(_) => "was the file edited by hand?",
+            ReadError::Histogram { .. } | ReadError::Counts { .. } => {
+                "the file is damaged or was edited by hand; write it again with `-o`"
+            }
+        };
+        let what = match &e {
+            ReadError::Io(_) => format!("cannot read the result file `{}`", path.display()),
+            ReadError::NotJson(_) | ReadError::NoSchemaVersion => {
+                format!("`{}` is not a volley result file", path.display())
+            }
+            _ => format!("`{}` cannot be used", path.display()),
+        };
+        let detail = match &e {
+            ReadError::Io(io) => io.to_string(),
+            other => other.to_string(),
+        };
+        usage(format!("{what}: {detail}\n  hint: {hint}"))
     })
 }
 
@@ -134,6 +135,7 @@ fn render_to(
         Format::Html => html::render(result, html::Options { glossary })?,
         Format::Junit => junit::render(result),
         Format::Json => json_of(result)?,
+        Format::K6 => k6::render(result),
         Format::Csv => {
             let files = csv::render(result)?;
             let mut written = Vec::new();
@@ -178,6 +180,7 @@ pub fn main(args: ReportArgs) -> anyhow::Result<Outcome> {
                 Format::Html => html::render(&result, html::Options { glossary: args.glossary })?,
                 Format::Junit => junit::render(&result),
                 Format::Json => json_of(&result)?,
+                Format::K6 => k6::render(&result),
                 Format::Csv => {
                     eprintln!(
                         "note: printing _stats.csv only; pass -o PREFIX to write all four Locust files"

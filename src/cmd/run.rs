@@ -1,17 +1,16 @@
 //! `volley run PLAN`: loads and validates a plan (with overrides), runs it, and writes the
-//! outputs. Also home of [`execute`], the part every load command shares with quick mode:
-//! signals, progress line, the engine run, server observation, summary and files.
+//! outputs. Also home of [`execute`], what every single-run command shares with quick mode:
+//! check the outputs, run it as a [`volley_runner::Run`] under signals with the progress
+//! line, then print and save the result.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use volley_engine::{CancellationToken, RunOptions};
-use volley_metrics::{RunConfig, RunResult};
-use volley_plan::Spec;
+use volley_metrics::RunResult;
+use volley_runner::{Live, Run, RunError, Stop};
 
 use super::quick::OutputArgs;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, usage};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -30,55 +29,88 @@ pub struct RunArgs {
 pub fn main(args: RunArgs) -> anyhow::Result<Outcome> {
     let overrides = args.overrides.to_overrides()?;
     let spec = volley_plan::load(&args.plan, &overrides).map_err(super::validate::plan_error)?;
-    let config = RunConfig {
-        mode: "plan".into(),
-        target: spec.base_url.as_ref().map(|u| u.to_string()),
-        concurrency: spec.scenarios.iter().map(|s| s.executor.max_vus() as u64).max().unwrap_or(0),
-        duration_s: spec
-            .scenarios
-            .iter()
-            .map(|s| {
-                (s.start_time + volley_engine::schedule::executor_duration(&s.executor))
-                    .as_secs_f64()
-            })
-            .reduce(f64::max),
-        timeout_s: spec.http.timeout.as_secs_f64(),
-        keepalive: spec.http.keepalive,
-        plan: Some(args.plan.display().to_string()),
-        command_line: std::env::args().collect(),
-        ..RunConfig::default()
-    };
-    execute_seeded(&spec, config, &args.output, args.seed)
+    let mut run = Run::plan(&args.plan, spec);
+    run.seed = args.seed;
+    execute(run, &args.output)
 }
 
-/// Runs `spec` with Ctrl-C handling and the live progress line, then prints and saves the
-/// result as `output` asks. The outcome maps to the exit code (130 interrupted, 99 thresholds).
-pub fn execute(spec: &Spec, config: RunConfig, output: &OutputArgs) -> anyhow::Result<Outcome> {
-    execute_seeded(spec, config, output, RunOptions::default().seed)
-}
-
-fn execute_seeded(
-    spec: &Spec,
-    config: RunConfig,
-    output: &OutputArgs,
-    seed: u64,
-) -> anyhow::Result<Outcome> {
-    let observer = super::observe::start(output)?;
-    let stop = CancellationToken::new();
-    crate::signals::install(stop.clone());
-    let (progress, line) = crate::progress::start(output.quiet || output.json);
-    let opts =
-        RunOptions { threads: 0, seed, stop, grace: Duration::from_secs(2), progress, config };
-    let result = volley_engine::run(spec, opts);
+/// Runs `run` with Ctrl-C handling, watching what `output` names and the live progress
+/// line, then prints and saves the result as `output` asks. The outcome maps to the exit
+/// code (130 interrupted, 99 thresholds).
+pub fn execute(mut run: Run, output: &OutputArgs) -> anyhow::Result<Outcome> {
+    check_outputs(output)?;
+    // Before anything is sent: VUs that cannot all hold a connection are a generator-side
+    // limit the user should hear about now, not discover as `local` failures afterwards.
+    if let Err(short) = volley_engine::limits::check_open_files(&run.spec) {
+        eprintln!("warning: {short}");
+    }
+    run.watching = output.watching();
+    let stop = Stop::on_signals();
+    let live = Live::new();
+    let line = crate::progress::start(&live, output.quiet || output.json);
+    let result = run.execute(&stop, &live);
     if let Some(l) = line {
         l.finish();
     }
-    let mut result = result.map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(o) = observer {
-        o.finish(&mut result);
-    }
+    let result = result.map_err(run_error)?;
     write_outputs(&result, output)?;
     Ok(outcome_of(&result))
+}
+
+/// The runner's errors as the binary reports them: the user's mistakes exit 2.
+pub fn run_error(e: RunError) -> anyhow::Error {
+    match e {
+        RunError::Usage(m) => usage(m),
+        RunError::Cluster(e) => super::cluster::start_error(e),
+        e => anyhow::anyhow!("{e}"),
+    }
+}
+
+/// Checks every output path before any load is sent, so a typo costs a second, not a run:
+/// the folder must exist and be writable, the path must not be a folder, and a report's
+/// extension must name a format (usage errors, exit 2).
+pub fn check_outputs(output: &OutputArgs) -> anyhow::Result<()> {
+    if let Some(path) = &output.out {
+        check_writable(path, "-o/--out")?;
+    }
+    if let Some(path) = &output.report {
+        super::report::format_of(path)?;
+        check_writable(path, "--report")?;
+    }
+    Ok(())
+}
+
+fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+    if path.is_dir() {
+        return Err(usage(format!(
+            "{flag} `{}` is a folder (hint: give a file name, e.g. {}/result.json)",
+            path.display(),
+            path.display()
+        )));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(usage(format!(
+            "{flag} `{}`: the folder `{}` does not exist (hint: create it first)",
+            path.display(),
+            dir.display()
+        )));
+    }
+    let writable = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(dir.as_os_str()))
+        // SAFETY: `c` is a valid NUL-terminated path; access(2) only reads it.
+        .map(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
+        .unwrap_or(false);
+    let existing_read_only = std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly());
+    if !writable || existing_read_only {
+        return Err(usage(format!(
+            "{flag} `{}`: cannot write there (permission denied)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Prints the summary (or JSON) and writes `-o` and `--report`.
@@ -105,6 +137,15 @@ fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> 
 fn outcome_of(result: &RunResult) -> Outcome {
     if result.interrupted {
         Outcome::Interrupted
+    } else if result.totals.requests == 0 {
+        // Nothing was sent (a duration too short for one request, stages that all last 0s):
+        // the run did not test anything, so it must not pass for a success in CI.
+        eprintln!(
+            "error: the run sent no request ({} dropped)\n  hint: give it a longer duration or \
+             more iterations",
+            result.totals.dropped
+        );
+        Outcome::RunFailed
     } else if result.totals.requests > 0 && result.totals.responses == 0 {
         // Every failure is counted and the summary printed, but a target that never answered
         // is a failed run ("bad target", exit 1), so scripts do not mistake it for success.

@@ -41,11 +41,9 @@ impl PlanOverrideArgs {
         }
         let duration = match &self.duration {
             None => None,
-            Some(d) => Some(humantime::parse_duration(d).map_err(|e| {
-                usage(format!(
-                    "`--duration {d}`: {e}\n  hint: write a duration such as `30s` or `2m`"
-                ))
-            })?),
+            Some(d) => {
+                Some(volley_plan::quick::flag_duration("--duration", d).map_err(|e| usage(e.0))?)
+            }
         };
         Ok(volley_plan::Overrides { set, vus: self.vus, duration, env })
     }
@@ -146,7 +144,7 @@ pub fn describe(spec: &volley_plan::Spec) -> String {
                     }
                 })
                 .collect();
-            let _ = writeln!(out, "    {}: {}", t.metric, exprs.join(", "));
+            let _ = writeln!(out, "    {}: {}", t.metric(), exprs.join(", "));
         }
     }
     out

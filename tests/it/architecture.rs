@@ -11,6 +11,9 @@ const RULES: &[(&str, &[&str])] = &[
     ("engine", &["volley-report", "volley-harness"]),
     ("harness", &["volley-engine", "volley-plan"]),
     ("demo", &["volley-"]),
+    // The run as a library: everything but the demo service, and no presentation crates of
+    // its own (the dashboard's page is embedded, not rendered by a template engine).
+    ("runner", &["volley-demo", "plotters", "minijinja", "clap"]),
 ];
 
 fn dependencies(krate: &str) -> Vec<String> {

@@ -98,13 +98,17 @@ fn two_instances_beat_one_on_a_cpu_bound_route() {
             "scale test: machine busy ({busy:.0}% CPU of other processes): speedup {speedup:.2}× not asserted"
         );
     }
-    assert!((sweep.rows[1].speedup - speedup).abs() < 1e-9);
-    assert!(sweep.analysis.usl.is_some());
+    assert!((sweep.rows[1].speedup.unwrap() - speedup).abs() < 1e-9);
+    assert!(sweep.analysis.usl.is_none(), "two instance counts are not fitted");
     assert!(!sweep.analysis.findings.is_empty());
 
     // The terminal table and the Markdown report show the same rows.
     assert!(run.stdout.contains("CPU per instance"), "{}", run.streams());
-    assert!(run.stdout.contains(&format!("{:.2}×", sweep.rows[1].speedup)), "{}", run.streams());
+    assert!(
+        run.stdout.contains(&format!("{:.2}×", sweep.rows[1].speedup.unwrap())),
+        "{}",
+        run.streams()
+    );
     let text = std::fs::read_to_string(&md).unwrap();
     assert!(text.contains("| instances | req/s |"), "{text}");
 }

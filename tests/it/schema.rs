@@ -49,7 +49,7 @@ fn latency(base: f64) -> LatencyStats {
 fn metric(kind: MetricKind, contains: &str, values: &[(&str, f64)]) -> Metric {
     Metric {
         kind,
-        contains: contains.into(),
+        contains: serde_json::from_value(serde_json::json!(contains)).unwrap(),
         values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         thresholds: BTreeMap::from([("rate<0.01".to_string(), ThresholdOutcome { ok: true })]),
     }
@@ -89,9 +89,9 @@ fn synthetic() -> RunResult {
             concurrency: 50,
             requests: Some(1000),
             duration_s: Some(30.0),
-            rps: Some(100.0),
             timeout_s: 60.0,
             keepalive: true,
+            expected_statuses: StatusSet(vec![(200, 299), (404, 404)]),
             plan: Some("plan.yaml".into()),
             scenarios: vec![ScenarioConfig {
                 name: "shoppers".into(),
@@ -128,6 +128,12 @@ fn synthetic() -> RunResult {
             rps: 32.8,
             max_connections: 50,
         },
+        root_group: Group::root(vec![CheckResult {
+            name: "status 200".into(),
+            step: "predict".into(),
+            passes: 9,
+            fails: 1,
+        }]),
         metrics: BTreeMap::from([
             (
                 "http_reqs".into(),
@@ -135,6 +141,10 @@ fn synthetic() -> RunResult {
             ),
             ("http_req_duration".into(), metric(MetricKind::Trend, "time", &trend)),
             ("http_req_duration{name:predict}".into(), metric(MetricKind::Trend, "time", &trend)),
+            (
+                "http_req_duration{expected_response:true}".into(),
+                metric(MetricKind::Trend, "time", &trend),
+            ),
             (
                 "http_req_failed".into(),
                 metric(
@@ -207,6 +217,8 @@ fn synthetic() -> RunResult {
             target_rps: 100.0,
             achieved_rps: 99.5,
             dropped: 3,
+            generator_busy: 0.97,
+            generator_limited: true,
             raw_latency: latency(1.0),
             schedule_lag: latency(0.1),
         }),
@@ -280,7 +292,9 @@ fn schema_properties_match_the_types() {
     let schema = schema();
     let r = serde_json::to_value(synthetic()).unwrap();
     let defs = &schema["$defs"];
-    let cases: [(&str, &Value); 16] = [
+    let cases: [(&str, &Value); 18] = [
+        ("Group", &r["root_group"]),
+        ("GroupCheck", &r["root_group"]["checks"][0]),
         ("RunConfig", &r["config"]),
         ("ScenarioConfig", &r["config"]["scenarios"][0]),
         ("Machine", &r["machine"]),

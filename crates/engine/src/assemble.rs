@@ -1,16 +1,19 @@
 //! From the merged recorder to the result document: every field of [`RunResult`] is filled
-//! here, thresholds are evaluated on the final values, histograms serialized.
+//! here, thresholds evaluated (by `volley_metrics::threshold`) on the final values,
+//! histograms serialized.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use volley_metrics::recorder::Names;
+use volley_metrics::recorder::{self, GaugeValue, Gauges, Names};
 use volley_metrics::result::{
-    Machine, Metric, OpenModel, RunConfig, RunResult, SCHEMA_VERSION, ScenarioConfig,
-    ThresholdOutcome, ThresholdResult, TimePoint, Totals,
+    Group, Machine, Metric, OpenModel, RunConfig, RunResult, SCHEMA_VERSION, ScenarioConfig,
+    ThresholdOutcome, TimePoint, Totals,
 };
-use volley_metrics::{FailureKind, Recorder, histogram, summary};
-use volley_plan::{Spec, ThresholdExpr};
+use volley_metrics::{
+    Aggregate, FailureKind, MetricKey, Recorder, catalogue, histogram, summary, threshold,
+};
+use volley_plan::{Executor, Spec};
 
 use crate::schedule;
 
@@ -30,87 +33,21 @@ pub struct Facts {
     pub vus_last: u64,
     pub vus_min: u64,
     pub vus_peak: u64,
+    /// Share of the worker threads' time their event loops were not idle, 0..=1.
+    pub generator_busy: f64,
 }
 
-/// The k6 metrics that are always present.
-const BASE_METRICS: [&str; 14] = [
-    "http_reqs",
-    "http_req_failed",
-    "http_req_duration",
-    "http_req_connecting",
-    "http_req_tls_handshaking",
-    "http_req_sending",
-    "http_req_waiting",
-    "http_req_receiving",
-    "iterations",
-    "iteration_duration",
-    "dropped_iterations",
-    "checks",
-    "data_sent",
-    "data_received",
-];
+/// An open-model shortfall with the worker threads this busy is the generator's limit: they
+/// had no idle time left to start more arrivals, whatever the server did.
+pub const GENERATOR_LIMITED_BUSY: f64 = 0.9;
 
-/// A metric's k6 value, gauges included (the recorder knows no VU gauges).
-fn metric(r: &Recorder, names: &Names, key: &str, secs: f64, f: &Facts) -> Option<Metric> {
-    match key {
-        "vus" => Some(summary::gauge(f.vus_last as f64, f.vus_min as f64, f.vus_peak as f64)),
-        "vus_max" => {
-            let peak = f.vus_max.max(f.vus_peak) as f64;
-            Some(summary::gauge(peak, peak, peak))
-        }
-        _ => r.metric(names, key, secs),
-    }
-}
-
-/// The histogram behind a trend metric key (`http_req_duration{name:x}` included).
-fn trend_histogram(r: &Recorder, names: &Names, key: &str) -> Option<histogram::Micros> {
-    let (base, selector) = match key.split_once('{') {
-        Some((b, rest)) => (b.trim(), Some(rest.trim_end_matches('}'))),
-        None => (key.trim(), None),
-    };
-    if let Some(sel) = selector {
-        let (tag, value) = sel.split_once(':')?;
-        return match base {
-            "http_req_duration" => Some(r.tagged(names, tag.trim(), value.trim())?.duration),
-            _ => None,
-        };
-    }
-    Some(
-        match base {
-            "http_req_duration" => &r.all.duration,
-            "http_req_connecting" => &r.connecting,
-            "http_req_tls_handshaking" => &r.tls,
-            "http_req_sending" => &r.sending,
-            "http_req_waiting" => &r.waiting,
-            "http_req_receiving" => &r.receiving,
-            "iteration_duration" => &r.iteration,
-            _ => return None,
-        }
-        .clone(),
-    )
-}
-
-/// Adds the percentiles that threshold expressions ask for (`p(97.5)`) and the metric's
-/// summary does not carry.
-pub(crate) fn add_percentiles(
-    m: &mut Metric,
-    r: &Recorder,
-    names: &Names,
-    key: &str,
-    exprs: &[ThresholdExpr],
-) {
-    let mut hist = None;
-    for e in exprs {
-        if let Some(p) = e.percentile()
-            && !m.values.contains_key(&e.aggregate)
-        {
-            if hist.is_none() {
-                hist = trend_histogram(r, names, key);
-            }
-            if let Some(h) = &hist {
-                m.values.insert(e.aggregate.clone(), summary::percentile_ms(h, p));
-            }
-        }
+/// The VU gauges as k6 defines them: `vus` sampled once a second (last, smallest, largest
+/// sample), `vus_max` the VUs allocated.
+pub(crate) fn gauges(f: &Facts) -> Gauges {
+    let peak = f.vus_max.max(f.vus_peak) as f64;
+    Gauges {
+        vus: GaugeValue { value: f.vus_last as f64, min: f.vus_min as f64, max: f.vus_peak as f64 },
+        vus_max: GaugeValue { value: peak, min: peak, max: peak },
     }
 }
 
@@ -124,39 +61,31 @@ pub fn result(
     f: Facts,
 ) -> RunResult {
     let secs = f.duration.as_secs_f64();
+    let g = gauges(&f);
     let mut metrics: BTreeMap<String, Metric> = BTreeMap::new();
-    for key in BASE_METRICS.iter().chain(&["vus", "vus_max"]) {
-        if let Some(m) = metric(r, names, key, secs, &f) {
+    for key in recorder::always_present() {
+        if let Some(m) = r.metric(&key, secs, &g) {
             metrics.insert(key.to_string(), m);
         }
     }
-    let mut thresholds = Vec::new();
+    // As k6: only when some iteration was dropped (or a threshold names it, below).
+    if r.dropped > 0 {
+        let key = MetricKey::whole(catalogue::lookup("dropped_iterations").expect("catalogued"));
+        if let Some(m) = r.metric(&key, secs, &g) {
+            metrics.insert(key.to_string(), m);
+        }
+    }
+    let thresholds = threshold::evaluate(&spec.thresholds, r, secs, &g);
     for t in &spec.thresholds {
-        let mut m = metric(r, names, &t.metric, secs, &f);
-        if let Some(m) = &mut m {
-            add_percentiles(m, r, names, &t.metric, &t.exprs);
-        }
-        for e in &t.exprs {
-            let evaluated = m.as_ref().and_then(|m| e.evaluate(&m.values));
-            // A threshold on a metric that never got a value (no such aggregate) fails, so a
-            // typo cannot pass silently.
-            let ok = evaluated.is_some_and(|(_, ok)| ok);
-            thresholds.push(ThresholdResult {
-                metric: t.metric.clone(),
-                expression: e.source.clone(),
-                ok,
-                observed: evaluated.map(|(v, _)| v),
-                abort_on_fail: e.abort_on_fail,
-            });
-        }
-        if let Some(m) = m {
-            let entry = metrics.entry(t.metric.clone()).or_insert_with(|| m.clone());
-            for (k, v) in m.values {
-                entry.values.entry(k).or_insert(v);
+        let name = t.metric();
+        let Some(m) = r.metric(&t.key, secs, &g) else { continue };
+        let entry = metrics.entry(name.clone()).or_insert(m);
+        for (e, tr) in t.exprs.iter().zip(thresholds.iter().filter(|tr| tr.metric == name)) {
+            // The percentiles thresholds ask for beyond the usual ones (`p(97.5)`).
+            if let (Aggregate::Percentile(_), Some(v)) = (e.aggregate, tr.observed) {
+                entry.values.entry(e.aggregate.key()).or_insert(v);
             }
-            for tr in thresholds.iter().filter(|tr| tr.metric == t.metric) {
-                entry.thresholds.insert(tr.expression.clone(), ThresholdOutcome { ok: tr.ok });
-            }
+            entry.thresholds.insert(tr.expression.clone(), ThresholdOutcome { ok: tr.ok });
         }
     }
 
@@ -187,6 +116,7 @@ pub fn result(
     let mut histograms = BTreeMap::new();
     let hist = [
         ("http_req_duration", &r.all.duration),
+        ("http_req_blocked", &r.blocked),
         ("http_req_connecting", &r.connecting),
         ("http_req_tls_handshaking", &r.tls),
         ("http_req_sending", &r.sending),
@@ -203,9 +133,8 @@ pub fn result(
             continue;
         }
         seen.push(name.clone());
-        if let Some(t) = r.tagged(names, "name", name)
-            && t.requests > 0
-        {
+        let t = r.by_name(names, name);
+        if t.requests > 0 {
             histograms.insert(
                 format!("http_req_duration{{name:{name}}}"),
                 histogram::encode(&t.duration),
@@ -217,18 +146,22 @@ pub fn result(
     let open_model = (!open.is_empty()).then(|| {
         histograms.insert("http_req_duration_raw".into(), histogram::encode(&r.raw));
         histograms.insert("schedule_lag".into(), histogram::encode(&r.lag));
+        // The rate asked for, exactly (`--rps 500` is 500, not arrivals / rounded window).
         let target: f64 = open
             .iter()
-            .map(|s| {
-                let d = schedule::executor_duration(&s.executor).as_secs_f64();
-                if d > 0.0 { schedule::total_arrivals(&s.executor) as f64 / d } else { 0.0 }
+            .map(|s| match &s.executor {
+                Executor::ConstantArrivalRate { rate, .. } => *rate,
+                e => {
+                    let d = schedule::executor_duration(e).as_secs_f64();
+                    if d > 0.0 { schedule::total_arrivals(e) as f64 / d } else { 0.0 }
+                }
             })
             .sum();
         // Achieved rate over the scheduled window (not the tail spent waiting for the last
         // responses), so that keeping the schedule reads as achieved == target.
         let window = open
             .iter()
-            .map(|s| s.start_time + schedule::executor_duration(&s.executor))
+            .map(|s| s.start_time.saturating_add(schedule::executor_duration(&s.executor)))
             .max()
             .unwrap_or_default()
             .as_secs_f64();
@@ -242,15 +175,20 @@ pub fn result(
                 r.scenarios.get(i).map_or(0, |t| t.requests)
             })
             .sum();
+        let achieved = if window > 0.0 { started as f64 / window } else { 0.0 };
         OpenModel {
             target_rps: target,
-            achieved_rps: if window > 0.0 { started as f64 / window } else { 0.0 },
+            achieved_rps: achieved,
             dropped: r.dropped,
+            generator_busy: f.generator_busy,
+            generator_limited: (r.dropped > 0 || achieved < 0.95 * target)
+                && f.generator_busy >= GENERATOR_LIMITED_BUSY,
             raw_latency: summary::latency(&r.raw),
             schedule_lag: summary::latency(&r.lag),
         }
     });
 
+    config.expected_statuses = spec.http.expected_statuses.clone();
     if config.scenarios.is_empty() {
         config.scenarios = spec
             .scenarios
@@ -275,6 +213,7 @@ pub fn result(
         machine: machine(f.threads),
         totals,
         metrics,
+        root_group: Group::root(r.check_results(names)),
         failures,
         status_codes,
         endpoints: r.endpoint_stats(names, secs),

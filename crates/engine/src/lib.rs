@@ -1,7 +1,7 @@
 //! The load engine: runs a validated [`Spec`] and returns a complete [`RunResult`].
 //!
 //! One loop, three independent concerns: *when* an iteration starts ([`schedule`], driven by
-//! the scenario's executor), *how* a request is sent ([`transport`]: hyper's HTTP/1 client over
+//! the scenario's executor), *how* a request is sent ([`transport`]: volley's own HTTP/1.1 codec, [`http1`], over
 //! tokio TCP, rustls for https) and *where* its measurement goes (one
 //! [`volley_metrics::Recorder`] per worker thread). Like wrk, the engine runs one OS thread per
 //! core, each with its own single-threaded tokio runtime; virtual users are local tasks spread
@@ -15,6 +15,8 @@
 //! not counted, as in k6; its iteration is counted as interrupted.
 
 pub mod assemble;
+pub mod http1;
+pub mod limits;
 mod run;
 pub mod schedule;
 pub mod transport;

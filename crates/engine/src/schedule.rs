@@ -27,8 +27,9 @@ impl Ramp {
         Ramp { start: value, stages: vec![Stage { duration, target: value }] }
     }
 
+    /// Saturates instead of overflowing: a plan may add up durations no clock can reach.
     pub fn total(&self) -> Duration {
-        self.stages.iter().map(|s| s.duration).sum()
+        self.stages.iter().fold(Duration::ZERO, |t, s| t.saturating_add(s.duration))
     }
 
     /// Segments as (t0, t1, value at t0, value at t1), in seconds.
@@ -105,7 +106,7 @@ impl Ramp {
             if b < a && b < x {
                 let t = t0 + (a - x) / (a - b) * (t1 - t0);
                 // Strictly below: one microsecond after the crossing.
-                let t = secs(t.max(lo)) + Duration::from_micros(1);
+                let t = secs(t.max(lo)).saturating_add(Duration::from_micros(1));
                 if t.as_secs_f64() < t1 {
                     return Some(t.max(from));
                 }
@@ -170,37 +171,137 @@ impl Ramp {
         }
         None
     }
+
+    /// How many arrivals fall at or before `t` (at most `total`): the first slot still to
+    /// come at `t`. Exact with respect to [`Ramp::arrival_time`], in O(stages): the integral
+    /// gives an estimate, a galloping search around it the exact boundary.
+    pub fn arrivals_by(&self, t: Duration, total: u64) -> u64 {
+        let by = |k: u64| k < total && self.arrival_time(k).is_some_and(|a| a <= t);
+        let est = self.arrivals_until(t).floor();
+        let est = if est.is_finite() && est >= 0.0 { (est as u64).saturating_add(1) } else { 0 };
+        let est = est.min(total);
+        // Invariant: every slot below `lo` is due by `t`, slot `hi` (if below total) is not.
+        let (mut lo, mut hi);
+        if by(est) {
+            lo = est + 1;
+            let mut d = 1u64;
+            loop {
+                let h = est.saturating_add(d);
+                if h >= total {
+                    hi = total;
+                    break;
+                }
+                if !by(h) {
+                    hi = h;
+                    break;
+                }
+                lo = h + 1;
+                d = d.saturating_mul(2);
+            }
+        } else {
+            hi = est;
+            let mut d = 1u64;
+            loop {
+                if est < d {
+                    lo = 0;
+                    break;
+                }
+                let l = est - d;
+                if by(l) {
+                    lo = l + 1;
+                    break;
+                }
+                hi = l;
+                d = d.saturating_mul(2);
+            }
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if by(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
 }
 
 /// The resolution of tokio's timer wheel, and half of it.
 const TICK: Duration = Duration::from_millis(1);
 const HALF_TICK: Duration = Duration::from_micros(500);
 
-/// Paces the arrivals of an open-model scenario: calls `start(k, due)` for the slots
-/// `k = first, first + step, ...` below `total`, each at `origin + ramp.arrival_time(k)`, until
-/// `stop` resolves. Returns how many slots were started.
+/// The arrival slots one worker thread takes: `first, first + step, ...` below `total` (thread
+/// i of T takes i, i + T, ..., so the union over the threads is exactly the schedule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slots {
+    pub first: u64,
+    pub step: u64,
+    pub total: u64,
+}
+
+impl Slots {
+    pub fn new(first: u64, step: u64, total: u64) -> Self {
+        Slots { first, step: step.max(1), total }
+    }
+
+    /// The first of these slots at or after slot `k` (`total` or more when none is left).
+    pub fn next_from(&self, k: u64) -> u64 {
+        if k <= self.first {
+            return self.first;
+        }
+        let behind = k - self.first;
+        let n = behind.div_ceil(self.step);
+        self.first.saturating_add(n.saturating_mul(self.step))
+    }
+
+    /// How many of these slots lie in `[from, to)` (and below `total`).
+    pub fn count(&self, from: u64, to: u64) -> u64 {
+        let to = to.min(self.total);
+        let (a, b) = (self.next_from(from), self.next_from(to));
+        if a >= to { 0 } else { (b - a) / self.step }
+    }
+}
+
+/// What the pacer did with one thread's slots. Every slot below `total` is either started or
+/// dropped, unless the run was stopped before its time came.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Paced {
+    pub started: u64,
+    pub dropped: u64,
+}
+
+/// Paces the arrivals of an open-model scenario: offers each slot of `slots` to `start(k, due)`
+/// at `origin + ramp.arrival_time(k)`, until `stop` resolves. `start` returns false when no VU
+/// is free; the pacer then waits for `freed()` (a VU back in the pool) or the end of the
+/// schedule, and every slot that fell due meanwhile is dropped and counted by arithmetic over
+/// the schedule, never one by one: the cost of a run does not depend on its rate. Drops are
+/// reported to `dropped(n)` as they are found.
 ///
 /// tokio's timers fire on millisecond ticks, rounded up: the pacer aims early by the lateness
 /// it has observed plus a tick, and starts every slot due within half a tick, so sends
 /// are centred on the schedule rather than always late; at high rates one wake starts several
-/// slots.
-pub async fn pace<S: Future>(
+/// slots (yielding now and then so that the VUs it starts get to run).
+pub async fn pace<S: Future, F: Future>(
     ramp: &Ramp,
-    first: u64,
-    step: u64,
-    total: u64,
+    slots: Slots,
     origin: tokio::time::Instant,
     stop: S,
-    mut start: impl FnMut(u64, tokio::time::Instant),
-) -> u64 {
+    mut start: impl FnMut(u64, tokio::time::Instant) -> bool,
+    mut freed: impl FnMut() -> F,
+    mut dropped: impl FnMut(u64),
+) -> Paced {
     tokio::pin!(stop);
-    let step = step.max(1);
-    let mut k = first;
-    let mut started = 0;
+    let far = || origin + Duration::from_secs(86_400 * 365 * 30);
+    let instant = |d: Duration| origin.checked_add(d).unwrap_or_else(far);
+    let end = tokio::time::sleep_until(instant(ramp.total()));
+    tokio::pin!(end);
+    let mut k = slots.first;
+    let mut out = Paced::default();
     let mut overshoot = Duration::ZERO;
-    'slots: while k < total {
+    'slots: while k < slots.total {
         let Some(due) = ramp.arrival_time(k) else { break };
-        let due_at = origin + due;
+        let due_at = instant(due);
         let now = tokio::time::Instant::now();
         if due_at > now + HALF_TICK {
             // Timers also fire late by a fairly steady amount (the tick rounding plus the
@@ -220,22 +321,50 @@ pub async fn pace<S: Future>(
             overshoot = ((overshoot * 7 + over) / 8).min(Duration::from_millis(2));
         }
         let horizon = tokio::time::Instant::now() + HALF_TICK;
-        while k < total {
+        let mut burst = 0u32;
+        while k < slots.total {
             let Some(due) = ramp.arrival_time(k) else { break 'slots };
-            let due_at = origin + due;
+            let due_at = instant(due);
             if due_at > horizon {
                 break;
             }
-            start(k, due_at);
-            k += step;
-            started += 1;
+            if start(k, due_at) {
+                out.started += 1;
+                k = k.saturating_add(slots.step);
+                // Behind schedule, this loop could starve the VUs it starts (and the
+                // ticker): let them run between bursts.
+                burst += 1;
+                if burst.is_multiple_of(64) {
+                    tokio::task::yield_now().await;
+                }
+                continue;
+            }
+            // No VU free: slot k is dropped, and so is every slot that falls due before one
+            // is back (or the schedule ends, or the run is stopped).
+            let stopped = tokio::select! {
+                biased;
+                _ = &mut stop => true,
+                _ = freed() => false,
+                _ = &mut end => false,
+            };
+            let now = tokio::time::Instant::now().saturating_duration_since(origin);
+            let next = ramp.arrivals_by(now, slots.total).max(k.saturating_add(1));
+            let n = 1 + slots.count(k.saturating_add(1), next);
+            out.dropped += n;
+            dropped(n);
+            k = slots.next_from(next);
+            if stopped {
+                break 'slots;
+            }
+            continue 'slots;
         }
     }
-    started
+    out
 }
 
+/// Seconds as a duration, saturating (at zero below, at `Duration::MAX` above or for NaN).
 fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s.max(0.0))
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
 }
 
 /// The VU-count or arrival-rate ramp of an executor, and its length.
@@ -249,6 +378,15 @@ pub fn ramp_of(executor: &Executor) -> Ramp {
         }
         Executor::ConstantArrivalRate { rate, duration, .. } => Ramp::constant(*rate, *duration),
         Executor::RampingArrivalRate { start_rate, stages, .. } => Ramp::new(*start_rate, stages),
+    }
+}
+
+/// The most VUs an executor can keep busy at once: never more than it has iterations to run
+/// (`-c 1000000 -n 10` needs 10), since a VU with nothing to claim would only cost memory.
+pub fn vus_needed(executor: &Executor) -> u64 {
+    match *executor {
+        Executor::SharedIterations { vus, iterations, .. } => (vus as u64).min(iterations),
+        _ => executor.max_vus() as u64,
     }
 }
 
@@ -267,7 +405,7 @@ pub fn total_arrivals(executor: &Executor) -> u64 {
     // The integral gives the count up to rounding; confirm the last slot exactly.
     let approx = ramp.arrivals_until(ramp.total()).ceil() as u64;
     let mut n = approx.saturating_sub(2);
-    while n < approx + 2 && ramp.arrival_time(n).is_some() {
+    while n < approx.saturating_add(2) && ramp.arrival_time(n).is_some() {
         n += 1;
     }
     n.min(cap)
@@ -282,7 +420,7 @@ pub fn describe(executor: &Executor) -> String {
         }
         Executor::RampingVus { start_vus, stages, graceful_ramp_down } => {
             let max = stages.iter().map(|s| s.target as u64).fold(*start_vus as u64, u64::max);
-            let total: Duration = stages.iter().map(|s| s.duration).sum();
+            let total = stages.iter().fold(Duration::ZERO, |a, s| a.saturating_add(s.duration));
             format!(
                 "up to {max} looping VUs for {} over {} stages (gracefulRampDown: {})",
                 d(&total),
@@ -306,7 +444,7 @@ pub fn describe(executor: &Executor) -> String {
         }
         Executor::RampingArrivalRate { start_rate, stages, pre_allocated_vus, max_vus } => {
             let max = stages.iter().map(|s| s.target).fold(*start_rate, f64::max);
-            let total: Duration = stages.iter().map(|s| s.duration).sum();
+            let total = stages.iter().fold(Duration::ZERO, |a, s| a.saturating_add(s.duration));
             format!(
                 "up to {max} iterations/s for {} over {} stages (maxVUs: {pre_allocated_vus}-{max_vus})",
                 d(&total),
@@ -420,12 +558,25 @@ mod tests {
         let origin = tokio::time::Instant::now();
         let mut per_second = vec![0u64; ramp.total().as_secs() as usize + 1];
         let mut late = Duration::ZERO;
-        pace(ramp, first, step, total, origin, std::future::pending::<()>(), |_, due| {
-            let now = tokio::time::Instant::now();
-            late = late.max(now.saturating_duration_since(due));
-            per_second[(due - origin).as_secs() as usize] += 1;
-        })
+        let slots = Slots::new(first, step, total);
+        let never = std::future::pending::<()>;
+        let p = pace(
+            ramp,
+            slots,
+            origin,
+            never(),
+            |_, due| {
+                let now = tokio::time::Instant::now();
+                late = late.max(now.saturating_duration_since(due));
+                per_second[(due - origin).as_secs() as usize] += 1;
+                true
+            },
+            never,
+            |_| panic!("nothing is dropped while VUs are free"),
+        )
         .await;
+        assert_eq!(p.dropped, 0);
+        assert_eq!(p.started, per_second.iter().sum::<u64>());
         // Never more than a timer tick late, even without a spare core.
         assert!(late <= Duration::from_millis(1), "{late:?}");
         per_second
@@ -480,9 +631,152 @@ mod tests {
         let r = Ramp::constant(10.0, s(10.0));
         let origin = tokio::time::Instant::now();
         let stop = tokio::time::sleep(s(1.05));
-        let n = pace(&r, 0, 1, 100, origin, stop, |_, _| {}).await;
-        assert_eq!(n, 11); // slots at 0, 0.1, ..., 1.0
+        let never = std::future::pending::<()>;
+        let p = pace(&r, Slots::new(0, 1, 100), origin, stop, |_, _| true, never, |_| {}).await;
+        assert_eq!(p.started, 11); // slots at 0, 0.1, ..., 1.0
         assert!(origin.elapsed() < s(1.2));
+    }
+
+    #[test]
+    fn slots_of_a_thread_are_counted_by_arithmetic() {
+        let s = Slots::new(1, 3, 20); // 1, 4, 7, 10, 13, 16, 19
+        assert_eq!(s.next_from(0), 1);
+        assert_eq!(s.next_from(2), 4);
+        assert_eq!(s.next_from(4), 4);
+        assert_eq!(s.next_from(20), 22);
+        assert_eq!(s.count(0, 20), 7);
+        assert_eq!(s.count(0, 1000), 7);
+        assert_eq!(s.count(2, 10), 2);
+        assert_eq!(s.count(5, 5), 0);
+        assert_eq!(s.count(10, 4), 0);
+        let all = Slots::new(0, 1, u64::MAX);
+        assert_eq!(all.count(5, u64::MAX), u64::MAX - 5);
+        assert_eq!(Slots::new(3, 4, u64::MAX).next_from(u64::MAX), u64::MAX);
+        // The threads' shares add up to the schedule.
+        let shares: u64 = (0..7).map(|i| Slots::new(i, 7, 1000).count(0, 1000)).sum();
+        assert_eq!(shares, 1000);
+    }
+
+    #[test]
+    fn arrivals_by_is_exact_at_every_boundary() {
+        let ramps = [
+            Ramp::constant(100.0, s(2.0)),
+            Ramp::new(0.0, &[st(10, 100.0)]),
+            Ramp::new(10.0, &[st(2, 0.0), st(1, 10.0)]),
+            Ramp::new(3.0, &[st(1, 3.0), st(0, 50.0), st(1, 50.0)]),
+        ];
+        for r in &ramps {
+            let total = r.arrivals_until(r.total()).ceil() as u64 + 1;
+            // Brute force: every arrival time compared with t.
+            let brute = |t: Duration| {
+                (0..total).filter(|&k| r.arrival_time(k).is_some_and(|a| a <= t)).count() as u64
+            };
+            for k in 0..total {
+                let Some(a) = r.arrival_time(k) else { continue };
+                for t in [a, a.saturating_sub(Duration::from_nanos(1)), a + Duration::from_nanos(1)]
+                {
+                    assert_eq!(r.arrivals_by(t, total), brute(t), "{r:?} k={k} t={t:?}");
+                }
+            }
+            assert_eq!(r.arrivals_by(Duration::MAX, total), brute(Duration::MAX));
+            assert_eq!(r.arrivals_by(Duration::MAX, 3), 3.min(brute(Duration::MAX)));
+        }
+        // A rate no machine reaches, answered without visiting its arrivals.
+        let r = Ramp::constant(1e9, s(1.0));
+        assert_eq!(r.arrivals_by(Duration::MAX, u64::MAX), 1_000_000_000);
+        assert_eq!(r.arrivals_by(s(0.5), u64::MAX), 500_000_001);
+        assert_eq!(r.arrivals_by(s(0.5), 10), 10);
+        assert_eq!(Ramp::constant(0.0, s(1.0)).arrivals_by(s(1.0), 5), 0);
+    }
+
+    #[test]
+    fn absurd_durations_saturate_instead_of_panicking() {
+        let r = Ramp::new(1.0, &[st(u64::MAX, 1.0), st(u64::MAX, 2.0)]);
+        assert_eq!(r.total(), Duration::MAX);
+        assert!(r.arrival_time(10).is_some());
+        let _ = r.vus_at(Duration::MAX);
+        let _ = r.first_below(0.5, Duration::MAX);
+        let _ = r.first_at_least(3.0, Duration::ZERO);
+        assert!(r.arrivals_by(Duration::MAX, u64::MAX) > 0);
+        let e = Executor::ConstantArrivalRate {
+            rate: 1e9,
+            duration: Duration::MAX,
+            pre_allocated_vus: 1,
+            max_vus: 1,
+            max_iterations: None,
+        };
+        assert_eq!(total_arrivals(&e), u64::MAX);
+        assert_eq!(secs(f64::INFINITY), Duration::MAX);
+        assert_eq!(secs(-1.0), Duration::ZERO);
+    }
+
+    /// VUs that take `busy` each, at most `vus` at once, run as tasks under paused time.
+    async fn paced_with_vus(r: &Ramp, total: u64, vus: u32, busy: Duration) -> (Paced, u64) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+        let origin = tokio::time::Instant::now();
+        let in_use = Arc::new(AtomicU32::new(0));
+        let freed = Arc::new(tokio::sync::Notify::new());
+        let mut reported = 0;
+        let slots = Slots::new(0, 1, total);
+        let done = Arc::new(AtomicU64::new(0));
+        let p = pace(
+            r,
+            slots,
+            origin,
+            std::future::pending::<()>(),
+            |_, _| {
+                if in_use.load(Ordering::Relaxed) >= vus {
+                    return false;
+                }
+                in_use.fetch_add(1, Ordering::Relaxed);
+                let (in_use, freed, done) = (in_use.clone(), freed.clone(), done.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(busy).await;
+                    in_use.fetch_sub(1, Ordering::Relaxed);
+                    done.fetch_add(1, Ordering::Relaxed);
+                    freed.notify_one();
+                });
+                true
+            },
+            || freed.notified(),
+            |n| reported += n,
+        )
+        .await;
+        assert_eq!(p.dropped, reported);
+        (p, done.load(Ordering::Relaxed))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slots_without_a_free_vu_are_dropped_and_counted_exactly() {
+        // 1000/s for 1 s with 2 VUs busy 10 ms each (a little more with the timer's
+        // millisecond rounding): up to 200 start, the rest are dropped.
+        let r = Ramp::constant(1000.0, s(1.0));
+        let (p, _) = paced_with_vus(&r, 1000, 2, Duration::from_millis(10)).await;
+        assert_eq!(p.started + p.dropped, 1000);
+        assert!((150..=200).contains(&p.started), "{p:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreachable_rate_costs_what_the_vus_do_not_what_the_rate_asks() {
+        // 10^9 arrivals in one second: counted by arithmetic, never one by one (this test
+        // would take minutes otherwise).
+        let wall = std::time::Instant::now();
+        let r = Ramp::constant(1e9, s(1.0));
+        let (p, _) = paced_with_vus(&r, 1_000_000_000, 4, Duration::from_millis(1)).await;
+        assert_eq!(p.started + p.dropped, 1_000_000_000);
+        assert!(p.started > 1000 && p.started < 100_000, "{p:?}");
+        assert!(wall.elapsed() < Duration::from_secs(20), "{:?}", wall.elapsed());
+    }
+
+    #[test]
+    fn never_more_vus_than_iterations() {
+        let shared =
+            |vus, iterations| Executor::SharedIterations { vus, iterations, max_duration: s(10.0) };
+        assert_eq!(vus_needed(&shared(1_000_000, 10)), 10);
+        assert_eq!(vus_needed(&shared(5, 10)), 5);
+        let per_vu = Executor::PerVuIterations { vus: 7, iterations: 1, max_duration: s(1.0) };
+        assert_eq!(vus_needed(&per_vu), 7);
     }
 
     #[test]

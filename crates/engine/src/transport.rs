@@ -1,32 +1,30 @@
-//! How a request is sent: hyper's low-level HTTP/1 client over one tokio TCP connection per
-//! VU (rustls for https), with every phase timed and every failure classified.
+//! How a request is sent: volley's own HTTP/1.1 codec ([`crate::http1`]) over one tokio TCP
+//! connection per VU (rustls for https), driven by the VU's own task, with every phase timed
+//! and every failure classified.
 //!
-//! The socket is wrapped in [`Metered`], which counts the bytes that cross it and notes when
-//! the last write finished: that instant splits k6's `sending` (request written) from
-//! `waiting` (time to the response headers) without any hook inside hyper. Keeping the
-//! connection owned by the VU (no pool, no lock) is what lets a later transport batch syscalls
-//! per connection.
+//! A request is serialized once into the bytes written to the socket ([`Prepared::wire`]);
+//! the response is parsed in place from the connection's reused read buffer. Phases come from
+//! four clock reads: start (or connected), written, head parsed, body complete. Keeping the
+//! connection owned by the VU (no pool, no lock, no connection task) is what lets a later
+//! transport batch requests per connection (pipelining).
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{CONNECTION, HOST, HeaderValue};
-use http::{HeaderMap, HeaderName, Method, Request, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use http::header::{AUTHORIZATION, CONNECTION, HOST, HeaderValue};
+use http::{HeaderMap, HeaderName, Method, Uri};
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use volley_metrics::FailureKind;
+
+use crate::http1::conn::{IoFail, Stream};
+use crate::http1::{self, response};
 
 /// Where a connection goes: scheme, host and port of a URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -35,11 +33,6 @@ pub struct Origin {
     pub host: String,
     pub port: u16,
 }
-
-/// Read buffer per connection. hyper's adaptive default starts at 8 KiB and grows; a fixed
-/// 4 KiB holds the headers of typical responses and keeps memory per connection low at
-/// -c 10000 (bodies larger than this take more reads, not more memory).
-const READ_BUF: usize = 4096;
 
 impl Origin {
     /// The origin of an absolute `http`/`https` URI.
@@ -59,8 +52,7 @@ impl Origin {
 
 /// Checks that `url` is an absolute http(s) URL the transport can send to; `Err` says why not.
 pub fn check_url(url: &str) -> Result<(), String> {
-    let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
-    Origin::of(&uri).map(|_| ())
+    volley_plan::Target::parse(url).map(|_| ())
 }
 
 /// Resolves a host once; the engine does this for every origin it knows before the run.
@@ -84,6 +76,8 @@ pub struct Prepared {
     /// Host and user headers (and `Connection: close` without keep-alive).
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The whole request as written to the socket: request line, headers, body.
+    pub wire: Bytes,
 }
 
 impl Prepared {
@@ -95,19 +89,27 @@ impl Prepared {
         body: Bytes,
         keepalive: bool,
     ) -> Result<Prepared, String> {
-        let uri: Uri = url.parse().map_err(|e| format!("invalid URL `{url}`: {e}"))?;
-        let origin = Origin::of(&uri)?;
-        let authority = uri.authority().ok_or("the URL has no host")?.as_str();
-        let authority = authority.rsplit('@').next().unwrap_or(authority);
-        let path: Uri = uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-            .parse()
-            .map_err(|e| format!("invalid path in `{url}`: {e}"))?;
-        let mut map = HeaderMap::with_capacity(headers.len() + 2);
-        map.insert(HOST, HeaderValue::from_str(authority).map_err(|e| e.to_string())?);
+        // The plan crate's parser (WHATWG, as browsers): the same for every URL volley sends to.
+        let target =
+            volley_plan::Target::parse(url).map_err(|e| format!("invalid URL `{url}`: {e}"))?;
+        let origin = Origin { https: target.https, host: target.host.clone(), port: target.port };
+        let path: Uri =
+            target.path_and_query().parse().map_err(|e| format!("invalid path in `{url}`: {e}"))?;
+        let mut map = HeaderMap::with_capacity(headers.len() + 3);
+        map.insert(HOST, HeaderValue::from_str(&target.authority).map_err(|e| e.to_string())?);
+        // `user:pass@` as curl sends it, unless the user gave an Authorization header.
+        if let Some(auth) = &target.basic_auth
+            && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            map.insert(AUTHORIZATION, HeaderValue::from_str(auth).map_err(|e| e.to_string())?);
+        }
+        let url = target.url.as_str();
         for (k, v) in headers {
+            // The plan crate let it through only when it equals the body's length; the
+            // transport writes the length itself.
+            if k.eq_ignore_ascii_case("content-length") {
+                continue;
+            }
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| format!("invalid header name `{k}`"))?;
             let value =
@@ -121,92 +123,16 @@ impl Prepared {
         if !keepalive {
             map.insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        Ok(Prepared { url: url.to_string(), origin, method, path, headers: map, body })
-    }
-
-    fn request(&self) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(self.body.clone()));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.path.clone();
-        *req.headers_mut() = self.headers.clone();
-        req
+        let path_str = path.path_and_query().map_or("/", |p| p.as_str());
+        let mut wire = Vec::with_capacity(64 + path_str.len() + body.len());
+        let pairs = map.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes()));
+        http1::request::serialize(&mut wire, &method, path_str, pairs, &body);
+        let wire = Bytes::from(wire);
+        Ok(Prepared { url: url.to_string(), origin, method, path, headers: map, body, wire })
     }
 }
 
-/// Byte counts and the time of the last completed write of one connection.
-#[derive(Debug, Default)]
-struct Meter {
-    written: Cell<u64>,
-    read: Cell<u64>,
-    last_write: Cell<Option<Instant>>,
-}
-
-/// A socket that reports to a [`Meter`].
-struct Metered<S> {
-    inner: S,
-    meter: Rc<Meter>,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = (buf.filled().len() - before) as u64;
-        self.meter.read.set(self.meter.read.get() + n);
-        r
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = r {
-            self.meter.written.set(self.meter.written.get() + n as u64);
-            self.meter.last_write.set(Some(Instant::now()));
-        }
-        r
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = r {
-            self.meter.written.set(self.meter.written.get() + n as u64);
-            self.meter.last_write.set(Some(Instant::now()));
-        }
-        r
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// One open HTTP/1 connection, owned by one VU.
-pub struct Conn {
-    origin: Origin,
-    sender: SendRequest<Full<Bytes>>,
-    meter: Rc<Meter>,
-}
+pub use crate::http1::conn::Conn;
 
 /// Open connections of one worker thread, for the `connections` gauge.
 #[derive(Debug, Default)]
@@ -216,7 +142,7 @@ pub struct ConnGauge {
 }
 
 impl ConnGauge {
-    fn opened(&self) {
+    pub(crate) fn opened(&self) {
         let n = self.open.get() + 1;
         self.open.set(n);
         if n > self.peak.get() {
@@ -246,7 +172,7 @@ pub struct Exchange {
     pub receiving_us: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
-    /// Of which the response body (data frames as received, not decompressed).
+    /// Bytes of response body (Locust's content size), without heads or chunk framing.
     pub body_bytes: u64,
     /// Value of the backend header (reused buffer; empty when absent).
     pub backend: String,
@@ -256,8 +182,8 @@ pub struct Exchange {
     /// Response headers and body, kept only when asked for (checks, extractors).
     pub headers: HeaderMap,
     pub body: Vec<u8>,
-    /// The connection's byte counters when this request started, to count a timed-out one.
-    marks: Option<(u64, u64)>,
+    /// The request was sent a second time on a fresh connection (see [`Client::send`]).
+    pub retried: bool,
     /// When the request began and ended (whatever the outcome); one clock read each,
     /// shared with the caller's measurements.
     pub started: Option<Instant>,
@@ -289,7 +215,7 @@ impl Exchange {
         self.set_cookie = false;
         self.headers.clear();
         self.body.clear();
-        self.marks = None;
+        self.retried = false;
         self.started = None;
         self.finished = None;
     }
@@ -299,9 +225,25 @@ fn micros(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
 }
 
+/// How one attempt at a request ended, before it becomes the [`Exchange`]'s outcome.
+enum Attempt {
+    Done,
+    /// Failed; `retryable` when it failed on a reused connection before any byte of the
+    /// response arrived (the server had closed it: the request never reached anyone).
+    Failed {
+        kind: FailureKind,
+        retryable: bool,
+    },
+}
+
 impl Client {
     /// Sends `req` on the VU's connection (opening one if needed) and records the outcome in
     /// `out`. Never fails: a failure is `out.failure`. `keep` keeps the headers and body.
+    ///
+    /// A request that fails on a reused connection before any byte of its response arrived
+    /// is sent once more on a fresh connection when its method is idempotent (as browsers
+    /// and HTTP clients do: the server closed an idle connection as the request left);
+    /// `out.retried` says so.
     pub async fn send(
         &self,
         slot: &mut Option<Conn>,
@@ -314,166 +256,209 @@ impl Client {
         out.reset();
         let start = Instant::now();
         out.started = Some(start);
-        let deadline = tokio::time::Instant::from_std(start + timeout);
-        let r =
-            tokio::time::timeout_at(deadline, self.exchange(slot, req, keep, backend_header, out))
-                .await;
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(kind)) => {
-                out.finished = Some(Instant::now());
-                out.failure = Some(kind);
-                *slot = None;
+        let deadline = tokio::time::Instant::from_std(start.checked_add(timeout).unwrap_or(
+            // An absurd timeout is no timeout: a year from now.
+            start + Duration::from_secs(365 * 24 * 3600),
+        ));
+        let conn = match slot {
+            Some(c) => {
+                c.set_deadline(deadline);
+                c
             }
-            Err(_) => {
-                out.finished = Some(Instant::now());
-                out.failure = Some(FailureKind::Timeout);
-                if let (Some(c), Some((w0, r0))) = (slot.take(), out.marks) {
-                    out.bytes_sent = c.meter.written.get().saturating_sub(w0);
-                    out.bytes_received = c.meter.read.get().saturating_sub(r0);
+            None => slot.insert(Conn::new(deadline)),
+        };
+        let mut reused = conn.is_open_to(&req.origin);
+        loop {
+            match self.attempt(conn, reused, start, req, keep, backend_header, out).await {
+                Attempt::Done => return,
+                Attempt::Failed { retryable: true, .. }
+                    if !out.retried && http1::request::idempotent(&req.method) =>
+                {
+                    conn.close();
+                    out.retried = true;
+                    reused = false;
+                }
+                Attempt::Failed { kind, .. } => {
+                    conn.close();
+                    out.failure = Some(kind);
+                    out.finished = Some(Instant::now());
+                    return;
                 }
             }
         }
     }
 
-    async fn exchange(
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
         &self,
-        slot: &mut Option<Conn>,
+        conn: &mut Conn,
+        reused: bool,
+        start: Instant,
         req: &Prepared,
         keep: bool,
         backend_header: Option<&HeaderName>,
         out: &mut Exchange,
-    ) -> Result<(), FailureKind> {
-        // Connecting (TCP, TLS, handshake) is boxed: it is rare, and inline its state would
-        // make every VU's future several kilobytes larger (memory at 10,000 VUs).
-        let reusable = matches!(slot, Some(c) if c.origin == req.origin && !c.sender.is_closed());
-        let mut connected = false;
-        if !reusable {
-            *slot = None;
-            *slot = Some(Box::pin(self.connect(&req.origin, out)).await?);
-            connected = true;
-        }
-        let conn = slot.as_mut().expect("connected above");
-        if conn.sender.ready().await.is_err() {
-            // The server closed the idle connection between two requests: open a new one,
-            // as any client would, instead of counting a failure that never reached it.
-            *slot = None;
-            *slot = Some(Box::pin(self.connect(&req.origin, out)).await?);
-            connected = true;
-        }
-        let conn = slot.as_mut().expect("connected above");
-        let meter = conn.meter.clone();
-        let (w0, r0) = (meter.written.get(), meter.read.get());
-        out.marks = Some((w0, r0));
-        // A kept-alive connection is ready at once: no second clock read.
-        let ready = match (connected, out.started) {
-            (false, Some(t)) => t,
-            _ => Instant::now(),
+    ) -> Attempt {
+        let fail = |kind| Attempt::Failed { kind, retryable: false };
+        let ready = if reused {
+            start
+        } else {
+            // Connecting is boxed: it is rare, and inline its state would make every VU's
+            // future larger (memory at 10,000 VUs).
+            if let Err(kind) = Box::pin(self.connect(conn, &req.origin, out)).await {
+                return fail(kind);
+            }
+            Instant::now()
         };
-        let sent = conn.sender.send_request(req.request()).await;
-        let headers_at = Instant::now();
-        let written_at = meter.last_write.get().filter(|t| *t >= ready).unwrap_or(headers_at);
-        out.sending_us = micros(written_at - ready);
-        out.waiting_us = micros(headers_at.saturating_duration_since(written_at));
-        out.bytes_sent = meter.written.get() - w0;
-        let resp = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                out.bytes_received = meter.read.get() - r0;
-                return Err(classify_hyper(&e));
+        if let Err(e) = conn.write_all(&req.wire).await {
+            return Attempt::Failed { kind: io_fail(&e), retryable: reused };
+        }
+        out.bytes_sent += req.wire.len() as u64;
+        let written = Instant::now();
+        out.sending_us = micros(written - ready);
+        // The head: parse what has arrived, read more while it is incomplete.
+        let expect_body = req.method != Method::HEAD;
+        let mut received = 0u64;
+        let head = loop {
+            let backend = &mut out.backend;
+            let has_backend = &mut out.has_backend;
+            let headers = &mut out.headers;
+            let set_cookie = &mut out.set_cookie;
+            let parsed = response::parse_head(conn.pending(), expect_body, |name, value| {
+                if let Some(h) = backend_header
+                    && name.eq_ignore_ascii_case(h.as_str().as_bytes())
+                {
+                    *has_backend = true;
+                    backend.push_str(&String::from_utf8_lossy(value));
+                }
+                let cookie = name.eq_ignore_ascii_case(b"set-cookie");
+                *set_cookie |= cookie;
+                if (keep || cookie)
+                    && let (Ok(n), Ok(v)) =
+                        (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+                {
+                    headers.append(n, v);
+                }
+            });
+            match parsed {
+                Ok(response::HeadParse::Final(n, head)) => {
+                    conn.consume(n);
+                    received += n as u64;
+                    break head;
+                }
+                Ok(response::HeadParse::Interim(n)) => {
+                    conn.consume(n);
+                    received += n as u64;
+                }
+                Ok(response::HeadParse::Partial) => match conn.read_more().await {
+                    Ok(0) => {
+                        out.bytes_received += conn.pending().len() as u64;
+                        let nothing = received == 0 && conn.pending().is_empty();
+                        return Attempt::Failed {
+                            kind: FailureKind::Closed,
+                            retryable: reused && nothing,
+                        };
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        out.bytes_received += received + conn.pending().len() as u64;
+                        let nothing = received == 0 && conn.pending().is_empty();
+                        let kind = io_fail(&e);
+                        let retryable = reused && nothing && kind == FailureKind::Reset;
+                        return Attempt::Failed { kind, retryable };
+                    }
+                },
+                Err(kind) => {
+                    out.bytes_received += received + conn.pending().len() as u64;
+                    return fail(kind);
+                }
             }
         };
-        out.status = resp.status().as_u16();
-        if let Some(h) = backend_header
-            && let Some(v) = resp.headers().get(h)
-        {
-            out.has_backend = true;
-            out.backend.push_str(&String::from_utf8_lossy(v.as_bytes()));
-        }
-        let close = !self.keepalive
-            || resp
-                .headers()
-                .get(CONNECTION)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        out.set_cookie = resp.headers().contains_key(http::header::SET_COOKIE);
-        let (parts, mut body) = resp.into_parts();
-        if keep || out.set_cookie {
-            out.headers = parts.headers;
-        }
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(f) => {
-                    if let Some(d) = f.data_ref() {
-                        out.body_bytes += d.len() as u64;
-                        if keep {
-                            out.body.extend_from_slice(d);
-                        }
+        let head_at = Instant::now();
+        out.status = head.status;
+        out.waiting_us = micros(head_at.saturating_duration_since(written));
+        let mut body = response::Body::new(head.framing);
+        let sink = &mut out.body;
+        let body_bytes = &mut out.body_bytes;
+        let mut take = |d: &[u8]| {
+            *body_bytes += d.len() as u64;
+            if keep {
+                sink.extend_from_slice(d);
+            }
+        };
+        while !body.is_done() {
+            match body.feed(conn.pending(), &mut take) {
+                Ok(n) => {
+                    conn.consume(n);
+                    received += n as u64;
+                }
+                Err(kind) => {
+                    out.bytes_received += received;
+                    return fail(kind);
+                }
+            }
+            if body.is_done() {
+                break;
+            }
+            match conn.read_more().await {
+                Ok(0) => {
+                    if let Err(kind) = body.at_eof() {
+                        out.bytes_received += received;
+                        return fail(kind);
                     }
                 }
+                Ok(_) => {}
                 Err(e) => {
-                    out.bytes_received = meter.read.get() - r0;
-                    let now = Instant::now();
-                    out.receiving_us = micros(now - headers_at);
-                    out.finished = Some(now);
-                    return Err(classify_hyper(&e));
+                    out.bytes_received += received;
+                    return fail(io_fail(&e));
                 }
             }
         }
         let done = Instant::now();
-        out.receiving_us = micros(done - headers_at);
+        out.receiving_us = micros(done - head_at);
         out.finished = Some(done);
-        out.bytes_received = meter.read.get() - r0;
-        if close {
-            *slot = None;
+        out.bytes_received += received;
+        if head.close || !self.keepalive {
+            conn.close();
         }
-        Ok(())
+        Attempt::Done
     }
 
-    async fn connect(&self, origin: &Origin, out: &mut Exchange) -> Result<Conn, FailureKind> {
+    /// Opens a connection to `origin` in `conn` (TCP, then TLS for https), timing each phase.
+    async fn connect(
+        &self,
+        conn: &mut Conn,
+        origin: &Origin,
+        out: &mut Exchange,
+    ) -> Result<(), FailureKind> {
+        conn.close();
         let addr = self.addr(origin).await?;
         let t0 = Instant::now();
-        let tcp = TcpStream::connect(addr).await.map_err(|e| classify_io(&e))?;
+        let tcp = conn
+            .guarded(TcpStream::connect(addr))
+            .await
+            .map_err(|e| io_fail(&e))?
+            .map_err(|e| classify_io(&e))?;
         let _ = tcp.set_nodelay(true);
         out.connecting_us += micros(t0.elapsed());
-        let meter = Rc::new(Meter::default());
-        let io = Metered { inner: tcp, meter: meter.clone() };
-        let sender = if origin.https {
+        let stream = if origin.https {
             let t1 = Instant::now();
             let config = self.tls.clone().ok_or(FailureKind::Tls)?;
             let name = ServerName::try_from(origin.host.clone()).map_err(|_| FailureKind::Tls)?;
-            let tls =
-                tokio_rustls::TlsConnector::from(config).connect(name, io).await.map_err(|e| {
-                    match classify_io(&e) {
-                        k @ (FailureKind::Reset | FailureKind::Refused) => k,
-                        _ => FailureKind::Tls,
-                    }
-                })?;
+            let handshake = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
+            let tls = conn.guarded(handshake).await.map_err(|e| io_fail(&e))?.map_err(|e| {
+                match classify_io(&e) {
+                    k @ (FailureKind::Reset | FailureKind::Refused) => k,
+                    _ => FailureKind::Tls,
+                }
+            })?;
             out.tls_us += micros(t1.elapsed());
-            self.handshake(TokioIo::new(tls)).await?
+            Stream::Tls(Box::new(tls))
         } else {
-            self.handshake(TokioIo::new(io)).await?
+            Stream::Plain(tcp)
         };
-        Ok(Conn { origin: origin.clone(), sender, meter })
-    }
-
-    async fn handshake<I>(&self, io: I) -> Result<SendRequest<Full<Bytes>>, FailureKind>
-    where
-        I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
-    {
-        // One flat write per request (a small request gains nothing from writev's iovecs).
-        let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .writev(false)
-            .read_buf_exact_size(Some(READ_BUF))
-            .handshake(io)
-            .await
-            .map_err(|e| classify_hyper(&e))?;
-        let gauge = self.conns.clone();
-        gauge.opened();
-        tokio::task::spawn_local(async move {
-            let _ = conn.await;
-            gauge.open.set(gauge.open.get().saturating_sub(1));
-        });
-        Ok(sender)
+        conn.attach(stream, origin, &self.conns);
+        Ok(())
     }
 
     async fn addr(&self, origin: &Origin) -> Result<SocketAddr, FailureKind> {
@@ -484,6 +469,15 @@ impl Client {
         let a = resolve(&origin.host, origin.port).await.map_err(|_| FailureKind::Dns)?;
         self.addrs.borrow_mut().insert(key, a);
         Ok(a)
+    }
+}
+
+/// The failure kind of a connection step that did not complete.
+fn io_fail(e: &IoFail) -> FailureKind {
+    match e {
+        IoFail::Deadline => FailureKind::Timeout,
+        IoFail::Io(e) if e.kind() == io::ErrorKind::InvalidData => FailureKind::Malformed,
+        IoFail::Io(e) => classify_io(e),
     }
 }
 
@@ -498,37 +492,16 @@ pub fn classify_io(e: &io::Error) -> FailureKind {
         K::ConnectionReset | K::BrokenPipe | K::ConnectionAborted => FailureKind::Reset,
         K::UnexpectedEof => FailureKind::Closed,
         K::TimedOut => FailureKind::Timeout,
+        // Out of local ports: the generator's failure, not the server's.
+        K::AddrNotAvailable => FailureKind::Local,
         _ => match e.raw_os_error() {
             Some(libc::ECONNREFUSED) => FailureKind::Refused,
             Some(libc::ECONNRESET) | Some(libc::EPIPE) => FailureKind::Reset,
+            Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::EADDRNOTAVAIL) => {
+                FailureKind::Local
+            }
             _ => FailureKind::Other,
         },
-    }
-}
-
-/// The failure kind of a hyper error: I/O causes first, then hyper's own categories.
-pub fn classify_hyper(e: &hyper::Error) -> FailureKind {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<io::Error>() {
-            let k = classify_io(io);
-            if k != FailureKind::Other {
-                return k;
-            }
-        }
-        if s.is::<rustls::Error>() {
-            return FailureKind::Tls;
-        }
-        source = s.source();
-    }
-    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
-        FailureKind::Malformed
-    } else if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
-        FailureKind::Closed
-    } else if e.is_timeout() {
-        FailureKind::Timeout
-    } else {
-        FailureKind::Other
     }
 }
 
@@ -642,6 +615,9 @@ mod tests {
         assert_eq!(k(io::ErrorKind::BrokenPipe), FailureKind::Reset);
         assert_eq!(k(io::ErrorKind::UnexpectedEof), FailureKind::Closed);
         assert_eq!(k(io::ErrorKind::PermissionDenied), FailureKind::Other);
+        for errno in [libc::EMFILE, libc::ENFILE, libc::EADDRNOTAVAIL] {
+            assert_eq!(classify_io(&io::Error::from_raw_os_error(errno)), FailureKind::Local);
+        }
         let tls = io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError);
         assert_eq!(classify_io(&tls), FailureKind::Tls);
     }

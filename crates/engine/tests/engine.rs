@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use support::{Mode, Server, quick_spec, run};
 use volley_metrics::FailureKind;
-use volley_plan::Executor;
+use volley_plan::{Executor, Stage};
 
 fn shared(vus: u32, n: u64) -> Executor {
     Executor::SharedIterations { vus, iterations: n, max_duration: Duration::from_secs(60) }
@@ -237,12 +237,85 @@ fn https_with_insecure_and_a_verified_failure_without() {
     let r = run(&spec, 2);
     r.totals.check().unwrap();
     assert_eq!(r.totals.responses, 40, "{:?}", r.failures);
-    // Two keep-alive connections, each with one handshake.
-    assert_eq!(r.metrics["http_req_tls_handshaking"].values["count"], 2.0);
+    // Two keep-alive connections, each with one handshake; every other response has 0, as k6.
+    let tls = &r.metrics["http_req_tls_handshaking"].values;
+    assert_eq!(tls["count"], 40.0);
+    assert!(tls["max"] > 0.0 && tls["p(90)"] == 0.0, "{tls:?}");
 
     // The self-signed certificate is not trusted without --insecure.
     spec.http.insecure = false;
     let r = run(&spec, 2);
     r.totals.check().unwrap();
     assert_eq!(r.failures.get("tls"), Some(&40), "{:?}", r.failures);
+}
+
+/// Durations no clock can reach (`-d 18446744073709551615s` in a plan, or through the API):
+/// the run neither panics nor hangs; it goes on until stopped, and says it was interrupted.
+#[test]
+fn absurd_durations_neither_panic_nor_hang() {
+    let s = Server::start(Mode::Ok { delay_ms: 0 });
+    let max = Duration::MAX;
+    let executors = [
+        Executor::ConstantVus { vus: 2, duration: max },
+        Executor::RampingVus {
+            start_vus: 1,
+            stages: vec![
+                Stage { duration: max, target: 2.0 },
+                Stage { duration: max, target: 0.0 },
+            ],
+            graceful_ramp_down: max,
+        },
+        Executor::PerVuIterations { vus: 2, iterations: u64::MAX, max_duration: max },
+        Executor::ConstantArrivalRate {
+            rate: 50.0,
+            duration: max,
+            pre_allocated_vus: 1,
+            max_vus: 2,
+            max_iterations: None,
+        },
+        Executor::RampingArrivalRate {
+            start_rate: 50.0,
+            stages: vec![
+                Stage { duration: max, target: 50.0 },
+                Stage { duration: max, target: 1.0 },
+            ],
+            pre_allocated_vus: 1,
+            max_vus: 2,
+        },
+    ];
+    for ex in executors {
+        let mut spec = quick_spec(&s.url("/"), ex.clone());
+        spec.scenarios[0].graceful_stop = max;
+        spec.http.timeout = max;
+        let stop = volley_engine::CancellationToken::new();
+        let opts = volley_engine::RunOptions {
+            threads: 2,
+            stop: stop.clone(),
+            grace: Duration::from_millis(100),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(400));
+            stop.cancel();
+        });
+        let r = volley_engine::run(&spec, opts).unwrap();
+        stopper.join().unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(20), "{ex:?}: {:?}", t0.elapsed());
+        assert!(r.interrupted, "{ex:?}");
+        r.totals.check().unwrap();
+        assert!(r.totals.responses > 0, "{ex:?}: {:?}", r.totals);
+    }
+}
+
+/// `-c 1000000 -n 10`: ten VUs, not a million (each would cost its state and a task).
+#[test]
+fn never_more_vus_than_iterations() {
+    let s = Server::start(Mode::Ok { delay_ms: 0 });
+    let t0 = Instant::now();
+    let r = run(&quick_spec(&s.url("/"), shared(1_000_000, 10)), 2);
+    assert_eq!(r.totals.requests, 10);
+    assert_eq!(s.requests(), 10);
+    assert!(r.totals.max_connections <= 10, "{}", r.totals.max_connections);
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
 }

@@ -24,12 +24,16 @@ pub enum FailureKind {
     Dns,
     /// The bytes received were not a valid HTTP response.
     Malformed,
-    /// Anything else (local resource exhaustion, unexpected I/O errors).
+    /// The load generator itself ran out of a local resource (open files, ephemeral ports:
+    /// EMFILE, ENFILE, EADDRNOTAVAIL): the request never reached the server. Kept out of the
+    /// latency histograms, which measure the server.
+    Local,
+    /// Anything else (unexpected I/O errors).
     Other,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 8] = [
+    pub const ALL: [FailureKind; 9] = [
         FailureKind::Refused,
         FailureKind::Reset,
         FailureKind::Closed,
@@ -37,12 +41,19 @@ impl FailureKind {
         FailureKind::Tls,
         FailureKind::Dns,
         FailureKind::Malformed,
+        FailureKind::Local,
         FailureKind::Other,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// True for failures on the generator's side: the server never saw the request, so the
+    /// sample says nothing about its latency.
+    pub fn is_local(self) -> bool {
+        self == FailureKind::Local
     }
 
     /// The name used in the result file and every report.
@@ -55,6 +66,7 @@ impl FailureKind {
             FailureKind::Tls => "tls",
             FailureKind::Dns => "dns",
             FailureKind::Malformed => "malformed",
+            FailureKind::Local => "local",
             FailureKind::Other => "other",
         }
     }
@@ -69,6 +81,9 @@ impl FailureKind {
             FailureKind::Tls => "TLS handshake failed",
             FailureKind::Dns => "host name did not resolve",
             FailureKind::Malformed => "the server sent bytes that are not valid HTTP",
+            FailureKind::Local => {
+                "volley ran out of open files or local ports: the generator failed, not the server"
+            }
             FailureKind::Other => "other I/O error",
         }
     }
@@ -77,5 +92,21 @@ impl FailureKind {
 impl std::fmt::Display for FailureKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip_through_serde() {
+        for (i, k) in FailureKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i);
+            let json = serde_json::to_string(k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+            assert_eq!(serde_json::from_str::<FailureKind>(&json).unwrap(), *k);
+        }
+        assert!(FailureKind::Local.is_local() && !FailureKind::Refused.is_local());
     }
 }

@@ -5,13 +5,21 @@
 //! and [`RunResult`] is the versioned document every report renders. It knows nothing about
 //! tokio, HTTP clients or presentation, so reports can be rendered from a file made elsewhere.
 
+pub mod catalogue;
 pub mod failure;
 pub mod histogram;
+pub mod read;
 pub mod recorder;
 pub mod result;
+pub mod selector;
 pub mod summary;
 pub mod sweep;
+pub mod threshold;
 
+pub use catalogue::{CATALOGUE, Contains, MetricDef};
 pub use failure::FailureKind;
-pub use recorder::{Interval, Recorder, Sample};
+pub use recorder::{GaugeValue, Gauges, Interval, Recorder, Sample};
+pub use result::Group;
 pub use result::*;
+pub use selector::{MetricKey, Selector, Tag};
+pub use threshold::{Aggregate, Op, Threshold, ThresholdExpr};

@@ -7,10 +7,15 @@
 
 use std::collections::BTreeMap;
 
+use crate::catalogue::{self, MetricDef};
 use crate::failure::FailureKind;
 use crate::histogram::{self, Micros};
-use crate::result::{BackendStats, CheckResult, EndpointStats, LatencyStats, Metric, TimePoint};
+use crate::result::{
+    BackendStats, CheckResult, EndpointStats, LatencyStats, Metric, MetricKind, TimePoint,
+};
+use crate::selector::{Matcher, MetricKey, Selector};
 use crate::summary;
+use crate::threshold::Aggregate;
 
 /// What happened to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +42,10 @@ pub struct Sample<'a> {
     /// Open model only: measured from the actual start, and how late that start was.
     pub raw_us: Option<u64>,
     pub lag_us: Option<u64>,
+    /// Before the request could be sent: DNS, connecting and TLS on a new connection; 0 on
+    /// a reused one (k6's `http_req_blocked`).
+    pub blocked_us: u64,
+    /// 0 on a reused connection.
     pub connecting_us: u64,
     pub tls_us: u64,
     pub sending_us: u64,
@@ -55,6 +64,11 @@ impl Sample<'_> {
     pub fn failed(&self) -> bool {
         !matches!(self.outcome, Outcome::Response { expected: true, .. })
     }
+
+    /// The generator itself failed ([`FailureKind::Local`]): no latency to record.
+    pub fn is_local(&self) -> bool {
+        matches!(self.outcome, Outcome::Failure(k) if k.is_local())
+    }
 }
 
 /// Display names of the indices used in samples, fixed before the run starts.
@@ -66,6 +80,109 @@ pub struct Names {
     pub flows: Vec<String>,
     /// (check name, step name) per check index.
     pub checks: Vec<(String, String)>,
+    /// Flow index per check index (empty: unknown).
+    pub check_flows: Vec<usize>,
+    /// Scenario index per flow index (empty: unknown).
+    pub flow_scenarios: Vec<usize>,
+    /// The sub-metric selectors to record exactly (those thresholds name), beyond
+    /// `{expected_response:true}` which is always recorded.
+    pub watched: Vec<Selector>,
+}
+
+impl Names {
+    /// Adds the selector of `key` to the watched ones (once per selection).
+    pub fn watch(&mut self, key: &MetricKey) {
+        if let Some(sel) = &key.selector
+            && !self.watched.iter().any(|w| w.same_selection(sel))
+        {
+            self.watched.push(sel.clone());
+        }
+    }
+}
+
+/// The selector always recorded, as k6 always shows `http_req_duration{expected_response:true}`.
+pub fn expected_response_true() -> MetricKey {
+    MetricKey::parse("http_req_duration{expected_response:true}").expect("a valid key")
+}
+
+/// The values of the VU gauges, which only the engine knows.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Gauges {
+    pub vus: GaugeValue,
+    pub vus_max: GaugeValue,
+}
+
+/// A k6 gauge: its last value and the smallest and largest seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GaugeValue {
+    pub value: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// A sub-metric recorded exactly: every sample whose tags match its selector.
+#[derive(Debug, Clone)]
+pub struct Sub {
+    pub selector: Selector,
+    matcher: Matcher,
+    pub requests: Tagged,
+    pub blocked: Micros,
+    pub connecting: Micros,
+    pub tls: Micros,
+    pub sending: Micros,
+    pub waiting: Micros,
+    pub receiving: Micros,
+    pub bytes_sent: u64,
+    pub iterations: u64,
+    pub iteration: Micros,
+    pub dropped: u64,
+    pub checks: (u64, u64),
+}
+
+impl Sub {
+    fn new(selector: &Selector, names: &Names) -> Sub {
+        Sub {
+            selector: selector.clone(),
+            matcher: Matcher::new(selector, names),
+            requests: Tagged::default(),
+            blocked: histogram::new(),
+            connecting: histogram::new(),
+            tls: histogram::new(),
+            sending: histogram::new(),
+            waiting: histogram::new(),
+            receiving: histogram::new(),
+            bytes_sent: 0,
+            iterations: 0,
+            iteration: histogram::new(),
+            dropped: 0,
+            checks: (0, 0),
+        }
+    }
+
+    fn merge(&mut self, o: &Sub) {
+        let add = |a: &mut Micros, b: &Micros| a.add(b).expect("auto-resizing histograms merge");
+        self.requests.merge(&o.requests);
+        add(&mut self.blocked, &o.blocked);
+        add(&mut self.connecting, &o.connecting);
+        add(&mut self.tls, &o.tls);
+        add(&mut self.sending, &o.sending);
+        add(&mut self.waiting, &o.waiting);
+        add(&mut self.receiving, &o.receiving);
+        self.bytes_sent += o.bytes_sent;
+        self.iterations += o.iterations;
+        add(&mut self.iteration, &o.iteration);
+        self.dropped += o.dropped;
+        self.checks.0 += o.checks.0;
+        self.checks.1 += o.checks.1;
+    }
+}
+
+/// What a metric's value is computed from.
+enum Source<'a> {
+    Trend(&'a Micros),
+    Counter(u64),
+    Rate(u64, u64),
+    Gauge(GaugeValue),
 }
 
 /// Requests, failures and latency for one tag value.
@@ -103,7 +220,10 @@ impl Tagged {
         }
         self.bytes_received += s.bytes_received;
         self.body_bytes += s.body_bytes;
-        histogram::record(&mut self.duration, s.duration_us);
+        // A generator-side failure says nothing about the server's latency.
+        if !s.is_local() {
+            histogram::record(&mut self.duration, s.duration_us);
+        }
         match s.outcome {
             // BTreeMap insert allocates only for a status not seen before.
             Outcome::Response { status, .. } => *self.statuses.entry(status).or_insert(0) += 1,
@@ -179,6 +299,7 @@ pub struct Recorder {
     pub all: Tagged,
     pub transport_failures: u64,
     pub bytes_sent: u64,
+    pub blocked: Micros,
     pub connecting: Micros,
     pub tls: Micros,
     pub sending: Micros,
@@ -195,12 +316,8 @@ pub struct Recorder {
     pub scenarios: Vec<Tagged>,
     pub flows: Vec<Tagged>,
     pub backends: Vec<(String, Tagged)>,
-    /// Per status code, for `{status:500}` sub-metrics (a new code allocates once).
-    pub statuses: Vec<(u16, Tagged)>,
-    /// Responses with an expected status, for k6's `{expected_response:true}`, and every other
-    /// request (transport failures, unexpected statuses) for `{expected_response:false}`.
-    pub expected: Tagged,
-    pub unexpected: Tagged,
+    /// The watched sub-metrics, `{expected_response:true}` first.
+    pub subs: Vec<Sub>,
     /// (passes, fails) per check index.
     pub checks: Vec<(u64, u64)>,
     interval: Interval,
@@ -213,6 +330,7 @@ impl Recorder {
             all: Tagged::default(),
             transport_failures: 0,
             bytes_sent: 0,
+            blocked: histogram::new(),
             connecting: histogram::new(),
             tls: histogram::new(),
             sending: histogram::new(),
@@ -228,9 +346,17 @@ impl Recorder {
             scenarios: vec![Tagged::default(); names.scenarios.len().max(1)],
             flows: vec![Tagged::default(); names.flows.len().max(1)],
             backends: Vec::new(),
-            statuses: Vec::new(),
-            expected: Tagged::default(),
-            unexpected: Tagged::default(),
+            subs: std::iter::once(expected_response_true().selector.expect("a selector"))
+                .chain(names.watched.iter().cloned())
+                .fold(Vec::<Selector>::new(), |mut v, s| {
+                    if !v.iter().any(|w| w.same_selection(&s)) {
+                        v.push(s);
+                    }
+                    v
+                })
+                .iter()
+                .map(|s| Sub::new(s, names))
+                .collect(),
             checks: vec![(0, 0); names.checks.len()],
             interval: Interval::new(0),
         }
@@ -249,13 +375,12 @@ impl Recorder {
             self.transport_failures += 1;
             self.interval.transport_failures += 1;
         }
-        if s.connecting_us > 0 {
-            histogram::record(&mut self.connecting, s.connecting_us);
-        }
-        if s.tls_us > 0 {
-            histogram::record(&mut self.tls, s.tls_us);
-        }
         if let Outcome::Response { .. } = s.outcome {
+            // Every response has every phase, 0 when it did not happen (a reused
+            // connection), as k6 records them.
+            histogram::record(&mut self.blocked, s.blocked_us);
+            histogram::record(&mut self.connecting, s.connecting_us);
+            histogram::record(&mut self.tls, s.tls_us);
             histogram::record(&mut self.sending, s.sending_us);
             histogram::record(&mut self.waiting, s.waiting_us);
             histogram::record(&mut self.receiving, s.receiving_us);
@@ -266,18 +391,21 @@ impl Recorder {
         if let Some(lag) = s.lag_us {
             histogram::record(&mut self.lag, lag);
         }
-        if failed {
-            self.unexpected.record(s);
-        } else {
-            self.expected.record(s);
-        }
-        if let Outcome::Response { status, .. } = s.outcome {
-            match self.statuses.iter_mut().find(|(code, _)| *code == status) {
-                Some((_, t)) => t.record(s),
-                None => {
-                    let mut t = Tagged::default();
-                    t.record(s);
-                    self.statuses.push((status, t));
+        let status = match s.outcome {
+            Outcome::Response { status, .. } => Some(status),
+            Outcome::Failure(_) => None,
+        };
+        for sub in &mut self.subs {
+            if sub.matcher.request(s.endpoint, s.scenario, s.flow, status, !failed, s.backend) {
+                sub.requests.record(s);
+                sub.bytes_sent += s.bytes_sent;
+                if status.is_some() {
+                    histogram::record(&mut sub.blocked, s.blocked_us);
+                    histogram::record(&mut sub.connecting, s.connecting_us);
+                    histogram::record(&mut sub.tls, s.tls_us);
+                    histogram::record(&mut sub.sending, s.sending_us);
+                    histogram::record(&mut sub.waiting, s.waiting_us);
+                    histogram::record(&mut sub.receiving, s.receiving_us);
                 }
             }
         }
@@ -299,28 +427,50 @@ impl Recorder {
         iv.bytes_received += s.bytes_received;
         iv.body_bytes += s.body_bytes;
         iv.bytes_sent += s.bytes_sent;
-        histogram::record(&mut iv.duration, s.duration_us);
-    }
-
-    /// An iteration (one pass through a flow) ended.
-    pub fn record_iteration(&mut self, duration_us: u64, interrupted: bool) {
-        if interrupted {
-            self.interrupted_iterations += 1;
-        } else {
-            self.iterations += 1;
-            histogram::record(&mut self.iteration, duration_us);
+        if !s.is_local() {
+            histogram::record(&mut iv.duration, s.duration_us);
         }
     }
 
-    /// Open model: `n` iterations could not start because every VU was busy.
-    pub fn record_dropped(&mut self, n: u64) {
+    /// An iteration (one pass through a flow, think time included) of a scenario ended.
+    pub fn record_iteration(&mut self, scenario: usize, duration_us: u64, interrupted: bool) {
+        if interrupted {
+            self.interrupted_iterations += 1;
+            return;
+        }
+        self.iterations += 1;
+        histogram::record(&mut self.iteration, duration_us);
+        for sub in &mut self.subs {
+            if sub.matcher.iteration(scenario) {
+                sub.iterations += 1;
+                histogram::record(&mut sub.iteration, duration_us);
+            }
+        }
+    }
+
+    /// Open model: `n` iterations of a scenario could not start because every VU was busy.
+    pub fn record_dropped(&mut self, scenario: usize, n: u64) {
         self.dropped += n;
         self.interval.dropped += n;
+        for sub in &mut self.subs {
+            if sub.matcher.iteration(scenario) {
+                sub.dropped += n;
+            }
+        }
     }
 
     pub fn record_check(&mut self, check: usize, passed: bool) {
         let c = &mut self.checks[check];
-        if passed { c.0 += 1 } else { c.1 += 1 }
+        if passed {
+            c.0 += 1
+        } else {
+            c.1 += 1
+        }
+        for sub in &mut self.subs {
+            if sub.matcher.check(check) {
+                if passed { sub.checks.0 += 1 } else { sub.checks.1 += 1 }
+            }
+        }
     }
 
     /// Hands over the current second's activity and starts the next one. Called by the
@@ -337,6 +487,7 @@ impl Recorder {
         self.all.merge(&o.all);
         self.transport_failures += o.transport_failures;
         self.bytes_sent += o.bytes_sent;
+        add(&mut self.blocked, &o.blocked);
         add(&mut self.connecting, &o.connecting);
         add(&mut self.tls, &o.tls);
         add(&mut self.sending, &o.sending);
@@ -363,14 +514,10 @@ impl Recorder {
                 None => self.backends.push((name.clone(), t.clone())),
             }
         }
-        for (code, t) in &o.statuses {
-            match self.statuses.iter_mut().find(|(c, _)| c == code) {
-                Some((_, mine)) => mine.merge(t),
-                None => self.statuses.push((*code, t.clone())),
-            }
+        // Recorders built from the same names watch the same selectors in the same order.
+        for (a, b) in self.subs.iter_mut().zip(&o.subs) {
+            a.merge(b);
         }
-        self.expected.merge(&o.expected);
-        self.unexpected.merge(&o.unexpected);
         for (a, b) in self.checks.iter_mut().zip(&o.checks) {
             a.0 += b.0;
             a.1 += b.1;
@@ -431,109 +578,130 @@ impl Recorder {
             .collect()
     }
 
-    /// The requests matching a tag selector such as `name:predict`, `status:500`,
-    /// `method:POST`, `scenario:shoppers`, `flow:index`, `instance:2` / `backend:…`.
-    /// `None` when the tag is unknown (a plan error caught at validation).
-    pub fn tagged(&self, names: &Names, tag: &str, value: &str) -> Option<Tagged> {
-        let pick = |tags: &[Tagged], idx: Vec<usize>| {
-            let mut out = Tagged::default();
-            for i in idx {
-                if let Some(t) = tags.get(i) {
-                    out.merge(t);
-                }
+    /// Every request of the endpoints called `name` (whatever their method).
+    pub fn by_name(&self, names: &Names, name: &str) -> Tagged {
+        let mut out = Tagged::default();
+        for (t, (_, n)) in self.endpoints.iter().zip(&names.endpoints) {
+            if n == name {
+                out.merge(t);
             }
-            out
-        };
-        let positions = |list: &[String]| -> Vec<usize> {
-            list.iter().enumerate().filter(|(_, n)| *n == value).map(|(i, _)| i).collect()
-        };
-        match tag {
-            "name" | "url" => Some(pick(
-                &self.endpoints,
-                names
-                    .endpoints
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (_, n))| n == value)
-                    .map(|(i, _)| i)
-                    .collect(),
-            )),
-            "method" => Some(pick(
-                &self.endpoints,
-                names
-                    .endpoints
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (m, _))| m.eq_ignore_ascii_case(value))
-                    .map(|(i, _)| i)
-                    .collect(),
-            )),
-            "scenario" => Some(pick(&self.scenarios, positions(&names.scenarios))),
-            "flow" => Some(pick(&self.flows, positions(&names.flows))),
-            "instance" | "backend" => {
-                let mut out = Tagged::default();
-                for (n, t) in &self.backends {
-                    if n == value {
-                        out.merge(t);
-                    }
-                }
-                Some(out)
-            }
-            "status" => {
-                let code: u16 = value.parse().ok()?;
-                let mut out = Tagged::default();
-                if let Some((_, t)) = self.statuses.iter().find(|(c, _)| *c == code) {
-                    out.merge(t);
-                }
-                Some(out)
-            }
-            "expected_response" => match value {
-                "true" => Some(self.expected.clone()),
-                "false" => Some(self.unexpected.clone()),
-                _ => None,
-            },
-            _ => None,
         }
+        out
     }
 
-    /// k6-shaped value of a metric (optionally a `metric{tag:value}` sub-metric) in this
-    /// recorder. `None` for unknown metrics or tags.
-    pub fn metric(&self, names: &Names, key: &str, duration_s: f64) -> Option<Metric> {
-        let (base, selector) = match key.split_once('{') {
-            Some((b, rest)) => (b.trim(), Some(rest.trim_end_matches('}'))),
-            None => (key.trim(), None),
+    /// The recorded sub-metric of a selector, when it was watched.
+    pub fn sub(&self, sel: &Selector) -> Option<&Sub> {
+        self.subs.iter().find(|s| s.selector.same_selection(sel))
+    }
+
+    fn source<'a>(&'a self, key: &MetricKey, g: &Gauges) -> Option<Source<'a>> {
+        let name = key.metric.name;
+        if name == "vus" {
+            return Some(Source::Gauge(g.vus));
+        }
+        if name == "vus_max" {
+            return Some(Source::Gauge(g.vus_max));
+        }
+        let Some(sel) = &key.selector else {
+            let t = &self.all;
+            return Some(match name {
+                "http_reqs" => Source::Counter(t.requests),
+                "http_req_failed" => Source::Rate(t.failures, t.requests - t.failures),
+                "http_req_duration" => Source::Trend(&t.duration),
+                "http_req_blocked" => Source::Trend(&self.blocked),
+                "http_req_connecting" => Source::Trend(&self.connecting),
+                "http_req_tls_handshaking" => Source::Trend(&self.tls),
+                "http_req_sending" => Source::Trend(&self.sending),
+                "http_req_waiting" => Source::Trend(&self.waiting),
+                "http_req_receiving" => Source::Trend(&self.receiving),
+                "iteration_duration" => Source::Trend(&self.iteration),
+                "iterations" => Source::Counter(self.iterations),
+                "dropped_iterations" => Source::Counter(self.dropped),
+                "data_sent" => Source::Counter(self.bytes_sent),
+                "data_received" => Source::Counter(t.bytes_received),
+                "checks" => {
+                    let (p, f) = self.checks.iter().fold((0, 0), |(p, f), c| (p + c.0, f + c.1));
+                    Source::Rate(p, f)
+                }
+                _ => return None,
+            });
         };
-        let tagged;
-        let t = match selector {
-            None => &self.all,
-            Some(sel) => {
-                let (tag, value) = sel.split_once(':')?;
-                tagged = self.tagged(names, tag.trim(), value.trim())?;
-                &tagged
-            }
-        };
-        let whole = selector.is_none();
-        Some(match base {
-            "http_reqs" => summary::counter(t.requests, duration_s, "default"),
-            "http_req_failed" => summary::rate(t.failures, t.requests - t.failures),
-            "http_req_duration" => summary::trend(&t.duration),
-            "http_req_connecting" if whole => summary::trend(&self.connecting),
-            "http_req_tls_handshaking" if whole => summary::trend(&self.tls),
-            "http_req_sending" if whole => summary::trend(&self.sending),
-            "http_req_waiting" if whole => summary::trend(&self.waiting),
-            "http_req_receiving" if whole => summary::trend(&self.receiving),
-            "iteration_duration" if whole => summary::trend(&self.iteration),
-            "iterations" if whole => summary::counter(self.iterations, duration_s, "default"),
-            "dropped_iterations" if whole => summary::counter(self.dropped, duration_s, "default"),
-            "data_received" => summary::counter(t.bytes_received, duration_s, "data"),
-            "data_sent" if whole => summary::counter(self.bytes_sent, duration_s, "data"),
-            "checks" if whole => {
-                let (p, f) = self.checks.iter().fold((0, 0), |(p, f), c| (p + c.0, f + c.1));
-                summary::rate(p, f)
-            }
+        // A tag the metric's samples do not carry selects nothing (as in k6).
+        if sel.pairs.iter().any(|(t, _)| !key.metric.carries(*t)) {
+            return Some(empty(key.metric));
+        }
+        let sub = self.sub(sel)?;
+        let t = &sub.requests;
+        Some(match name {
+            "http_reqs" => Source::Counter(t.requests),
+            "http_req_failed" => Source::Rate(t.failures, t.requests - t.failures),
+            "http_req_duration" => Source::Trend(&t.duration),
+            "http_req_blocked" => Source::Trend(&sub.blocked),
+            "http_req_connecting" => Source::Trend(&sub.connecting),
+            "http_req_tls_handshaking" => Source::Trend(&sub.tls),
+            "http_req_sending" => Source::Trend(&sub.sending),
+            "http_req_waiting" => Source::Trend(&sub.waiting),
+            "http_req_receiving" => Source::Trend(&sub.receiving),
+            "iteration_duration" => Source::Trend(&sub.iteration),
+            "iterations" => Source::Counter(sub.iterations),
+            "dropped_iterations" => Source::Counter(sub.dropped),
+            "data_sent" => Source::Counter(sub.bytes_sent),
+            "data_received" => Source::Counter(t.bytes_received),
+            "checks" => Source::Rate(sub.checks.0, sub.checks.1),
             _ => return None,
         })
     }
+
+    /// k6-shaped value of a metric or a watched sub-metric. `None` for a sub-metric that was
+    /// not watched.
+    pub fn metric(&self, key: &MetricKey, duration_s: f64, g: &Gauges) -> Option<Metric> {
+        let contains = key.metric.contains;
+        Some(match self.source(key, g)? {
+            Source::Trend(h) => summary::trend(h),
+            Source::Counter(n) => summary::counter(n, duration_s, contains),
+            Source::Rate(p, f) => summary::rate(p, f),
+            Source::Gauge(v) => summary::gauge(v.value, v.min, v.max),
+        })
+    }
+
+    /// The value a threshold aggregate reads (`p(97.5)` included). `None` when the metric has
+    /// no such aggregate, and for a rate with no samples (k6 does not evaluate those).
+    pub fn aggregate(
+        &self,
+        key: &MetricKey,
+        agg: Aggregate,
+        duration_s: f64,
+        g: &Gauges,
+    ) -> Option<f64> {
+        match (self.source(key, g)?, agg) {
+            (Source::Trend(h), _) => summary::trend_aggregate(h, agg),
+            (Source::Counter(n), Aggregate::Count) => Some(n as f64),
+            (Source::Counter(n), Aggregate::Rate) => Some(per_s(n, duration_s)),
+            (Source::Rate(p, f), Aggregate::Rate) if p + f > 0 => Some(p as f64 / (p + f) as f64),
+            (Source::Gauge(v), Aggregate::Value) => Some(v.value),
+            _ => None,
+        }
+    }
+}
+
+fn empty(m: &MetricDef) -> Source<'static> {
+    static EMPTY: std::sync::OnceLock<Micros> = std::sync::OnceLock::new();
+    match m.kind {
+        MetricKind::Trend => Source::Trend(EMPTY.get_or_init(histogram::new)),
+        MetricKind::Counter => Source::Counter(0),
+        MetricKind::Rate => Source::Rate(0, 0),
+        MetricKind::Gauge => Source::Gauge(GaugeValue::default()),
+    }
+}
+
+/// Every metric of the catalogue that a result always carries, and the watched sub-metrics
+/// of the metrics thresholds name.
+pub fn always_present() -> impl Iterator<Item = MetricKey> {
+    catalogue::CATALOGUE
+        .iter()
+        .filter(|m| m.always)
+        .map(MetricKey::whole)
+        .chain(std::iter::once(expected_response_true()))
 }
 
 fn per_s(n: u64, duration_s: f64) -> f64 {
@@ -657,12 +825,36 @@ mod tests {
     use super::*;
 
     fn names() -> Names {
-        Names {
-            endpoints: vec![("GET".into(), "/".into()), ("POST".into(), "predict".into())],
+        let mut n = Names {
+            endpoints: vec![
+                ("GET".into(), "/".into()),
+                ("POST".into(), "predict".into()),
+                ("GET".into(), "predict".into()),
+            ],
             scenarios: vec!["default".into()],
-            flows: vec!["index".into(), "predict".into()],
+            flows: vec!["index".into(), "predict".into(), "predict".into()],
             checks: vec![("status 200".into(), "predict".into())],
+            check_flows: vec![1],
+            flow_scenarios: vec![0, 0, 0],
+            watched: Vec::new(),
+        };
+        for k in [
+            "http_reqs{name:predict}",
+            "http_reqs{status:500}",
+            "http_req_duration{status:500}",
+            "http_reqs{expected_response:false}",
+            "http_req_duration{name:predict,method:GET}",
+            "http_reqs{ method:POST , name:predict }",
+            "checks{check:status 200}",
+            "iterations{scenario:default}",
+        ] {
+            n.watch(&key(k));
         }
+        n
+    }
+
+    fn key(s: &str) -> MetricKey {
+        MetricKey::parse(s).unwrap()
     }
 
     fn sample(endpoint: usize, outcome: Outcome, ms: u64) -> Sample<'static> {
@@ -674,6 +866,7 @@ mod tests {
             duration_us: ms * 1000,
             raw_us: None,
             lag_us: None,
+            blocked_us: 0,
             connecting_us: 0,
             tls_us: 0,
             sending_us: 10,
@@ -689,38 +882,69 @@ mod tests {
     #[test]
     fn counts_add_up_after_merge() {
         let n = names();
+        let g = Gauges::default();
         let mut a = Recorder::new(&n);
         let mut b = Recorder::new(&n);
         a.record(&sample(0, Outcome::Response { status: 200, expected: true }, 5));
         a.record(&sample(1, Outcome::Response { status: 500, expected: false }, 7));
+        a.record(&sample(2, Outcome::Response { status: 200, expected: true }, 3));
         b.record(&sample(1, Outcome::Failure(FailureKind::Reset), 9));
         b.record_check(0, false);
         a.record_check(0, true);
+        a.record_iteration(0, 1000, false);
         a.merge(&b);
-        assert_eq!(a.requests(), 3);
+        assert_eq!(a.requests(), 4);
         assert_eq!(a.all.failures, 2);
         assert_eq!(a.transport_failures, 1);
         let eps = a.endpoint_stats(&n, 1.0);
         assert_eq!(eps[1].requests, 2);
         assert_eq!(eps[1].failures, 2);
         assert_eq!(eps[1].failure_kinds["reset"], 1);
-        let m = a.metric(&n, "http_reqs{name:predict}", 2.0).unwrap();
-        assert_eq!(m.values["count"], 2.0);
-        assert_eq!(m.values["rate"], 1.0);
-        let f = a.metric(&n, "http_req_failed", 1.0).unwrap();
-        assert!((f.values["rate"] - 2.0 / 3.0).abs() < 1e-9);
-        let c = a.metric(&n, "checks", 1.0).unwrap();
+        let count = |k: &str| a.metric(&key(k), 2.0, &g).unwrap().values["count"];
+        assert_eq!(count("http_reqs{name:predict}"), 3.0);
+        assert_eq!(a.metric(&key("http_reqs{name:predict}"), 2.0, &g).unwrap().values["rate"], 1.5);
+        // Several tags: only the requests carrying all of them.
+        assert_eq!(count("http_reqs{method:POST,name:predict}"), 2.0);
+        let get =
+            a.metric(&key("http_req_duration{ method:GET , name:predict }"), 1.0, &g).unwrap();
+        assert_eq!(get.values["count"], 1.0);
+        assert!((get.values["max"] - 3.0).abs() < 0.01, "{get:?}");
+        let f = a.metric(&key("http_req_failed"), 1.0, &g).unwrap();
+        assert!((f.values["rate"] - 0.5).abs() < 1e-9);
+        let c = a.metric(&key("checks"), 1.0, &g).unwrap();
         assert_eq!(c.values["rate"], 0.5);
-        assert_eq!(a.metric(&n, "http_reqs{status:500}", 1.0).unwrap().values["count"], 1.0);
-        let d500 = a.metric(&n, "http_req_duration{status:500}", 1.0).unwrap();
+        assert_eq!(
+            a.metric(&key("checks{check:status 200}"), 1.0, &g).unwrap().values["passes"],
+            1.0
+        );
+        assert_eq!(count("http_reqs{status:500}"), 1.0);
+        let d500 = a.metric(&key("http_req_duration{status:500}"), 1.0, &g).unwrap();
         assert_eq!(d500.values["count"], 1.0);
         assert!((d500.values["max"] - 7.0).abs() < 0.01, "{d500:?}");
-        let ok = a.metric(&n, "http_req_duration{expected_response:true}", 1.0).unwrap();
-        assert_eq!(ok.values["count"], 1.0);
+        let ok = a.metric(&expected_response_true(), 1.0, &g).unwrap();
+        assert_eq!(ok.values["count"], 2.0);
         assert!((ok.values["max"] - 5.0).abs() < 0.01, "{ok:?}");
-        let bad = a.metric(&n, "http_reqs{expected_response:false}", 1.0).unwrap();
-        assert_eq!(bad.values["count"], 2.0);
-        assert!(a.metric(&n, "nope", 1.0).is_none());
+        assert_eq!(count("http_reqs{expected_response:false}"), 2.0);
+        assert_eq!(count("iterations{scenario:default}"), 1.0);
+        // Not watched: no value rather than a wrong one.
+        assert!(a.metric(&key("http_reqs{name:/}"), 1.0, &g).is_none());
+        // A tag the metric does not carry: empty, as k6.
+        assert_eq!(count("data_received{name:predict}"), 0.0);
+        // Every response has a connecting time, 0 on a reused connection.
+        assert_eq!(a.connecting.len(), 3);
+        let agg = |k: &str, ag| a.aggregate(&key(k), ag, 1.0, &g);
+        assert_eq!(agg("http_req_connecting", Aggregate::Percentile(95.0)), Some(0.0));
+        assert!(
+            (agg("http_req_duration", Aggregate::Percentile(97.5)).unwrap() - 9.0).abs() < 0.01
+        );
+        assert_eq!(agg("http_reqs", Aggregate::Avg), None);
+        let empty = Recorder::new(&n);
+        // k6 does not evaluate a rate without samples.
+        assert_eq!(empty.aggregate(&key("checks"), Aggregate::Rate, 1.0, &g), None);
+        assert_eq!(
+            empty.aggregate(&key("http_reqs{status:500}"), Aggregate::Count, 1.0, &g),
+            Some(0.0)
+        );
     }
 
     #[test]

@@ -1,16 +1,20 @@
 //! The result file: one versioned JSON document per run.
 //!
 //! It is the only contract between a run and every later output (terminal summary, reports,
-//! compare, scale sweeps). Field names follow k6's summary export where one exists
-//! (`metrics.http_reqs.values.count`), so k6 users' tooling carries over. Everything a report
-//! shows must be derivable from this document alone; nothing here may refer to live state.
+//! compare, scale sweeps). `metrics` and `root_group` have the shape of the data k6 hands to
+//! `handleSummary` (`metrics.http_reqs.values.count`, `root_group.checks[]`), so k6 users'
+//! tooling carries over; `volley report --format k6` writes k6's other shape, the
+//! `--summary-export` file. Everything a report shows must be derivable from this document
+//! alone; nothing here may refer to live state.
 //!
 //! Units: times in `metrics` are milliseconds (k6's convention); elsewhere a field's name says
 //! its unit (`_ms`, `_s`, `_bytes`, `_pct`). Timestamps are RFC 3339 UTC.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::catalogue::Contains;
 
 /// Bumped whenever a field changes meaning or disappears (adding optional fields does not).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -34,9 +38,13 @@ pub struct RunResult {
     pub aborted_by: Option<String>,
     pub machine: Machine,
     pub totals: Totals,
-    /// k6-shaped metrics keyed by metric name, including tagged sub-metrics named in thresholds
-    /// (`http_req_duration{name:predict}`).
+    /// Metrics in the shape of k6's `handleSummary` data, keyed by metric name, including
+    /// `http_req_duration{expected_response:true}` and the sub-metrics thresholds name
+    /// (`http_req_duration{name:predict,method:GET}`, keyed as k6 keys them).
     pub metrics: BTreeMap<String, Metric>,
+    /// The checks as k6's `handleSummary` data has them (checks of the same name merged).
+    #[serde(default)]
+    pub root_group: Group,
     /// Transport failures by kind (`refused`, `reset`, `closed`, `timeout`, `tls`, `dns`,
     /// `malformed`, `other`); kinds that never happened are absent.
     pub failures: BTreeMap<String, u64>,
@@ -81,10 +89,10 @@ pub struct RunConfig {
     pub requests: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<f64>,
-    /// Target arrival rate (open model), requests per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rps: Option<f64>,
     pub timeout_s: f64,
+    /// The statuses that count as a success (`[[200, 399]]` unless the plan says otherwise).
+    #[serde(default)]
+    pub expected_statuses: StatusSet,
     pub keepalive: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
@@ -132,7 +140,8 @@ pub struct Totals {
     pub responses: u64,
     /// Requests that got no complete response (see `failures` for kinds).
     pub transport_failures: u64,
-    /// Responses with an expected status (by default 200–399, as k6).
+    /// Responses with an expected status (`config.expected_statuses`; 200–399 by default, as
+    /// k6).
     pub succeeded: u64,
     /// Transport failures plus responses with an unexpected status.
     pub failed: u64,
@@ -152,13 +161,13 @@ pub struct Totals {
 impl Totals {
     /// The accounting invariants; `Err` names the one that does not hold.
     pub fn check(&self) -> Result<(), String> {
-        if self.requests != self.responses + self.transport_failures {
+        if Some(self.requests) != self.responses.checked_add(self.transport_failures) {
             return Err(format!(
                 "requests {} != responses {} + transport failures {}",
                 self.requests, self.responses, self.transport_failures
             ));
         }
-        if self.requests != self.succeeded + self.failed {
+        if Some(self.requests) != self.succeeded.checked_add(self.failed) {
             return Err(format!(
                 "requests {} != succeeded {} + failed {}",
                 self.requests, self.succeeded, self.failed
@@ -180,10 +189,12 @@ pub struct Metric {
     #[serde(rename = "type")]
     pub kind: MetricKind,
     /// `time`, `data` or `default`.
-    pub contains: String,
-    /// Trend: `avg`, `min`, `med`, `max`, `p(90)`, `p(95)`, `p(99)`, `p(99.9)` (ms for time).
-    /// Counter: `count`, `rate` (per second). Rate: `rate`, `passes`, `fails`.
-    /// Gauge: `value`, `min`, `max`.
+    pub contains: Contains,
+    /// Trend: `avg`, `min`, `med`, `max`, `p(90)`, `p(95)`, `p(99)`, `p(99.9)` (ms for time),
+    /// `count`, and any other `p(N)` a threshold names. Counter: `count`, `rate` (per
+    /// second). Rate: `rate`, `passes`, `fails`. Gauge: `value`, `min`, `max`. Whole numbers
+    /// are written as integers (`"count": 807`), as k6 writes them.
+    #[serde(serialize_with = "whole_numbers")]
     pub values: BTreeMap<String, f64>,
     /// Threshold expression → outcome, as in k6's summary export.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -202,6 +213,104 @@ pub enum MetricKind {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ThresholdOutcome {
     pub ok: bool,
+}
+
+/// Writes a whole number as an integer (JSON has one number type; k6, written in Go, prints
+/// `807`, and jq users compare with `== 807`).
+fn whole_numbers<S: Serializer>(values: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(values.len()))?;
+    for (k, v) in values {
+        if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            m.serialize_entry(k, &(*v as i64))?;
+        } else {
+            m.serialize_entry(k, v)?;
+        }
+    }
+    m.end()
+}
+
+/// A set of HTTP statuses, as inclusive ranges: which responses count as a success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusSet(pub Vec<(u16, u16)>);
+
+impl Default for StatusSet {
+    fn default() -> Self {
+        StatusSet(vec![(200, 399)])
+    }
+}
+
+impl StatusSet {
+    #[inline]
+    pub fn contains(&self, status: u16) -> bool {
+        self.0.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+    }
+}
+
+/// A k6 group with its checks (`handleSummary`'s shape: lists). volley has one group, the
+/// root: k6 puts checks made outside any `group()` there.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub path: String,
+    /// As k6: the MD5 of `path`, in hex.
+    pub id: String,
+    pub groups: Vec<Group>,
+    pub checks: Vec<GroupCheck>,
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Group::root(Vec::new())
+    }
+}
+
+impl Group {
+    /// The root group holding these checks, merged by name as k6 merges them.
+    pub fn root(checks: Vec<CheckResult>) -> Group {
+        let mut merged: Vec<GroupCheck> = Vec::new();
+        for c in checks {
+            match merged.iter_mut().find(|m| m.name == c.name) {
+                Some(m) => {
+                    m.passes += c.passes;
+                    m.fails += c.fails;
+                }
+                None => {
+                    let path = format!("::{}", c.name);
+                    merged.push(GroupCheck {
+                        id: md5_hex(&path),
+                        path,
+                        name: c.name,
+                        passes: c.passes,
+                        fails: c.fails,
+                    })
+                }
+            }
+        }
+        Group {
+            name: String::new(),
+            path: String::new(),
+            id: md5_hex(""),
+            groups: vec![],
+            checks: merged,
+        }
+    }
+}
+
+/// One check in a group.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GroupCheck {
+    pub name: String,
+    /// `::name` for a check of the root group.
+    pub path: String,
+    pub id: String,
+    pub passes: u64,
+    pub fails: u64,
+}
+
+fn md5_hex(s: &str) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Latency statistics in milliseconds.
@@ -308,6 +417,14 @@ pub struct OpenModel {
     /// Requests started per second of the run.
     pub achieved_rps: f64,
     pub dropped: u64,
+    /// Share of the run volley's worker threads were busy (their event loops not idle), 0..=1.
+    #[serde(default)]
+    pub generator_busy: f64,
+    /// The schedule asked for more than this machine could start: arrivals were dropped or
+    /// the achieved rate fell short while the worker threads had no idle time left. The
+    /// generator, not the server, set the limit.
+    #[serde(default)]
+    pub generator_limited: bool,
     /// Latency measured from the actual send (what a closed-loop tool would report), ms.
     /// `metrics.http_req_duration` is measured from the intended start and is the truthful one.
     pub raw_latency: LatencyStats,

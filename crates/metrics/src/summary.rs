@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::catalogue::Contains;
 use crate::histogram::Micros;
 use crate::result::{LatencyStats, Metric, MetricKind};
+use crate::threshold::Aggregate;
 
 const MS: f64 = 1000.0;
 
@@ -40,7 +42,36 @@ pub fn trend(h: &Micros) -> Metric {
         ("p(99.9)".to_string(), s.p999),
         ("count".to_string(), s.count as f64),
     ]);
-    Metric { kind: MetricKind::Trend, contains: "time".into(), values, thresholds: BTreeMap::new() }
+    Metric {
+        kind: MetricKind::Trend,
+        contains: Contains::Time,
+        values,
+        thresholds: BTreeMap::new(),
+    }
+}
+
+/// One aggregate of a trend, in ms (all 0 when empty, as k6). `None` for a counter's or a
+/// rate's aggregate.
+pub fn trend_aggregate(h: &Micros, agg: Aggregate) -> Option<f64> {
+    if h.is_empty() {
+        return matches!(
+            agg,
+            Aggregate::Avg
+                | Aggregate::Min
+                | Aggregate::Med
+                | Aggregate::Max
+                | Aggregate::Percentile(_)
+        )
+        .then_some(0.0);
+    }
+    Some(match agg {
+        Aggregate::Avg => h.mean() / MS,
+        Aggregate::Min => h.min() as f64 / MS,
+        Aggregate::Med => h.value_at_quantile(0.5) as f64 / MS,
+        Aggregate::Max => h.max() as f64 / MS,
+        Aggregate::Percentile(p) => percentile_ms(h, p),
+        _ => return None,
+    })
 }
 
 /// The percentiles of a time series' running statistics: Locust's `PERCENTILES_TO_REPORT`.
@@ -64,11 +95,11 @@ pub fn percentile_ms(h: &Micros, p: f64) -> f64 {
     if h.is_empty() { 0.0 } else { h.value_at_percentile(p) as f64 / MS }
 }
 
-pub fn counter(count: u64, duration_s: f64, contains: &str) -> Metric {
+pub fn counter(count: u64, duration_s: f64, contains: Contains) -> Metric {
     let rate = if duration_s > 0.0 { count as f64 / duration_s } else { 0.0 };
     Metric {
         kind: MetricKind::Counter,
-        contains: contains.into(),
+        contains,
         values: BTreeMap::from([("count".to_string(), count as f64), ("rate".to_string(), rate)]),
         thresholds: BTreeMap::new(),
     }
@@ -80,7 +111,7 @@ pub fn rate(passes: u64, fails: u64) -> Metric {
     let r = if total == 0 { 0.0 } else { passes as f64 / total as f64 };
     Metric {
         kind: MetricKind::Rate,
-        contains: "default".into(),
+        contains: Contains::Default,
         values: BTreeMap::from([
             ("rate".to_string(), r),
             ("passes".to_string(), passes as f64),
@@ -93,7 +124,7 @@ pub fn rate(passes: u64, fails: u64) -> Metric {
 pub fn gauge(value: f64, min: f64, max: f64) -> Metric {
     Metric {
         kind: MetricKind::Gauge,
-        contains: "default".into(),
+        contains: Contains::Default,
         values: BTreeMap::from([
             ("value".to_string(), value),
             ("min".to_string(), min),

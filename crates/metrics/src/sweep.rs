@@ -1,14 +1,26 @@
 //! The result of a scaling sweep (`volley scale`, `volley demo`): one run per instance count
-//! (and repeat), the table seed 003 left empty, and its analysis: speedup, efficiency, a fit of
-//! the Universal Scalability Law, and findings written with the numbers that support them.
+//! (and repeat), the table seed 003 left empty, and its analysis: speedup, efficiency and a fit
+//! of the Universal Scalability Law. (The findings in words are the report crate's.)
 //!
+//! Throughput in a sweep is **successful responses per second**: a balancer answering 502 fast
+//! is not throughput. A run whose error rate exceeds [`HIGH_ERROR_RATE`] is flagged and never
+//! used for speedup, efficiency or the fit; the fit needs [`USL_MIN_COUNTS`] instance counts.
 //! Computed here, from the runs alone, so that every renderer shows the same figures.
 
 use serde::{Deserialize, Serialize};
 
 use crate::result::{Machine, RunResult};
 
-pub const SWEEP_SCHEMA_VERSION: u32 = 1;
+/// 2: `rps` counts successful responses only; `speedup`/`efficiency` may be absent.
+pub const SWEEP_SCHEMA_VERSION: u32 = 2;
+
+/// A run with more failed requests than this fraction is flagged and left out of speedup,
+/// efficiency and the USL fit.
+pub const HIGH_ERROR_RATE: f64 = 0.05;
+
+/// Distinct instance counts (of usable runs) the USL fit needs: with two, any two-parameter
+/// curve passes through both points and its R² means nothing.
+pub const USL_MIN_COUNTS: usize = 3;
 
 /// A whole sweep, as saved by `volley scale -o scale.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -37,10 +49,17 @@ pub struct SweepRun {
     pub instances: usize,
     /// 1-based repeat number.
     pub repeat: usize,
+    /// Successful responses per second (the sweep's throughput).
     pub rps: f64,
+    /// Every request per second, failed ones included (the run's `totals.rps`).
+    #[serde(default)]
+    pub request_rps: f64,
     pub requests: u64,
     pub failures: u64,
     pub error_rate: f64,
+    /// `error_rate > HIGH_ERROR_RATE`: not used for speedup, efficiency or the fit.
+    #[serde(default)]
+    pub high_error_rate: bool,
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
@@ -95,13 +114,22 @@ impl SweepRun {
                 _ => unattributed += b.requests,
             }
         }
+        let t = &result.totals;
+        // Successful responses per second; exactly `totals.rps` when nothing failed.
+        let rps = if t.failed == 0 || t.requests == 0 {
+            if t.requests == 0 { 0.0 } else { t.rps }
+        } else {
+            t.rps * (t.succeeded as f64 / t.requests as f64)
+        };
         SweepRun {
             instances,
             repeat,
-            rps: result.totals.rps,
-            requests: result.totals.requests,
-            failures: result.totals.failed,
-            error_rate: result.totals.error_rate(),
+            rps,
+            request_rps: t.rps,
+            requests: t.requests,
+            failures: t.failed,
+            error_rate: t.error_rate(),
+            high_error_rate: t.error_rate() > HIGH_ERROR_RATE,
             p50_ms: d("med").unwrap_or(0.0),
             p95_ms: d("p(95)").unwrap_or(0.0),
             p99_ms: d("p(99)").unwrap_or(0.0),
@@ -124,7 +152,7 @@ impl SweepRun {
 pub struct SweepRow {
     pub instances: usize,
     pub runs: usize,
-    /// Mean over repeats.
+    /// Successful responses per second, mean over repeats.
     pub rps: f64,
     pub rps_min: f64,
     pub rps_max: f64,
@@ -134,6 +162,9 @@ pub struct SweepRow {
     pub requests: f64,
     pub failures: f64,
     pub error_rate: f64,
+    /// Some run at this count had a high error rate ([`HIGH_ERROR_RATE`]): no speedup.
+    #[serde(default)]
+    pub high_error_rate: bool,
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
@@ -150,10 +181,13 @@ pub struct SweepRow {
     pub generator_cpu_pct: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_cpu_pct: Option<f64>,
-    /// Throughput relative to the smallest instance count.
-    pub speedup: f64,
-    /// `speedup / (instances / smallest instance count)`.
-    pub efficiency: f64,
+    /// Throughput relative to the baseline (the smallest instance count without a high error
+    /// rate); absent for a flagged row or when there is no baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup: Option<f64>,
+    /// `speedup / (instances / baseline instances)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub efficiency: Option<f64>,
 }
 
 /// Universal Scalability Law: X(N) = λN / (1 + σ(N−1) + κN(N−1)).
@@ -173,7 +207,8 @@ pub struct UslFit {
     pub peak_rps: Option<f64>,
     /// Coefficient of determination of the fit on the measured points.
     pub r_squared: f64,
-    /// False when there were too few instance counts to fit κ (it is then 0).
+    /// Always true since schema 2 (a fit needs [`USL_MIN_COUNTS`] counts); kept so older
+    /// sweeps still read.
     pub kappa_fitted: bool,
 }
 
@@ -185,11 +220,13 @@ impl UslFit {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Analysis {
-    /// The instance count speedups are relative to.
+    /// The instance count speedups are relative to (0: none, every count was flagged).
     pub baseline_instances: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usl: Option<UslFit>,
-    /// Written findings, each with its numbers.
+    /// Written findings, each with its numbers: written by the report crate
+    /// (`volley_report::sweep_findings`) when the sweep is saved, for readers of the JSON.
+    #[serde(default)]
     pub findings: Vec<String>,
 }
 
@@ -239,6 +276,7 @@ pub fn rows(runs: &[SweepRun]) -> Vec<SweepRow> {
                 requests: mean(rs.iter().map(|r| r.requests as f64)),
                 failures: mean(rs.iter().map(|r| r.failures as f64)),
                 error_rate: mean(rs.iter().map(|r| r.error_rate)),
+                high_error_rate: rs.iter().any(|r| r.high_error_rate),
                 p50_ms: mean(rs.iter().map(|r| r.p50_ms)),
                 p95_ms: mean(rs.iter().map(|r| r.p95_ms)),
                 p99_ms: mean(rs.iter().map(|r| r.p99_ms)),
@@ -250,16 +288,16 @@ pub fn rows(runs: &[SweepRun]) -> Vec<SweepRow> {
                 balancer_cpu_pct: mean_opt(rs.iter().map(|r| r.balancer_cpu_pct)),
                 generator_cpu_pct: mean_opt(rs.iter().map(|r| r.generator_cpu_pct)),
                 other_cpu_pct: mean_opt(rs.iter().map(|r| r.other_cpu_pct)),
-                speedup: 0.0,
-                efficiency: 0.0,
+                speedup: None,
+                efficiency: None,
             }
         })
         .collect();
-    if let Some(base) = rows.first().cloned() {
-        for r in &mut rows {
-            r.speedup = if base.rps > 0.0 { r.rps / base.rps } else { 0.0 };
-            let scale = r.instances as f64 / base.instances.max(1) as f64;
-            r.efficiency = if scale > 0.0 { r.speedup / scale } else { 0.0 };
+    if let Some(base) = rows.iter().find(|r| !r.high_error_rate && r.rps > 0.0).cloned() {
+        for r in rows.iter_mut().filter(|r| !r.high_error_rate) {
+            let speedup = r.rps / base.rps;
+            r.speedup = Some(speedup);
+            r.efficiency = Some(speedup / (r.instances as f64 / base.instances.max(1) as f64));
         }
     }
     rows
@@ -267,16 +305,16 @@ pub fn rows(runs: &[SweepRun]) -> Vec<SweepRow> {
 
 /// Least-squares fit of the USL to (instances, rps) points. For fixed σ and κ the best λ is
 /// linear, so the search is over (σ, κ) only: a coarse grid, then shrinking local refinement.
-/// With fewer than three distinct instance counts κ cannot be told apart from σ and is fixed
-/// at 0. `None` with fewer than two distinct counts or no throughput.
+/// `None` with fewer than [`USL_MIN_COUNTS`] distinct instance counts (two points are passed
+/// through by some curve whatever they are) or no throughput.
 pub fn fit_usl(points: &[(f64, f64)]) -> Option<UslFit> {
     let mut ns: Vec<f64> = points.iter().map(|p| p.0).collect();
     ns.sort_by(f64::total_cmp);
     ns.dedup();
-    if ns.len() < 2 || points.iter().all(|p| p.1 <= 0.0) {
+    if ns.len() < USL_MIN_COUNTS || points.iter().all(|p| p.1 <= 0.0) {
         return None;
     }
-    let fit_kappa = ns.len() >= 3;
+    let fit_kappa = true;
     // Best λ and the residual sum of squares for given σ, κ.
     let sse = |sigma: f64, kappa: f64| -> (f64, f64) {
         let f: Vec<f64> = points.iter().map(|&(n, _)| usl(1.0, sigma, kappa, n)).collect();
@@ -338,219 +376,15 @@ pub fn fit_usl(points: &[(f64, f64)]) -> Option<UslFit> {
     })
 }
 
-fn pct(x: f64) -> String {
-    format!("{:.0}%", x * 100.0)
-}
-
-/// Findings in plain words, each carrying its numbers. `cores` is the machine's core count.
-pub fn findings(rows: &[SweepRow], usl: Option<&UslFit>, cores: u32) -> Vec<String> {
-    let mut out = Vec::new();
-    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-        return out;
-    };
-    if rows.len() >= 2 {
-        out.push(format!(
-            "Going from {} to {} instance(s) changed throughput from {:.1} to {:.1} req/s: {:.2}× \
-             for {:.1}× the instances (scaling efficiency {}).",
-            first.instances,
-            last.instances,
-            first.rps,
-            last.rps,
-            last.speedup,
-            last.instances as f64 / first.instances.max(1) as f64,
-            pct(last.efficiency)
-        ));
-    }
-    // Where growth stops: the first step that adds under 5%.
-    for w in rows.windows(2) {
-        let (a, b) = (&w[0], &w[1]);
-        if a.rps <= 0.0 {
-            continue;
-        }
-        let growth = b.rps / a.rps - 1.0;
-        if growth < 0.05 {
-            let cpu_note = if b.cpu_pct_per_instance < a.cpu_pct_per_instance * 0.85 {
-                format!(
-                    " while CPU per instance fell from {:.0}% to {:.0}%: the instances wait on \
-                     something else (the bottleneck is elsewhere: a shared resource, the cores, \
-                     or the load generator)",
-                    a.cpu_pct_per_instance, b.cpu_pct_per_instance
-                )
-            } else {
-                String::new()
-            };
-            out.push(format!(
-                "Beyond {} instance(s) throughput {} ({:.1} → {:.1} req/s at {} instances){}.",
-                a.instances,
-                if growth < 0.0 {
-                    format!("falls by {:.1}%", -growth * 100.0)
-                } else {
-                    format!("grows only {:.1}%", growth * 100.0)
-                },
-                a.rps,
-                b.rps,
-                b.instances,
-                cpu_note
-            ));
-            break;
-        }
-    }
-    // Instances compete for the cores.
-    if let Some(r) = rows.iter().find(|r| r.instances as u32 > cores && cores > 0) {
-        let total_cpu = r.cpu_pct_per_instance * r.instances as f64;
-        out.push(format!(
-            "{} instances on {cores} core(s): together they used {:.0}% CPU of the {}% the \
-             machine has, so instances beyond {cores} mostly share cores instead of adding them.",
-            r.instances,
-            total_cpu,
-            cores * 100
-        ));
-    }
-    // Each instance saturating one core means a CPU-bound service.
-    if first.cpu_pct_per_instance >= 85.0 {
-        out.push(format!(
-            "With {} instance(s) each instance used {:.0}% of a core: the service is CPU-bound \
-             per process, so more processes help as long as there are free cores.",
-            first.instances, first.cpu_pct_per_instance
-        ));
-    }
-    // The load generator (and the balancer, in the same process) must not be the limit.
-    if let Some(r) = rows.iter().max_by(|a, b| {
-        a.generator_cpu_pct.unwrap_or(0.0).total_cmp(&b.generator_cpu_pct.unwrap_or(0.0))
-    }) && let Some(g) = r.generator_cpu_pct
-    {
-        let b = r.balancer_cpu_pct.unwrap_or(0.0);
-        if g + b >= 80.0 {
-            out.push(format!(
-                "volley itself used {g:.0}% CPU for load generation and {b:.0}% for the balancer \
-                 at {} instances: on a machine this size the measurement competes with the \
-                 service; treat the higher instance counts with caution.",
-                r.instances
-            ));
-        } else {
-            out.push(format!(
-                "The balancer used at most {:.0}% of a core and load generation {g:.0}%: \
-                 neither limited the results.",
-                rows.iter().filter_map(|r| r.balancer_cpu_pct).fold(0.0, f64::max)
-            ));
-        }
-    }
-    // Other work on the machine takes cores from the instances.
-    if let Some(r) = rows
-        .iter()
-        .filter(|r| r.other_cpu_pct.is_some())
-        .max_by(|a, b| a.other_cpu_pct.unwrap_or(0.0).total_cmp(&b.other_cpu_pct.unwrap_or(0.0)))
-        && let Some(other) = r.other_cpu_pct
-        && other >= 20.0
-    {
-        out.push(format!(
-            "Other processes on this machine used {other:.0}% CPU during the run at {} \
-             instance(s) (of {}% in all): the instances did not have the cores to themselves, \
-             so throughput is lower and noisier than on a quiet machine.",
-            r.instances,
-            cores * 100
-        ));
-    }
-    // Latency and errors.
-    if rows.len() >= 2 && first.p95_ms > 0.0 {
-        out.push(format!(
-            "p95 latency went from {:.1} ms at {} instance(s) to {:.1} ms at {} ({:+.0}%).",
-            first.p95_ms,
-            first.instances,
-            last.p95_ms,
-            last.instances,
-            (last.p95_ms / first.p95_ms - 1.0) * 100.0
-        ));
-    }
-    for r in rows.iter().filter(|r| r.error_rate > 0.0) {
-        out.push(format!(
-            "{} instance(s): {:.2}% of requests failed ({:.0} of {:.0} per run).",
-            r.instances,
-            r.error_rate * 100.0,
-            r.failures,
-            r.requests
-        ));
-    }
-    for r in rows.iter().filter(|r| r.restarts > 0) {
-        out.push(format!(
-            "{} instance(s): the supervisor restarted instances {} time(s) during the runs.",
-            r.instances, r.restarts
-        ));
-    }
-    if let Some(spread) = rows
-        .iter()
-        .filter(|r| r.runs > 1 && r.rps > 0.0)
-        .map(|r| (r, r.rps_stddev / r.rps))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-    {
-        let verdict = if spread.1 > 0.1 {
-            "differences smaller than that between instance counts are noise"
-        } else {
-            "the runs are consistent"
-        };
-        out.push(format!(
-            "Between repeats throughput varied by up to {:.1}% (relative standard deviation, at \
-             {} instance(s)): {verdict}.",
-            spread.1 * 100.0,
-            spread.0.instances
-        ));
-    }
-    if let Some(u) = usl {
-        let mut s = format!(
-            "Universal Scalability Law fit: λ = {:.1} req/s per instance, contention σ = {:.3}, \
-             coherency κ = {:.4} (R² = {:.2})",
-            u.lambda, u.sigma, u.kappa, u.r_squared
-        );
-        if u.r_squared < 0.5 {
-            s.push_str(&format!(
-                "; it fits poorly (R² = {:.2}): the figures are noisy or the service does not \
-                 behave like a queue that more copies relieve, so read σ and κ with caution{}",
-                u.r_squared,
-                if rows.iter().all(|r| r.runs == 1) { " (--repeat helps)" } else { "" }
-            ));
-        }
-        match (u.peak_instances, u.kappa_fitted) {
-            (Some(n), _) => s.push_str(&format!(
-                "; throughput is predicted to peak near {n:.1} instances at {:.0} req/s.",
-                u.peak_rps.unwrap_or(0.0)
-            )),
-            (None, true) => {
-                s.push_str("; no coherency cost was found, so no peak is predicted within reach.")
-            }
-            (None, false) => s.push_str("; κ needs at least three instance counts to be fitted."),
-        }
-        out.push(s);
-    }
-    out
-}
-
-/// Rows, USL fit and findings from the runs.
-pub fn analyze(runs: &[SweepRun], cores: u32) -> (Vec<SweepRow>, Analysis) {
+/// Rows and the USL fit from the runs; the fit uses only runs without a high error rate.
+/// The findings are left empty (the report crate words them).
+pub fn analyze(runs: &[SweepRun]) -> (Vec<SweepRow>, Analysis) {
     let rows = rows(runs);
-    let points: Vec<(f64, f64)> = runs.iter().map(|r| (r.instances as f64, r.rps)).collect();
+    let points: Vec<(f64, f64)> =
+        runs.iter().filter(|r| !r.high_error_rate).map(|r| (r.instances as f64, r.rps)).collect();
     let usl = fit_usl(&points);
-    let mut findings = findings(&rows, usl.as_ref(), cores);
-    for r in runs.iter().filter(|r| r.unattributed > 0) {
-        findings.push(format!(
-            "{} instance(s), run {}: {} request(s) got no answer from any instance (the \
-             balancer's 502 while none was up, or a transport failure).",
-            r.instances, r.repeat, r.unattributed
-        ));
-    }
-    for r in runs.iter().filter(|r| !r.events.is_empty()) {
-        let shown: Vec<&str> = r.events.iter().take(3).map(String::as_str).collect();
-        let more = r.events.len().saturating_sub(shown.len());
-        findings.push(format!(
-            "{} instance(s), run {}: {}{}",
-            r.instances,
-            r.repeat,
-            shown.join("; "),
-            if more > 0 { format!(" (and {more} more events)") } else { String::new() }
-        ));
-    }
-    let analysis =
-        Analysis { baseline_instances: rows.first().map_or(0, |r| r.instances), usl, findings };
-    (rows, analysis)
+    let baseline_instances = rows.iter().find(|r| r.speedup.is_some()).map_or(0, |r| r.instances);
+    (rows, Analysis { baseline_instances, usl, findings: Vec::new() })
 }
 
 #[cfg(test)]
@@ -571,32 +405,16 @@ mod tests {
     }
 
     #[test]
-    fn two_points_fit_sigma_only() {
-        // 1 → 100 rps, 2 → 150 rps: 150 = 200 / (1 + σ) ⇒ σ = 1/3.
-        let fit = fit_usl(&[(1.0, 100.0), (2.0, 150.0)]).unwrap();
-        assert!(!fit.kappa_fitted);
-        assert_eq!(fit.kappa, 0.0);
-        assert!((fit.sigma - 1.0 / 3.0).abs() < 0.01, "{fit:?}");
-        assert!((fit.lambda - 100.0).abs() < 1.0, "{fit:?}");
+    fn two_counts_are_not_fitted() {
+        assert!(fit_usl(&[(1.0, 100.0), (2.0, 150.0)]).is_none());
+        assert!(fit_usl(&[(1.0, 100.0), (1.0, 90.0), (2.0, 150.0), (2.0, 160.0)]).is_none());
         assert!(fit_usl(&[(1.0, 100.0)]).is_none());
+        assert!(fit_usl(&[(1.0, 100.0), (2.0, 150.0), (3.0, 180.0)]).is_some());
     }
 
     #[test]
     fn repeats_are_aggregated_with_their_spread() {
-        let r: RunResult = serde_json::from_value(serde_json::json!({
-            "schema_version": 1, "volley_version": "0", "config": {"mode": "quick",
-            "concurrency": 1, "timeout_s": 1.0, "keepalive": true},
-            "started_at": "1970-01-01T00:00:00Z", "ended_at": "1970-01-01T00:00:01Z",
-            "duration_s": 1.0, "interrupted": false,
-            "machine": {"hostname": "h", "os": "linux", "arch": "x", "cpus": 2, "threads": 1},
-            "totals": {"requests": 100, "responses": 100, "transport_failures": 0,
-            "succeeded": 100, "failed": 0, "dropped": 0, "iterations": 100,
-            "interrupted_iterations": 0, "bytes_sent": 0, "bytes_received": 0, "rps": 100.0,
-            "max_connections": 1},
-            "metrics": {}, "failures": {}, "status_codes": {}, "endpoints": [],
-            "timeseries": [], "histograms": {}
-        }))
-        .unwrap();
+        let r = result(100, 0);
         let run = |n, rep, rps: f64| {
             let mut x = SweepRun::from_result(n, rep, r.clone());
             x.rps = rps;
@@ -610,26 +428,73 @@ mod tests {
             (2, 100.0, 90.0, 110.0)
         );
         assert!((rows[0].rps_stddev - 200f64.sqrt()).abs() < 1e-9, "{:?}", rows[0]);
-        assert_eq!((rows[1].speedup, rows[1].efficiency), (2.0, 1.0));
+        assert_eq!((rows[1].speedup, rows[1].efficiency), (Some(2.0), Some(1.0)));
     }
 
-    fn row(n: usize, rps: f64, cpu: f64) -> SweepRow {
-        SweepRow { instances: n, runs: 1, rps, cpu_pct_per_instance: cpu, ..Default::default() }
+    /// A result of `requests` requests in 1 s of which `failed` got the balancer's 502.
+    fn result(requests: u64, failed: u64) -> RunResult {
+        let mut r = base();
+        let t = &mut r.totals;
+        (t.requests, t.responses, t.succeeded, t.failed) =
+            (requests, requests, requests - failed, failed);
+        t.rps = requests as f64;
+        r
+    }
+
+    fn base() -> RunResult {
+        serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "volley_version": "0", "config": {"mode": "quick",
+            "concurrency": 1, "timeout_s": 1.0, "keepalive": true},
+            "started_at": "1970-01-01T00:00:00Z", "ended_at": "1970-01-01T00:00:01Z",
+            "duration_s": 1.0, "interrupted": false,
+            "machine": {"hostname": "h", "os": "linux", "arch": "x", "cpus": 2, "threads": 1},
+            "totals": {"requests": 0, "responses": 0, "transport_failures": 0,
+            "succeeded": 0, "failed": 0, "dropped": 0, "iterations": 0,
+            "interrupted_iterations": 0, "bytes_sent": 0, "bytes_received": 0, "rps": 0.0,
+            "max_connections": 1},
+            "metrics": {}, "failures": {}, "status_codes": {}, "endpoints": [],
+            "timeseries": [], "histograms": {}
+        }))
+        .unwrap()
+    }
+
+    /// Issue 9 item 13: 96% of 85,754 req/s were the balancer's 502s.
+    #[test]
+    fn throughput_counts_successes_and_flagged_runs_give_no_speedup() {
+        let runs = vec![
+            SweepRun::from_result(1, 1, result(1_000, 0)),
+            SweepRun::from_result(2, 1, result(85_754, 82_324)),
+            SweepRun::from_result(3, 1, result(2_900, 10)),
+        ];
+        assert_eq!(runs[0].rps, 1_000.0);
+        assert_eq!(runs[1].request_rps, 85_754.0);
+        assert!((runs[1].rps - 3_430.0).abs() < 1e-6, "{}", runs[1].rps);
+        assert!(runs[1].high_error_rate && !runs[2].high_error_rate);
+        assert!((runs[2].rps - 2_890.0).abs() < 1e-6);
+        let (rows, analysis) = analyze(&runs);
+        assert_eq!(analysis.baseline_instances, 1);
+        assert_eq!(rows[0].speedup, Some(1.0));
+        assert_eq!((rows[1].speedup, rows[1].efficiency), (None, None));
+        assert!(rows[1].high_error_rate);
+        assert!((rows[2].speedup.unwrap() - 2.89).abs() < 1e-9);
+        assert!((rows[2].efficiency.unwrap() - 2.89 / 3.0).abs() < 1e-9);
+        // Only two usable counts are left: no fit.
+        assert!(analysis.usl.is_none());
     }
 
     #[test]
-    fn findings_name_the_plateau() {
-        let mut rows = vec![row(1, 100.0, 99.0), row(2, 190.0, 97.0), row(3, 195.0, 60.0)];
-        let base = rows[0].rps;
-        for r in &mut rows {
-            r.speedup = r.rps / base;
-            r.efficiency = r.speedup / r.instances as f64;
-        }
-        let f = findings(&rows, None, 2);
-        let text = f.join("\n");
-        assert!(text.contains("1.95×"), "{text}");
-        assert!(text.contains("Beyond 2 instance(s) throughput grows only 2.6%"), "{text}");
-        assert!(text.contains("fell from 97% to 60%"), "{text}");
-        assert!(text.contains("3 instances on 2 core(s)"), "{text}");
+    fn a_flagged_smallest_count_moves_the_baseline() {
+        let runs = vec![
+            SweepRun::from_result(1, 1, result(1_000, 900)),
+            SweepRun::from_result(2, 1, result(1_000, 0)),
+            SweepRun::from_result(4, 1, result(1_800, 0)),
+        ];
+        let (rows, analysis) = analyze(&runs);
+        assert_eq!(analysis.baseline_instances, 2);
+        assert_eq!(rows[0].speedup, None);
+        assert_eq!((rows[2].speedup, rows[2].efficiency), (Some(1.8), Some(0.9)));
+        let all_bad = vec![SweepRun::from_result(1, 1, result(10, 10))];
+        let (rows, analysis) = analyze(&all_bad);
+        assert_eq!((rows[0].speedup, analysis.baseline_instances), (None, 0));
     }
 }

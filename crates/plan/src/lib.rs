@@ -4,16 +4,20 @@
 //! the validated types of [`spec`]. Pure: no I/O besides reading the plan's own files (CSV
 //! feeders, body files), no network, no clock (except `{{ timestamp }}` when it renders).
 //!
-//! Entry points: [`load`] / [`load_str`] (YAML plan → [`Spec`] or every [`PlanError`]), the
+//! Entry points: [`load`] / [`load_str`] (YAML plan → [`Spec`] or every [`PlanError`]),
+//! [`quick::build`] (quick-mode flags → [`Spec`]), [`Target::parse`] (the one URL parser), the
 //! per-request runtime in [`runtime`] (render a step, pick a flow, feed rows, checks,
 //! extraction, cookies, think time), [`threshold`] (k6 expressions). The plan format is
 //! documented in `docs/plan.md` and `schema/plan.schema.json`.
 
 mod describe;
 pub mod error;
+pub mod files;
 mod load;
+pub mod quick;
 pub mod runtime;
 pub mod spec;
+pub mod target;
 pub mod template;
 pub mod threshold;
 mod yaml;
@@ -24,5 +28,6 @@ pub use load::parse_duration;
 pub use load::{Overrides, load, load_str};
 pub use runtime::{CookieJar, RenderedRequest, ResponseView};
 pub use spec::*;
+pub use target::{HeaderConflict, Target, check_user_header};
 pub use template::{Template, VuState};
 pub use threshold::{Op, Threshold, ThresholdExpr};

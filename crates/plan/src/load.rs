@@ -16,7 +16,7 @@ use crate::spec::{
     JsonTemplate, Scenario, Spec, Stage, StatusSet, Step, ThinkTime,
 };
 use crate::template::{CompileContext, Template};
-use crate::threshold::{self, Threshold};
+use crate::threshold::{self, MetricKey, Tag, Threshold};
 use crate::yaml::{self, Node, Pos, Value};
 
 /// Changes from the command line, applied without editing the plan file.
@@ -35,14 +35,29 @@ pub struct Overrides {
 /// Reads and validates the plan at `path`; relative file references resolve from its folder.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Spec, PlanErrors> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| PlanErrors {
+    let whole = |message: String, hint: Option<&str>| PlanErrors {
         errors: vec![PlanError {
             file: origin.clone(),
             line: 1,
             col: 1,
-            message: format!("cannot read the plan: {e}"),
-            hint: Some("check the path (it is relative to the current directory)".into()),
+            message,
+            hint: hint.map(str::to_string),
         }],
+    };
+    let bytes = crate::files::read_limited(path, crate::files::MAX_PLAN_BYTES).map_err(|e| {
+        whole(
+            format!("cannot read the plan: {e}"),
+            Some("check the path (it is relative to the current directory)"),
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        whole(
+            format!(
+                "the plan is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+            Some("save the plan as UTF-8"),
+        )
     })?;
     let base = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -540,6 +555,20 @@ impl Resolver {
         pos.clone()
     }
 
+    /// Headers volley frames itself (`Content-Length`, `Transfer-Encoding`, a second `Host`)
+    /// are refused where they are written; see [`crate::check_user_header`].
+    fn user_headers(&mut self, n: &Node, body_len: Option<usize>) {
+        let mut host_seen = false;
+        for (k, v) in n.as_map().unwrap_or_default() {
+            let Some(name) = k.text() else { continue };
+            let value = v.text();
+            if let Err(e) = crate::check_user_header(&name, value.as_deref(), body_len, host_seen) {
+                self.err(&k.pos, e.message, Some(e.hint.to_string()));
+            }
+            host_seen |= name.eq_ignore_ascii_case("host");
+        }
+    }
+
     fn template_map(&mut self, n: &Node, what: &str) -> Vec<(String, Template)> {
         let mut out = Vec::new();
         for (k, v) in self.map(n, what).unwrap_or_default() {
@@ -603,14 +632,10 @@ impl Resolver {
         let has_base = root.get("base_url").is_some();
         let base_url = root.get("base_url").and_then(|n| {
             let t = self.text(n, "base_url")?;
-            match url::Url::parse(&t) {
-                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
-                Ok(u) => {
-                    self.err(
-                        &n.pos,
-                        format!("base_url: scheme `{}` is not http or https", u.scheme()),
-                        None,
-                    );
+            match crate::Target::parse(&t) {
+                Ok(target) => Some(target.url),
+                Err(e) if e.contains("scheme") => {
+                    self.err(&n.pos, format!("base_url: {e}"), None);
                     None
                 }
                 Err(e) => {
@@ -809,6 +834,8 @@ impl Resolver {
         }
         if let Some(h) = n.get("headers") {
             http.headers = self.template_map(h, "defaults.headers");
+            // Bodies differ per step: a length cannot be right for all of them.
+            self.user_headers(h, None);
         }
         if let Some(t) = n.get("think_time") {
             think = self.think_time(t);
@@ -1080,15 +1107,21 @@ impl Resolver {
                 let grd = n.get("graceful_ramp_down").map_or(Some(Duration::from_secs(30)), |v| {
                     self.duration(v, "graceful_ramp_down")
                 });
-                Some(Executor::RampingVus {
-                    start_vus: start_vus?,
-                    stages: stages?,
-                    graceful_ramp_down: grd?,
-                })
+                let (start_vus, stages) = (start_vus?, stages?);
+                if start_vus == 0 && stages.iter().all(|s| s.target == 0.0) {
+                    self.err(
+                        &n.pos,
+                        "start_vus and every stage target are 0: the scenario would send nothing",
+                        Some("give a stage a target above 0".to_string()),
+                    );
+                    return None;
+                }
+                Some(Executor::RampingVus { start_vus, stages, graceful_ramp_down: grd? })
             }
             "per-vu-iterations" | "shared-iterations" => {
                 let (v, i, m) = (vus(self), iterations(self), max_duration(self));
                 let (vus, iterations, max_duration) = (v?, i?, m?);
+                let max_duration = self.positive(max_duration, n, "max_duration")?;
                 if name == "per-vu-iterations" {
                     return Some(Executor::PerVuIterations { vus, iterations, max_duration });
                 }
@@ -1122,6 +1155,14 @@ impl Resolver {
                 let stages = need(self, "stages").and_then(|s| self.stages(s, false));
                 let pair = vus_pair(self);
                 let (start, unit, mut stages, (pre, max)) = (start?, unit?, stages?, pair?);
+                if start <= 0.0 && stages.iter().all(|s| s.target <= 0.0) {
+                    self.err(
+                        &n.pos,
+                        "start_rate and every stage target are 0: the scenario would send nothing",
+                        Some("give a stage a target above 0".to_string()),
+                    );
+                    return None;
+                }
                 for s in &mut stages {
                     s.target /= unit;
                 }
@@ -1189,6 +1230,17 @@ impl Resolver {
                 (Some(duration), Some(target)) => out.push(Stage { duration, target }),
                 _ => ok = false,
             }
+        }
+        if ok && out.iter().all(|s| s.duration.is_zero()) {
+            self.err(
+                &n.pos,
+                "every stage lasts 0s: the scenario would send nothing",
+                Some(
+                    "give at least one stage a duration, e.g. `{ duration: 30s, target: 50 }`"
+                        .to_string(),
+                ),
+            );
+            return None;
         }
         ok.then_some(out)
     }
@@ -1317,7 +1369,7 @@ impl Resolver {
             );
         } else if absolute
             && let Some(lit) = literal
-            && let Err(e) = url::Url::parse(lit)
+            && let Err(e) = crate::Target::parse(lit)
         {
             self.err(&url_node.pos, format!("`{lit}` is not a URL: {e}"), None);
         }
@@ -1356,7 +1408,7 @@ impl Resolver {
         } else if let Some(f) = n.get("body_file") {
             let file = self.text(f, "body_file")?;
             let path = self.base_dir.join(&file);
-            match std::fs::read(&path) {
+            match crate::files::read_limited(&path, crate::files::MAX_BODY_BYTES) {
                 Ok(bytes) => Some(Body::Bytes(Arc::from(bytes))),
                 Err(e) => {
                     self.err(
@@ -1373,6 +1425,15 @@ impl Resolver {
         } else {
             Some(Body::None)
         };
+        if let Some(h) = n.get("headers") {
+            let body_len = match &body {
+                Some(Body::None) => Some(0),
+                Some(Body::Bytes(b)) => Some(b.len()),
+                Some(Body::Raw(t)) => t.as_literal().map(str::len),
+                _ => None,
+            };
+            self.user_headers(h, body_len);
+        }
         let timeout = n.get("timeout").map(|t| self.duration(t, "timeout"));
         let think_time = n.get("think_time").map(|t| self.think_time(t));
         let name_for_checks = name.clone().unwrap_or_default();
@@ -1682,7 +1743,7 @@ impl Resolver {
         let mut out = Vec::new();
         for (k, v) in self.map(n, "thresholds").unwrap_or_default() {
             let Some(key) = k.text() else { continue };
-            let kind = match threshold::check_metric_key(&key) {
+            let parsed = match threshold::check_metric_key(&key) {
                 Ok(t) => Some(t),
                 Err(es) => {
                     for e in es {
@@ -1691,7 +1752,9 @@ impl Resolver {
                     None
                 }
             };
-            self.check_selector(&key, &k.pos, scenarios);
+            if let Some(p) = &parsed {
+                self.check_selector(p, &key, &k.pos, scenarios);
+            }
             let items: Vec<&Node> = match &v.v {
                 Value::Seq(s) => s.iter().collect(),
                 _ => vec![v],
@@ -1734,7 +1797,7 @@ impl Resolver {
                     _ => (it, false, Duration::ZERO),
                 };
                 let Some(src) = self.text(src_node, "threshold") else { continue };
-                match threshold::parse_expr(&src, kind) {
+                match threshold::parse_expr(&src, parsed.as_ref().map(|p| p.metric)) {
                     Ok(mut e) => {
                         e.abort_on_fail = abort;
                         e.delay_abort_eval = delay;
@@ -1745,28 +1808,39 @@ impl Resolver {
                     }
                 }
             }
-            out.push(Threshold { metric: key, exprs });
+            if let Some(key) = parsed {
+                out.push(Threshold { key, exprs });
+            }
         }
         out
     }
 
     /// A sub-metric on a name, flow or scenario that does not exist would silently stay empty.
-    fn check_selector(&mut self, key: &str, pos: &Pos, scenarios: &[Scenario]) {
-        let Some((_, tags)) = threshold::split_metric_key(key) else { return };
-        for (tag, value) in tags {
+    fn check_selector(&mut self, parsed: &MetricKey, key: &str, pos: &Pos, scenarios: &[Scenario]) {
+        let Some(sel) = &parsed.selector else { return };
+        for (tag, value) in &sel.pairs {
+            let value = value.as_str();
             let known: Vec<&str> = match tag {
-                "name" => scenarios
+                Tag::Name | Tag::Url => scenarios
                     .iter()
                     .flat_map(|s| &s.flows)
                     .flat_map(|f| &f.steps)
                     .map(|s| s.name.as_str())
                     .collect(),
-                "flow" => {
+                Tag::Flow => {
                     scenarios.iter().flat_map(|s| &s.flows).map(|f| f.name.as_str()).collect()
                 }
-                "scenario" => scenarios.iter().map(|s| s.name.as_str()).collect(),
+                Tag::Scenario => scenarios.iter().map(|s| s.name.as_str()).collect(),
+                Tag::Check => scenarios
+                    .iter()
+                    .flat_map(|s| &s.flows)
+                    .flat_map(|f| &f.steps)
+                    .flat_map(|s| &s.checks)
+                    .map(|c| c.name.as_str())
+                    .collect(),
                 _ => continue,
             };
+            let tag = tag.as_str();
             if known.is_empty() || known.contains(&value) {
                 continue;
             }
@@ -1836,10 +1910,10 @@ fn collect_extract_names(n: &Node, out: &mut Vec<String>) {
 }
 
 fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| format!("cannot read `{}`: {}", path.display(), csv_reason(&e)))?;
+    use crate::files::{MAX_CSV_BYTES, MAX_CSV_CELLS, read_limited};
+    let bytes = read_limited(path, MAX_CSV_BYTES)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(bytes.as_slice());
     let columns: Vec<String> = rdr
         .headers()
         .map_err(|e| format!("`{}`: {}", path.display(), csv_reason(&e)))?
@@ -1850,8 +1924,17 @@ fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
         return Err(format!("`{}`: the first line must name every column", path.display()));
     }
     let mut rows = Vec::new();
+    let mut cells = columns.len();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| format!("`{}`: {}", path.display(), csv_reason(&e)))?;
+        cells += rec.len();
+        if cells > MAX_CSV_CELLS {
+            return Err(format!(
+                "`{}` has more than {MAX_CSV_CELLS} cells, the limit of one feeder (hint: sample \
+                 the rows the test needs)",
+                path.display()
+            ));
+        }
         rows.push(rec.iter().map(str::to_string).collect());
     }
     if rows.is_empty() {
@@ -2042,6 +2125,62 @@ mod tests {
     }
 
     #[test]
+    fn plans_that_send_nothing_are_errors() {
+        let e = errors(
+            "base_url: http://h\nstages: [ { duration: 0s, target: 5 }, { duration: 0s, target: 0 } ]\nsteps: [ { get: / } ]\n",
+        );
+        assert!(e.contains("plan.yaml:2:9: error: every stage lasts 0s"), "{e}");
+        let e = errors(
+            "base_url: http://h\nstart_vus: 0\nstages: [ { duration: 5s, target: 0 } ]\nsteps: [ { get: / } ]\n",
+        );
+        assert!(e.contains("would send nothing"), "{e}");
+        let e = errors(
+            "base_url: http://h\nscenarios:\n  a: { executor: ramping-arrival-rate, pre_allocated_vus: 1, stages: [ { duration: 5s, target: 0 } ], steps: [ { get: / } ] }\n",
+        );
+        assert!(e.contains("would send nothing"), "{e}");
+        let e = errors(
+            "base_url: http://h\nvus: 1\niterations: 1\nmax_duration: 0s\nsteps: [ { get: / } ]\n",
+        );
+        assert!(e.contains("max_duration must be above zero"), "{e}");
+    }
+
+    #[test]
+    fn framing_headers_are_refused_where_written() {
+        let e = errors(
+            "base_url: http://h\nvus: 1\nduration: 1s\nsteps:\n  - post: /\n    body: hello\n    headers: { Content-Length: 99 }\n",
+        );
+        assert!(
+            e.contains(
+                "plan.yaml:7:16: error: header `Content-Length: 99` but the body is 5 bytes"
+            ),
+            "{e}"
+        );
+        let e = errors(
+            "base_url: http://h\ndefaults: { headers: { Transfer-Encoding: chunked } }\nvus: 1\nduration: 1s\nsteps: [ { get: / } ]\n",
+        );
+        assert!(e.contains("Transfer-Encoding"), "{e}");
+        let ok = "base_url: http://h\nvus: 1\nduration: 1s\nsteps:\n  - post: /\n    body: hello\n    headers: { Content-Length: 5, Host: example.com }\n";
+        assert!(load_text(ok).is_ok());
+    }
+
+    #[test]
+    fn hostile_files_end_in_a_message() {
+        let e = errors(
+            "base_url: http://h\ndata:\n  z: /dev/zero\nvus: 1\nduration: 1s\nsteps: [ { post: /, body_file: /dev/zero } ]\n",
+        );
+        assert!(e.contains("data `z`: cannot read `/dev/zero`: is a character device"), "{e}");
+        assert!(e.contains("body_file `/dev/zero`: is a character device"), "{e}");
+        let e = errors(&crate::yaml::tests::laughs(9));
+        assert!(e.contains("aliases expand too much"), "{e}");
+        let e = load(Path::new("/dev/zero"), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("character device"), "{e}");
+        let e = errors(
+            "base_url: http://127.0.0.1:108279\nvus: 1\nduration: 1s\nsteps: [ { get: / } ]\n",
+        );
+        assert!(e.contains("invalid port"), "{e}");
+    }
+
+    #[test]
     fn shorthand_plan() {
         let s = load_text(OK).unwrap();
         assert_eq!(s.scenarios.len(), 1);
@@ -2141,7 +2280,7 @@ thresholds:
         assert_eq!(s.thresholds.len(), 3);
         let e = &s.thresholds[0].exprs[1];
         assert_eq!(
-            (e.aggregate.as_str(), e.abort_on_fail, e.delay_abort_eval),
+            (e.aggregate.key().as_str(), e.abort_on_fail, e.delay_abort_eval),
             ("p(99.9)", true, Duration::from_secs(10))
         );
         let mut vu = crate::VuState::new(1, 1);

@@ -55,22 +55,8 @@ impl Default for HttpOptions {
     }
 }
 
-/// A set of HTTP statuses, as inclusive ranges.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusSet(pub Vec<(u16, u16)>);
-
-impl Default for StatusSet {
-    fn default() -> Self {
-        StatusSet(vec![(200, 399)])
-    }
-}
-
-impl StatusSet {
-    #[inline]
-    pub fn contains(&self, status: u16) -> bool {
-        self.0.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
-    }
-}
+/// A set of HTTP statuses (one type with the result file's `config.expected_statuses`).
+pub use volley_metrics::result::StatusSet;
 
 /// One scenario: an executor (when iterations start and how many VUs run them) and the flows
 /// each iteration picks from.

@@ -5,6 +5,7 @@
 //! what loaders throw away: duplicate keys, and whether a scalar was quoted (a plain `50` that
 //! came from `${VUS}` must become a number after substitution, a quoted `"50"` must not).
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
@@ -126,20 +127,46 @@ fn pos_of(file: &Rc<str>, span: &Span) -> Pos {
 
 enum Frame {
     Seq(Pos, usize, Vec<Node>),
-    Map(Pos, usize, Vec<(Node, Node)>, Option<Node>, Vec<Node>),
+    /// Position, anchor, entries, the key waiting for its value, `<<` merges, and the keys
+    /// seen so far with their line (duplicate detection in O(1) per key).
+    Map(Pos, usize, Vec<(Node, Node)>, Option<Node>, Vec<Node>, HashMap<String, usize>),
 }
 
-/// Parses the first document of `text`. Duplicate keys are reported in `errors` (the first
-/// occurrence wins); a syntax error is fatal and returned alone.
+/// At most this many aliases (`*name`) in one plan. Real plans use a handful.
+pub(crate) const MAX_ALIASES: usize = 10_000;
+/// At most this much copied by aliases in one plan, in nodes plus bytes of scalar text: a
+/// "billion laughs" document (anchors of anchors) stops here, after a few hundred kilobytes,
+/// instead of growing to gigabytes.
+pub(crate) const MAX_ALIAS_EXPANSION: usize = 250_000;
+
+/// Nodes plus bytes of text in `n`: what copying it for an alias costs.
+fn weight(n: &Node) -> usize {
+    match &n.v {
+        Value::Null | Value::Bool(_) => 1,
+        Value::Int(_, s) | Value::Float(_, s) | Value::Str(s, _) => 1 + s.len(),
+        Value::Seq(items) => items.iter().fold(1, |w, i| w.saturating_add(weight(i))),
+        Value::Map(m) => {
+            m.iter().fold(1, |w, (k, v)| w.saturating_add(weight(k)).saturating_add(weight(v)))
+        }
+    }
+}
+
+/// Parses `text`, which must hold one YAML document. Duplicate keys are reported in `errors`
+/// (the first occurrence wins); a syntax error, a second document or aliases expanding past
+/// [`MAX_ALIAS_EXPANSION`] are fatal and returned alone.
 pub(crate) fn parse(
     text: &str,
     file: &Rc<str>,
     errors: &mut Vec<PlanError>,
 ) -> Result<Node, PlanError> {
+    // Editors on Windows save UTF-8 with a byte-order mark; it is not part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: std::collections::HashMap<usize, Node> = std::collections::HashMap::new();
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let (mut aliases, mut expanded) = (0usize, 0usize);
     let mut root: Option<Node> = None;
+    let mut documents = 0usize;
     let syntax = |e: saphyr_parser::ScanError| {
         let m = e.marker();
         PlanError {
@@ -154,16 +181,38 @@ pub(crate) fn parse(
         let (ev, span) = ev.map_err(syntax)?;
         let pos = pos_of(file, &span);
         let done = match ev {
-            Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => None,
-            Event::StreamEnd => break,
-            Event::DocumentEnd => {
-                if root.is_some() {
-                    break;
+            Event::StreamStart | Event::Nothing | Event::DocumentEnd => None,
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    // Loaders that read the first document only would run half a plan.
+                    return Err(pos.error(
+                        "a second YAML document (after `---`): a plan is one document",
+                        Some("put each plan in its own file, or remove the `---` line".into()),
+                    ));
                 }
                 None
             }
+            Event::StreamEnd => break,
             Event::Alias(id) => match anchors.get(&id) {
-                Some(n) => Some((Node { pos, v: n.v.clone() }, 0)),
+                Some((n, w)) => {
+                    aliases += 1;
+                    expanded = expanded.saturating_add(*w);
+                    if aliases > MAX_ALIASES || expanded > MAX_ALIAS_EXPANSION {
+                        return Err(pos.error(
+                            format!(
+                                "YAML aliases expand too much (more than {MAX_ALIASES} aliases \
+                                 or {MAX_ALIAS_EXPANSION} nodes and bytes copied)"
+                            ),
+                            Some(
+                                "aliases of aliases multiply: write the repeated part once, \
+                                  or use fewer levels of anchors"
+                                    .into(),
+                            ),
+                        ));
+                    }
+                    Some((Node { pos, v: n.v.clone() }, 0))
+                }
                 None => {
                     errors.push(pos.error("unknown YAML alias", None));
                     Some((Node { pos, v: Value::Null }, 0))
@@ -178,7 +227,7 @@ pub(crate) fn parse(
                 None
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map(pos, anchor, Vec::new(), None, Vec::new()));
+                stack.push(Frame::Map(pos, anchor, Vec::new(), None, Vec::new(), HashMap::new()));
                 None
             }
             Event::SequenceEnd => match stack.pop() {
@@ -186,7 +235,7 @@ pub(crate) fn parse(
                 _ => None,
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(p, a, mut entries, _, merges)) => {
+                Some(Frame::Map(p, a, mut entries, _, merges, _)) => {
                     merge_into(&mut entries, merges, errors);
                     Some((Node { pos: p, v: Value::Map(entries) }, a))
                 }
@@ -195,21 +244,22 @@ pub(crate) fn parse(
         };
         let Some((node, anchor)) = done else { continue };
         if anchor != 0 {
-            anchors.insert(anchor, node.clone());
+            let w = weight(&node);
+            anchors.insert(anchor, (node.clone(), w));
         }
         match stack.last_mut() {
             None => {
                 root = Some(node);
             }
             Some(Frame::Seq(_, _, items)) => items.push(node),
-            Some(Frame::Map(_, _, entries, pending, merges)) => match pending.take() {
+            Some(Frame::Map(_, _, entries, pending, merges, seen)) => match pending.take() {
                 None => *pending = Some(node),
                 // `<<: *defaults` merges a mapping (or a list of them); explicit keys win.
                 Some(key) if matches!(&key.v, Value::Str(s, true) if s == "<<") => match node.v {
                     Value::Seq(items) => merges.extend(items),
                     _ => merges.push(node),
                 },
-                Some(key) => insert_entry(entries, key, node, errors),
+                Some(key) => insert_entry(entries, seen, key, node, errors),
             },
         }
     }
@@ -217,10 +267,15 @@ pub(crate) fn parse(
 }
 
 fn merge_into(entries: &mut Vec<(Node, Node)>, merges: Vec<Node>, errors: &mut Vec<PlanError>) {
+    if merges.is_empty() {
+        return;
+    }
+    let mut present: std::collections::HashSet<Option<String>> =
+        entries.iter().map(|(k, _)| k.text()).collect();
     for src in merges {
         if let Value::Map(m) = src.v {
             for (k, v) in m {
-                if !entries.iter().any(|(e, _)| e.text() == k.text()) {
+                if present.insert(k.text()) {
                     entries.push((k, v));
                 }
             }
@@ -232,18 +287,20 @@ fn merge_into(entries: &mut Vec<(Node, Node)>, merges: Vec<Node>, errors: &mut V
 
 fn insert_entry(
     entries: &mut Vec<(Node, Node)>,
+    seen: &mut HashMap<String, usize>,
     key: Node,
     value: Node,
     errors: &mut Vec<PlanError>,
 ) {
-    let ktext = key.text();
-    if let Some((first, _)) = entries.iter().find(|(k, _)| k.text().is_some() && k.text() == ktext)
-    {
-        errors.push(key.pos.error(
-            format!("duplicate key `{}`", ktext.unwrap_or_default()),
-            Some(format!("it is already set at line {}; keep one", first.pos.line)),
-        ));
-        return;
+    if let Some(ktext) = key.text() {
+        if let Some(first_line) = seen.get(&ktext) {
+            errors.push(key.pos.error(
+                format!("duplicate key `{ktext}`"),
+                Some(format!("it is already set at line {first_line}; keep one")),
+            ));
+            return;
+        }
+        seen.insert(ktext, key.pos.line);
     }
     entries.push((key, value));
 }
@@ -433,7 +490,7 @@ fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, (S
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn p(text: &str) -> (Node, Vec<PlanError>) {
@@ -470,6 +527,44 @@ mod tests {
         let e = parse("a: [1, 2\nb: 3\n", &Rc::from("t.yaml"), &mut errs).unwrap_err();
         assert_eq!(e.file, "t.yaml");
         assert!(e.line >= 1);
+    }
+
+    /// The "billion laughs" document: each level repeats the previous nine times.
+    pub(crate) fn laughs(levels: usize) -> String {
+        let mut s = String::from("a0: &a0 [lol]\n");
+        for i in 1..=levels {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            s.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        s
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded_with_a_position() {
+        let mut errs = Vec::new();
+        let start = std::time::Instant::now();
+        let e = parse(&laughs(9), &Rc::from("t.yaml"), &mut errs).unwrap_err();
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        assert!(e.message.contains("aliases expand too much"), "{e}");
+        assert!(e.line >= 5 && e.line <= 7, "the level that crosses the limit: {e}");
+        // A few levels are fine, and the copies are real.
+        let (n, errs) = p(&laughs(3));
+        assert!(errs.is_empty());
+        let Value::Seq(items) = &n.get("a3").unwrap().v else { panic!() };
+        assert_eq!(items.len(), 9);
+    }
+
+    #[test]
+    fn bom_and_second_documents() {
+        let (n, errs) = p("\u{feff}a: 1\n");
+        assert!(errs.is_empty());
+        assert!(n.get("a").is_some());
+        let mut errs = Vec::new();
+        let e = parse("a: 1\n---\nb: 2\n", &Rc::from("t.yaml"), &mut errs).unwrap_err();
+        assert!(e.message.contains("second YAML document"), "{e}");
+        assert_eq!(e.line, 2);
+        let (n, _) = p("---\na: 1\n...\n");
+        assert!(n.get("a").is_some(), "one explicit document is fine");
     }
 
     #[test]

@@ -332,7 +332,7 @@ pub fn failures(r: &RunResult) -> Result<String, ReportError> {
     let mut rows: Vec<(&str, &str, String, u64)> = Vec::new();
     for e in &r.endpoints {
         for (code, n) in &e.status_codes {
-            if *n > 0 && !facts::is_expected_status(code) {
+            if *n > 0 && !facts::is_expected_status(r, code) {
                 rows.push((&e.name, &e.method, error_text(e, Cause::Status(code)), *n));
             }
         }

@@ -2,7 +2,9 @@
 //! before it, peak throughput, threshold crossings), failure breakdowns, VU counts, threshold
 //! expression parsing. Pure functions of [`RunResult`].
 
-use volley_metrics::{LatencyStats, RunResult, TimePoint};
+use volley_metrics::{
+    Contains, LatencyStats, MetricKey, MetricKind, RunResult, TimePoint, threshold,
+};
 
 use crate::format;
 
@@ -19,40 +21,6 @@ pub fn latency_stat(l: &LatencyStats, stat: &str) -> Option<f64> {
         "p(99.9)" => l.p999,
         _ => return None,
     })
-}
-
-/// A threshold expression split into aggregate, operator and bound: `p(95)<500`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Bound {
-    pub stat: String,
-    pub op: String,
-    pub value: f64,
-}
-
-/// Parses `p(95)<500`, `rate<0.01`, `avg <= 200`; `None` for anything else.
-pub fn parse_threshold(expr: &str) -> Option<Bound> {
-    let expr: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
-    for op in ["<=", ">=", "==", "!=", "<", ">"] {
-        if let Some(i) = expr.find(op) {
-            let value = expr[i + op.len()..].parse().ok()?;
-            return Some(Bound { stat: expr[..i].to_string(), op: op.to_string(), value });
-        }
-    }
-    None
-}
-
-impl Bound {
-    /// Whether `v` satisfies the bound.
-    pub fn holds(&self, v: f64) -> bool {
-        match self.op.as_str() {
-            "<" => v < self.value,
-            "<=" => v <= self.value,
-            ">" => v > self.value,
-            ">=" => v >= self.value,
-            "==" => v == self.value,
-            _ => v != self.value,
-        }
-    }
 }
 
 /// The time-series points that cover a full second: the last one is dropped when the run
@@ -110,16 +78,18 @@ pub fn timeline(r: &RunResult) -> Timeline {
         if th.metric != "http_req_duration" {
             continue;
         }
-        let Some(b) = parse_threshold(&th.expression) else { continue };
+        // Parsed with the one grammar; the verdict itself is the result's (`th.ok`).
+        let Ok(b) = threshold::parse_expr(&th.expression, None) else { continue };
+        let stat = b.aggregate.key();
         let hit = ts.iter().find_map(|p| {
-            let v = latency_stat(p.latency.as_ref()?, &b.stat)?;
+            let v = latency_stat(p.latency.as_ref()?, &stat)?;
             (!b.holds(v)).then_some((p.t, v))
         });
         if let Some((t, value)) = hit {
             crossings.push(Crossing {
                 metric: th.metric.clone(),
                 expression: th.expression.clone(),
-                stat: b.stat.clone(),
+                stat,
                 t,
                 value,
             });
@@ -134,7 +104,7 @@ pub fn failure_breakdown(r: &RunResult) -> Vec<(String, u64)> {
     let mut rows: Vec<(String, u64)> = r
         .status_codes
         .iter()
-        .filter(|(code, n)| **n > 0 && !is_expected_status(code))
+        .filter(|(code, n)| **n > 0 && !is_expected_status(r, code))
         .map(|(code, n)| (format::status_label(code), *n))
         .collect();
     rows.extend(r.failures.iter().filter(|(_, n)| **n > 0).map(|(k, n)| (k.clone(), *n)));
@@ -142,14 +112,18 @@ pub fn failure_breakdown(r: &RunResult) -> Vec<(String, u64)> {
     rows
 }
 
-/// k6's default: 200–399 is a success.
-pub fn is_expected_status(code: &str) -> bool {
-    code.parse::<u16>().is_ok_and(|c| (200..400).contains(&c))
+/// Whether a status counted as a success in this run (the plan's `expected_statuses`).
+pub fn is_expected_status(r: &RunResult, code: &str) -> bool {
+    code.parse::<u16>().is_ok_and(|c| r.config.expected_statuses.contains(c))
 }
 
-/// (VUs at the end, fewest, most) from the time series; the configured concurrency when the
-/// series is empty.
+/// The `vus` gauge as the result has it (value, min, max): the one definition every format
+/// shows. Results without it fall back to the time series.
 pub fn vus(r: &RunResult) -> (u64, u64, u64) {
+    if let Some(m) = r.metrics.get("vus") {
+        let v = |k: &str| m.values.get(k).copied().unwrap_or(0.0) as u64;
+        return (v("value"), v("min"), v("max"));
+    }
     let ts = &r.timeseries;
     match (ts.iter().map(|p| p.vus).min(), ts.iter().map(|p| p.vus).max(), ts.last()) {
         (Some(min), Some(max), Some(last)) => (last.vus, min, max),
@@ -157,10 +131,18 @@ pub fn vus(r: &RunResult) -> (u64, u64, u64) {
     }
 }
 
+/// The `vus_max` gauge (VUs allocated); the configured concurrency for results without it.
+pub fn vus_max(r: &RunResult) -> u64 {
+    r.metrics
+        .get("vus_max")
+        .and_then(|m| m.values.get("value"))
+        .map_or(r.config.concurrency, |v| *v as u64)
+}
+
 /// A short description of the load model: `closed model, 50 connections` or
 /// `open model at 1,000 req/s (at most 50 in flight)`.
 pub fn load_model(r: &RunResult) -> String {
-    match r.config.rps {
+    match r.open_model.as_ref().map(|o| o.target_rps) {
         Some(rate) => format!(
             "open model at {} req/s (at most {} in flight)",
             format::rate(rate),
@@ -194,11 +176,13 @@ pub fn target(r: &RunResult) -> String {
 
 /// A threshold's observed value in its unit: `p(95)=16.3s`, `rate=0.00%`.
 pub fn observed(metric: &str, expression: &str, v: f64) -> String {
-    let stat = parse_threshold(expression).map(|b| b.stat).unwrap_or_else(|| "value".into());
-    let base = metric.split('{').next().unwrap_or(metric);
-    let shown = if stat == "rate" && base != "http_reqs" && base != "iterations" {
+    let agg = threshold::parse_expr(expression, None).ok().map(|e| e.aggregate);
+    let stat = agg.map(|a| a.key()).unwrap_or_else(|| "value".into());
+    let def = MetricKey::parse(metric).ok().map(|k| k.metric);
+    let kind = def.map(|d| d.kind);
+    let shown = if kind == Some(MetricKind::Rate) {
         format::pct(v)
-    } else if is_time_metric(base) && stat != "count" && stat != "rate" {
+    } else if def.is_some_and(|d| d.contains == Contains::Time) {
         format::ms(v)
     } else if stat == "rate" {
         format!("{}/s", format::rate(v))
@@ -210,25 +194,10 @@ pub fn observed(metric: &str, expression: &str, v: f64) -> String {
     format!("{stat}={shown}")
 }
 
-fn is_time_metric(base: &str) -> bool {
-    base.starts_with("http_req_") && base != "http_req_failed" || base == "iteration_duration"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixture;
-
-    #[test]
-    fn thresholds_parse() {
-        assert_eq!(
-            parse_threshold("p(95) < 500"),
-            Some(Bound { stat: "p(95)".into(), op: "<".into(), value: 500.0 })
-        );
-        assert_eq!(parse_threshold("rate<=0.01").unwrap().op, "<=");
-        assert!(parse_threshold("nonsense").is_none());
-        assert!(parse_threshold("p(95)<abc").is_none());
-    }
 
     #[test]
     fn timeline_of_plan_run() {

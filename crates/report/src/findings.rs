@@ -133,6 +133,19 @@ fn generator(r: &RunResult, out: &mut Vec<Finding>) {
             ));
         }
     }
+    if let Some(om) = r.open_model.as_ref().filter(|om| om.generator_limited) {
+        out.push(f(
+            Rule::Generator,
+            Level::Problem,
+            format!(
+                "This machine could not generate the {} req/s asked for: volley's worker threads were busy {} of the run, {} req/s were achieved and {} iterations dropped. The generator, not the server, set the limit; lower --rps or spread the load over more machines.",
+                format::rate(om.target_rps),
+                format::pct(om.generator_busy),
+                format::rate(om.achieved_rps),
+                format::count(om.dropped)
+            ),
+        ));
+    }
     if let Some(om) = &r.open_model {
         // Dropped iterations are reported on their own below (too few VUs, not a slow
         // generator): only a shortfall they do not explain counts here.
@@ -379,7 +392,7 @@ fn tail(r: &RunResult, out: &mut Vec<Finding>) {
 fn saturation(r: &RunResult, out: &mut Vec<Finding>) {
     // At a fixed arrival rate the load does not rise; in-flight requests piling up there is
     // the server falling behind, which the tail and generator rules report.
-    if r.config.rps.is_some() {
+    if r.open_model.is_some() {
         return;
     }
     let pts: Vec<_> = full_seconds(r).iter().filter(|p| p.latency.is_some()).collect();
@@ -610,6 +623,14 @@ mod tests {
         let fs = analyze(&dropped);
         let d = fs.iter().find(|f| f.text.contains("dropped")).expect("drop finding");
         assert!(d.text.starts_with("100 iterations (9.09%"), "{}", d.text);
+        assert!(!fs.iter().any(|f| f.text.contains("could not generate")), "{fs:?}");
+        let mut limited = dropped.clone();
+        let om = limited.open_model.as_mut().unwrap();
+        (om.generator_limited, om.generator_busy) = (true, 0.97);
+        let fs = analyze(&limited);
+        let g = fs.iter().find(|f| f.text.contains("could not generate")).expect("limit finding");
+        assert_eq!(g.level, Level::Problem);
+        assert!(g.text.contains("busy 97.00%") && g.text.contains("not the server"), "{}", g.text);
     }
 
     #[test]

@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 
 use volley_metrics::histogram::{self, Micros};
-use volley_metrics::summary;
 use volley_metrics::{
     CheckResult, EndpointStats, InstanceUsage, LatencyStats, Machine, OpenModel, ResourceSample,
     RunConfig, RunResult, SCHEMA_VERSION, ServerObservation, ThresholdResult, TimePoint, Totals,
 };
+use volley_metrics::{Contains, summary};
 
 /// One second of a synthetic run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -222,15 +222,24 @@ impl Spec {
             .collect();
 
         let mut metrics = BTreeMap::new();
-        metrics.insert("http_reqs".to_string(), summary::counter(requests, duration_s, "default"));
+        metrics.insert(
+            "http_reqs".to_string(),
+            summary::counter(requests, duration_s, Contains::Default),
+        );
         metrics.insert("http_req_failed".to_string(), summary::rate(failed, requests - failed));
         metrics.insert("http_req_duration".to_string(), summary::trend(&all));
         metrics.insert(
             "data_received".to_string(),
-            summary::counter(bytes_received, duration_s, "data"),
+            summary::counter(bytes_received, duration_s, Contains::Data),
         );
-        metrics.insert("data_sent".to_string(), summary::counter(bytes_sent, duration_s, "data"));
-        metrics.insert("iterations".to_string(), summary::counter(requests, duration_s, "default"));
+        metrics.insert(
+            "data_sent".to_string(),
+            summary::counter(bytes_sent, duration_s, Contains::Data),
+        );
+        metrics.insert(
+            "iterations".to_string(),
+            summary::counter(requests, duration_s, Contains::Default),
+        );
         let mut histograms = BTreeMap::new();
         histograms.insert("http_req_duration".to_string(), histogram::encode(&all));
         for (i, (_, name, _)) in self.endpoints.iter().enumerate() {
@@ -255,6 +264,8 @@ impl Spec {
                 target_rps: target,
                 achieved_rps: requests as f64 / duration_s.max(1e-9),
                 dropped,
+                generator_busy: 0.5,
+                generator_limited: false,
                 raw_latency: scale(&lat, 0.8),
                 schedule_lag: scale(&lat, 0.05),
             }
@@ -262,7 +273,7 @@ impl Spec {
         if let Some((_, dropped)) = self.open_model {
             metrics.insert(
                 "dropped_iterations".to_string(),
-                summary::counter(dropped, duration_s, "default"),
+                summary::counter(dropped, duration_s, Contains::Default),
             );
         }
 
@@ -333,9 +344,9 @@ impl Spec {
                 concurrency: self.concurrency.max(vus_max),
                 requests: None,
                 duration_s: Some(duration_s),
-                rps: self.open_model.map(|o| o.0),
                 timeout_s: 60.0,
                 keepalive: true,
+                expected_statuses: Default::default(),
                 plan: None,
                 scenarios: vec![],
                 label: self.label.clone(),
@@ -360,6 +371,7 @@ impl Spec {
             status_codes,
             endpoints,
             checks: vec![],
+            root_group: Default::default(),
             thresholds: vec![],
             timeseries,
             open_model,
@@ -420,6 +432,7 @@ pub fn plan_run() -> RunResult {
             fails: predict.failures,
         },
     ];
+    r.root_group = volley_metrics::Group::root(r.checks.clone());
     r.totals.iterations = r.totals.requests / 2;
     r.totals.interrupted_iterations = 3;
     r

@@ -15,6 +15,7 @@ use crate::error::ReportError;
 use crate::escape::{self, md_escape};
 use crate::format;
 use crate::html;
+use crate::sweep_findings;
 use crate::table::{Align, Table};
 
 fn per_instance(values: &[f64], fmt: impl Fn(f64) -> String) -> String {
@@ -48,6 +49,9 @@ fn rps_cell(r: &SweepRow) -> String {
     }
 }
 
+/// Said under the main table in every format.
+const THROUGHPUT_NOTE: &str = "req/s counts successful responses only; a count whose error rate is high is not used for speedup, efficiency or the fit.";
+
 /// One row per instance count: the comparison table.
 pub fn table(s: &Sweep) -> Table {
     let mut t = Table::new([
@@ -73,15 +77,19 @@ pub fn table(s: &Sweep) -> Table {
             rps_cell(r),
             format::count(r.requests.round() as u64),
             format::count(r.failures.round() as u64),
-            format::pct(r.error_rate),
+            if r.high_error_rate {
+                format!("{} (high: not used)", format::pct(r.error_rate))
+            } else {
+                format::pct(r.error_rate)
+            },
             format::ms(r.p50_ms),
             format::ms(r.p95_ms),
             format::ms(r.p99_ms),
             per_instance(&r.cpu_pct, cpu),
             per_instance(&r.mem_bytes, format::bytes),
             r.restarts.to_string(),
-            format!("{:.2}×", r.speedup),
-            format!("{:.0}%", r.efficiency * 100.0),
+            r.speedup.map_or("-".into(), |v| format!("{v:.2}×")),
+            r.efficiency.map_or("-".into(), |v| format!("{:.0}%", v * 100.0)),
         ]);
     }
     t
@@ -167,14 +175,15 @@ fn draw_text(s: &Sweep) -> String {
     out.push_str(&heading(s));
     out.push_str("\n\n");
     out.push_str(&table(s).to_text("  "));
-    out.push('\n');
+    out.push_str(&format!("  {THROUGHPUT_NOTE}\n\n"));
     out.push_str(&overhead_table(s).to_text("  "));
     if let Some(l) = usl_line(s) {
         out.push_str(&format!("\n  {l}\n"));
     }
-    if !s.analysis.findings.is_empty() {
+    let findings = sweep_findings::sweep(s);
+    if !findings.is_empty() {
         out.push_str("\nFindings\n");
-        for f in &s.analysis.findings {
+        for f in &findings {
             out.push_str(&format!("  - {f}\n"));
         }
     }
@@ -200,22 +209,30 @@ pub fn markdown(s: &Sweep) -> String {
     ));
     out.push_str("## Throughput, latency and resources per instance count\n\n");
     out.push_str(&table(s).to_markdown());
+    out.push_str(&format!("\n{}\n", md_escape(THROUGHPUT_NOTE)));
     out.push_str("\n## Balancer, load generator and distribution of requests\n\n");
     out.push_str(&overhead_table(s).to_markdown());
     if let Some(l) = usl_line(s) {
         out.push_str(&format!("\n{}\n", md_escape(&l)));
     }
     out.push_str("\n## Findings\n\n");
-    for f in &s.analysis.findings {
-        out.push_str(&format!("- {}\n", md_escape(f)));
+    for f in sweep_findings::sweep(s) {
+        out.push_str(&format!("- {}\n", md_escape(&f)));
     }
     out
 }
 
 /// Throughput per instance count (every run), with the fitted USL curve dashed over it.
 fn throughput_chart(s: &Sweep) -> Result<String, ChartError> {
-    let measured: Vec<(f64, f64)> = s.sweep.iter().map(|r| (r.instances as f64, r.rps)).collect();
-    let mut series = vec![Series::new("measured req/s", PALETTE[0], measured)];
+    let point = |r: &SweepRun| (r.instances as f64, r.rps);
+    let measured: Vec<(f64, f64)> =
+        s.sweep.iter().filter(|r| !r.high_error_rate).map(point).collect();
+    let mut series = vec![Series::new("successful req/s", PALETTE[0], measured)];
+    let flagged: Vec<(f64, f64)> =
+        s.sweep.iter().filter(|r| r.high_error_rate).map(point).collect();
+    if !flagged.is_empty() {
+        series.push(Series::new("high error rate (not used)", PALETTE[3], flagged));
+    }
     if let Some(u) = s.analysis.usl {
         let max_n = s.rows.iter().map(|r| r.instances).max().unwrap_or(1) as f64;
         // Up to the predicted peak when it is near, so the curve shows where it bends.
@@ -268,6 +285,7 @@ Balancer: {{ balancer }}. Command: <code>{{ command }}</code></p>
 <ul class="findings">{% for f in findings %}<li>{{ f }}</li>{% endfor %}</ul>
 <h2>Throughput, latency and resources per instance count</h2>
 {{ m.table(main) }}
+<p class="sub">{{ throughput_note }}</p>
 {% if usl %}<p class="sub">{{ usl }}</p>{% endif %}
 <h2>Charts</h2>
 <div class="charts">
@@ -312,10 +330,11 @@ pub fn html(s: &Sweep) -> Result<String, ReportError> {
         balancer => &s.balancer,
         command => s.command.join(" "),
         main => table(s),
+        throughput_note => THROUGHPUT_NOTE,
         overhead => overhead_table(s),
         usl => usl_line(s),
         charts => charts,
-        findings => &s.analysis.findings,
+        findings => sweep_findings::sweep(s),
     })?)
 }
 
@@ -334,7 +353,7 @@ mod tests {
             run
         };
         let runs = vec![mk(1, 100.0), mk(2, 190.0)];
-        let (rows, analysis) = analyze(&runs, 2);
+        let (rows, analysis) = analyze(&runs);
         Sweep {
             schema_version: SWEEP_SCHEMA_VERSION,
             volley_version: "0".into(),

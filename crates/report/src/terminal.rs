@@ -317,7 +317,7 @@ fn draw(result: &RunResult, style: Style) -> String {
     );
     let (last, min, max) = facts::vus(r);
     kv(&mut out, "vus", &format!("{last}  min={min} max={max}"));
-    kv(&mut out, "vus_max", &format::count(r.config.concurrency));
+    kv(&mut out, "vus_max", &format::count(facts::vus_max(r)));
     kv(&mut out, "connections", &format!("{} max open", format::count(t.max_connections)));
 
     heading(&mut out, &p, "NETWORK");

@@ -6,6 +6,8 @@
 //! - [`misbehave`]: raw-TCP servers on 127.0.0.1:0 that delay, stall once, reset, stay silent,
 //!   send garbage, truncate, close early, or fail the n-th request; they count requests on the
 //!   server side. [`refused_url`] is a port nobody listens on.
+//! - [`scripted`]: a raw-TCP server answering every request with the same bytes, possibly
+//!   split into small writes, possibly closing after each answer without saying so.
 //! - [`demo`]: the real demo service (`volley serve-demo`) in-process on port 0.
 //! - [`assert_accounting`]: the invariants every result must keep.
 //!
@@ -17,11 +19,13 @@
 
 pub mod misbehave;
 pub mod process;
+pub mod scripted;
 
 use std::time::Duration;
 
 pub use misbehave::{Action, Behavior, TestServer, refused_url};
 pub use process::{Output, Spawned, VOLLEY, parse_result, read_result, volley, volley_command};
+pub use scripted::{Script, ScriptedServer};
 pub use volley_metrics::RunResult;
 
 /// A generous bound for one short volley run in a debug build on a busy 2-core machine.

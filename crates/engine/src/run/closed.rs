@@ -9,17 +9,18 @@ use tokio::time::sleep_until;
 use volley_plan::Executor;
 
 use super::iteration::{Vu, iteration, micros, think};
-use super::{Ctx, at, stop_expired};
+use super::{Ctx, at, instant_after, stop_expired};
 use crate::schedule;
 
 /// A VU of a closed-model executor: loops iterations while its executor lets it.
 pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
     let shared = ctx.shared.clone();
     let sc = &shared.spec.scenarios[si];
-    let sc_start = shared.start + sc.start_time;
+    let sc_start = instant_after(shared.start, sc.start_time);
     let ramp = schedule::ramp_of(&sc.executor);
-    let end = sc.start_time + ramp.total();
-    let hard_end = at(&shared, end + sc.graceful_stop);
+    let end = sc.start_time.saturating_add(ramp.total());
+    let hard_end = at(&shared, end.saturating_add(sc.graceful_stop));
+    let end_at = instant_after(shared.start, end);
     let mut vu = Vu::new(shared.vu_base[si] + g + 1, shared.seed);
     ctx.allocated.set(ctx.allocated.get() + 1);
     let mut active = false;
@@ -33,7 +34,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
     let mut cutoff_at = hard_end;
     loop {
         let now = Instant::now();
-        if shared.stop.is_cancelled() || now >= shared.start + end {
+        if shared.stop.is_cancelled() || now >= end_at {
             break;
         }
         let mut deadline = hard_end;
@@ -52,7 +53,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
                     match ramp.first_at_least(need, t) {
                         Some(on) => {
                             tokio::select! {
-                                _ = sleep_until(at(&shared, sc.start_time + on)) => continue,
+                                _ = sleep_until(at(&shared, sc.start_time.saturating_add(on))) => continue,
                                 _ = shared.stop.cancelled() => break,
                             }
                         }
@@ -60,7 +61,8 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
                     }
                 }
                 if let Some(off) = ramp.first_below(need, t) {
-                    deadline = deadline.min(at(&shared, sc.start_time + off + *graceful_ramp_down));
+                    let off = sc.start_time.saturating_add(off).saturating_add(*graceful_ramp_down);
+                    deadline = deadline.min(at(&shared, off));
                 }
             }
             _ => {}
@@ -78,13 +80,27 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
             _ = &mut stop => None,
         };
         // A completed iteration ended with its last request (step pauses come between
-        // steps), so its end needs no clock read of its own.
-        let t1 = match failed {
+        // steps), so its end needs no clock read of its own, unless the scenario's think time
+        // follows: that is part of the iteration, as a k6 `sleep()` at the end of the default
+        // function is part of `iteration_duration`.
+        let mut t1 = match failed {
             Some(_) => vu.ex.finished.unwrap_or_else(Instant::now),
             None => Instant::now(),
         };
+        let mut stopped = false;
+        if failed.is_some()
+            && let Some(tt) = sc.think_time
+        {
+            let pause = think(&mut vu.state, tt);
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = sleep_until(at(&shared, end)) => {}
+                _ = shared.stop.cancelled() => stopped = true,
+            }
+            t1 = Instant::now();
+        }
         let elapsed = micros(t1.saturating_duration_since(t0));
-        ctx.recorder.borrow_mut().record_iteration(elapsed, failed.is_none());
+        ctx.recorder.borrow_mut().record_iteration(si, elapsed, failed.is_none());
         done += 1;
         match failed {
             None => {
@@ -92,23 +108,16 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
                 // Cut off by a ramp-down: the VU may come back when the ramp rises again.
                 if matches!(sc.executor, Executor::RampingVus { .. })
                     && !shared.stop.is_cancelled()
-                    && Instant::now() < shared.start + end
+                    && Instant::now() < end_at
                 {
                     continue;
                 }
                 break;
             }
+            _ if stopped => break,
             // An iteration that failed at once must still let the ticker and stop run.
             Some(true) => tokio::task::yield_now().await,
             Some(false) => {}
-        }
-        if let Some(tt) = sc.think_time {
-            let pause = think(&mut vu.state, tt);
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = sleep_until(at(&shared, end)) => {}
-                _ = shared.stop.cancelled() => break,
-            }
         }
     }
     set_active(&ctx, &mut active, false);

@@ -6,11 +6,10 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use volley_metrics::Recorder;
-use volley_metrics::recorder::{Names, TimeSeries};
+use volley_metrics::recorder::{Gauges, Names, TimeSeries};
+use volley_metrics::{MetricKind, Recorder, threshold};
 
 use super::setup::Shared;
-use crate::assemble;
 use crate::{Progress, RunOptions};
 
 /// From the worker threads to the collector (the calling thread). Each thread's ticker sends
@@ -149,10 +148,13 @@ fn abort_check(shared: &Shared, snapshots: &[Option<Box<Recorder>>]) -> Option<S
             if !e.abort_on_fail || elapsed < e.delay_abort_eval {
                 continue;
             }
-            let Some(mut m) = merged.metric(&shared.names, &t.metric, secs) else { continue };
-            assemble::add_percentiles(&mut m, &merged, &shared.names, &t.metric, &t.exprs);
-            if let Some((_, false)) = e.evaluate(&m.values) {
-                return Some(format!("{}: {}", t.metric, e.source));
+            // The VU gauges are only known at the end: they cannot abort a run.
+            if t.key.metric.kind == MetricKind::Gauge {
+                continue;
+            }
+            let (_, ok) = threshold::verdict(&merged, &t.key, e, secs, &Gauges::default());
+            if !ok {
+                return Some(format!("{}: {}", t.metric(), e.source));
             }
         }
     }

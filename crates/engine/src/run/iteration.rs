@@ -33,6 +33,19 @@ pub(super) fn think(vu: &mut VuState, tt: ThinkTime) -> Duration {
 pub(super) fn micros(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
 }
+/// A rendered request that cannot be sent (a CSV value making the port 108279) is counted as
+/// failure `other`; the first one of the process also says why on stderr, once, so the count
+/// has a reason without a line per request.
+fn warn_unsendable(step: &str, reason: &str) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!(
+            "warning: step `{step}` rendered a request that cannot be sent ({reason}); each \
+             such request is counted as failure `other`"
+        );
+    }
+}
+
 /// One iteration: a flow picked by weight, its steps in order. True when a request failed at
 /// the transport level (the caller yields so a failing target cannot starve the thread).
 pub(super) async fn iteration(
@@ -63,7 +76,7 @@ pub(super) async fn iteration(
                     Bytes::from(r.body),
                     spec.http.keepalive,
                 );
-                rendered.as_ref().map_err(|_| ())
+                rendered.as_ref().map_err(|reason| warn_unsendable(&step.name, reason))
             }
         };
         let timeout = step.timeout.unwrap_or(spec.http.timeout);
@@ -113,6 +126,8 @@ pub(super) async fn iteration(
             ),
             None => (measured, None, None),
         };
+        // The generator's own failure (out of files or ports) has no latency to keep.
+        let raw_us = raw_us.filter(|_| !matches!(outcome, Outcome::Failure(k) if k.is_local()));
         let sample = Sample {
             endpoint: info.endpoint,
             scenario: si,
@@ -121,6 +136,8 @@ pub(super) async fn iteration(
             duration_us,
             raw_us,
             lag_us,
+            // No DNS phase on the addresses volley may load: blocked is connect + TLS.
+            blocked_us: ex.connecting_us + ex.tls_us,
             connecting_us: ex.connecting_us,
             tls_us: ex.tls_us,
             sending_us: ex.sending_us,

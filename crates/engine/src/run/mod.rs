@@ -17,6 +17,8 @@ mod setup;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -36,6 +38,9 @@ struct ThreadOut {
     peak_connections: u64,
     peak_vus: u64,
     peak_active: u64,
+    /// The thread's lifetime, and how much of it its event loop was parked.
+    wall: Duration,
+    idle: Duration,
 }
 
 pub(crate) fn run(spec: &Spec, opts: RunOptions) -> Result<volley_metrics::RunResult, EngineError> {
@@ -69,7 +74,10 @@ pub(crate) fn run(spec: &Spec, opts: RunOptions) -> Result<volley_metrics::RunRe
     let mut peak_connections = 0;
     let mut peak_vus = 0;
     let mut peak_active = 0;
+    let (mut wall, mut idle) = (Duration::ZERO, Duration::ZERO);
     for o in &outs {
+        wall += o.wall;
+        idle += o.idle.min(o.wall);
         merged.merge(&o.recorder);
         peak_connections += o.peak_connections;
         peak_vus += o.peak_vus;
@@ -93,6 +101,11 @@ pub(crate) fn run(spec: &Spec, opts: RunOptions) -> Result<volley_metrics::RunRe
         vus_last,
         vus_min,
         vus_peak,
+        generator_busy: if wall.is_zero() {
+            0.0
+        } else {
+            1.0 - idle.as_secs_f64() / wall.as_secs_f64()
+        },
     };
     Ok(assemble::result(spec, &names, &merged, collected.series.finish(), opts.config, facts))
 }
@@ -131,8 +144,35 @@ impl Ctx {
     }
 }
 
+/// How long a worker thread's event loop sat idle (parked, waiting for I/O or a timer). The
+/// rest of its wall time it was working, or ready to work and waiting for a core: a loop that
+/// never parks is a generator at its limit, whatever the server does.
+#[derive(Default)]
+struct ParkClock {
+    /// Nanoseconds since `origin` when the loop last parked.
+    parked_at: AtomicU64,
+    parked_ns: AtomicU64,
+}
+
+impl ParkClock {
+    fn now(origin: Instant) -> u64 {
+        u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
 fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> ThreadOut {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let began = Instant::now();
+    let clock = Arc::new(ParkClock::default());
+    let (on_park, on_unpark) = (clock.clone(), clock.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park(move || on_park.parked_at.store(ParkClock::now(began), Relaxed))
+        .on_thread_unpark(move || {
+            let idle = ParkClock::now(began).saturating_sub(on_unpark.parked_at.load(Relaxed));
+            on_unpark.parked_ns.fetch_add(idle, Relaxed);
+        })
+        .build();
+    let rt = match rt {
         Ok(rt) => rt,
         Err(_) => {
             let _ = tx.send(Msg::Done(idx));
@@ -141,6 +181,8 @@ fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> Thre
                 peak_connections: 0,
                 peak_vus: 0,
                 peak_active: 0,
+                wall: Duration::ZERO,
+                idle: Duration::ZERO,
             };
         }
     };
@@ -186,6 +228,8 @@ fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> Thre
         peak_connections: conns.peak.get(),
         peak_vus: ctx.allocated.get(),
         peak_active: ctx.vus_peak.get(),
+        wall: began.elapsed(),
+        idle: Duration::from_nanos(clock.parked_ns.load(Relaxed)),
     };
     drop(local);
     out
@@ -216,8 +260,16 @@ async fn stop_expired(shared: &Shared) {
     tokio::time::sleep(shared.grace).await;
 }
 
+/// The instant `d` after the start of the run. A time no clock can represent (a plan's absurd
+/// duration) becomes a far future, so that no schedule arithmetic can panic.
 fn at(shared: &Shared, d: Duration) -> tokio::time::Instant {
-    tokio::time::Instant::from_std(shared.start + d)
+    tokio::time::Instant::from_std(instant_after(shared.start, d))
+}
+
+/// `t + d`, or a far future (30 years after `t`) when that overflows the clock.
+fn instant_after(t: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    t.checked_add(d).or_else(|| t.checked_add(FAR)).unwrap_or(t)
 }
 
 async fn run_scenario(ctx: Rc<Ctx>, si: usize) {
@@ -230,7 +282,7 @@ async fn run_scenario(ctx: Rc<Ctx>, si: usize) {
     if sc.executor.is_open() {
         open::open_scenario(ctx, si).await;
     } else {
-        let total = sc.executor.max_vus() as u64;
+        let total = crate::schedule::vus_needed(&sc.executor);
         let t = shared.threads as u64;
         let mut vus = Vec::new();
         let mut g = ctx.idx as u64;

@@ -35,7 +35,7 @@ pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
     let cap = share(max).max(1);
     let ramp = schedule::ramp_of(&sc.executor);
     let total = schedule::total_arrivals(&sc.executor);
-    let end = sc.start_time + ramp.total();
+    let end = sc.start_time.saturating_add(ramp.total());
     let pool: Rc<RefCell<Vec<Vu>>> = Rc::new(RefCell::new(Vec::new()));
     let mut next_id = shared.vu_base[si] + me + 1;
     let mut allocated = 0u64;
@@ -46,10 +46,13 @@ pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
     }
     ctx.allocated.set(ctx.allocated.get() + allocated);
     let inflight = Rc::new(Cell::new(0u64));
-    let idle = Rc::new(tokio::sync::Notify::new());
+    // Notified each time a VU is back in the pool: the pacer waits on it when none is free,
+    // and the end of the scenario waits on it for the last iterations.
+    let freed = Rc::new(tokio::sync::Notify::new());
     let origin = at(&shared, sc.start_time);
-    let hard_end = at(&shared, end + sc.graceful_stop);
-    schedule::pace(&ramp, me, t, total, origin, shared.stop.cancelled(), |_, due| {
+    let hard_end = at(&shared, end.saturating_add(sc.graceful_stop));
+    let slots = schedule::Slots::new(me, t, total);
+    let start = |_, due: tokio::time::Instant| {
         let intended = due.into_std();
         let vu = pool.borrow_mut().pop().or_else(|| {
             (allocated < cap).then(|| {
@@ -60,14 +63,11 @@ pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
                 v
             })
         });
-        let Some(mut vu) = vu else {
-            ctx.recorder.borrow_mut().record_dropped(1);
-            return;
-        };
+        let Some(mut vu) = vu else { return false };
         inflight.set(inflight.get() + 1);
         ctx.vus_add(1);
-        let (ctx2, pool2, inflight2, idle2) =
-            (ctx.clone(), pool.clone(), inflight.clone(), idle.clone());
+        let (ctx2, pool2, inflight2, freed2) =
+            (ctx.clone(), pool.clone(), inflight.clone(), freed.clone());
         tokio::task::spawn_local(async move {
             let shared = ctx2.shared.clone();
             let t0 = Instant::now();
@@ -77,20 +77,21 @@ pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
                 _ = sleep_until(hard_end) => false,
                 _ = stop_expired(&shared) => false,
             };
-            ctx2.recorder.borrow_mut().record_iteration(micros(t0.elapsed()), !r);
+            ctx2.recorder.borrow_mut().record_iteration(si, micros(t0.elapsed()), !r);
             if !r {
                 vu.conn = None;
             }
             pool2.borrow_mut().push(vu);
             ctx2.vus_add(-1);
             inflight2.set(inflight2.get() - 1);
-            if inflight2.get() == 0 {
-                idle2.notify_one();
-            }
+            freed2.notify_one();
         });
-    })
-    .await;
+        true
+    };
+    let stop = shared.stop.cancelled();
+    let drop = |n| ctx.recorder.borrow_mut().record_dropped(si, n);
+    schedule::pace(&ramp, slots, origin, stop, start, || freed.notified(), drop).await;
     while inflight.get() > 0 {
-        idle.notified().await;
+        freed.notified().await;
     }
 }

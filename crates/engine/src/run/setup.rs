@@ -59,6 +59,9 @@ pub(super) fn shared(spec: &Spec, opts: &RunOptions) -> Result<Shared, EngineErr
     } else {
         opts.threads
     };
+    // Connections need descriptors: as many as the hard limit allows (the binary warns
+    // before the run when the spec's VUs do not fit, see `limits::check_open_files`).
+    crate::limits::raise_open_files();
     let names = names_of(spec);
     let (steps, origins) = prepare_steps(spec, &names)?;
     let mut addrs = HashMap::new();
@@ -113,9 +116,10 @@ pub(super) fn shared(spec: &Spec, opts: &RunOptions) -> Result<Shared, EngineErr
 /// Endpoints, scenarios, flows and checks, indexed before the run.
 pub(crate) fn names_of(spec: &Spec) -> Names {
     let mut names = Names::default();
-    for sc in &spec.scenarios {
+    for (si, sc) in spec.scenarios.iter().enumerate() {
         names.scenarios.push(sc.name.clone());
         for f in &sc.flows {
+            names.flow_scenarios.push(si);
             names.flows.push(f.name.clone());
             for st in &f.steps {
                 let key = (st.method.as_str().to_string(), st.name.clone());
@@ -124,9 +128,14 @@ pub(crate) fn names_of(spec: &Spec) -> Names {
                 }
                 for c in &st.checks {
                     names.checks.push((c.name.clone(), st.name.clone()));
+                    names.check_flows.push(names.flows.len() - 1);
                 }
             }
         }
+    }
+    // Every sub-metric a threshold names is recorded exactly.
+    for t in &spec.thresholds {
+        names.watch(&t.key);
     }
     names
 }

@@ -1,0 +1,86 @@
+//! The one live stream of a run: the engine's collector closes each second once every worker
+//! thread reported it and emits one snapshot; [`Live`] hands it to every reader that
+//! subscribed (the progress line, the dashboard, Prometheus), in order, on one thread.
+
+use std::sync::{Arc, Mutex};
+
+pub use volley_engine::Progress as Snapshot;
+
+type Reader = Box<dyn FnMut(&Snapshot) + Send>;
+
+/// The readers of the live snapshots (cheap to clone; every clone feeds the same readers).
+#[derive(Clone, Default)]
+pub struct Live {
+    readers: Arc<Mutex<Vec<Reader>>>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").finish_non_exhaustive()
+    }
+}
+
+impl Live {
+    pub fn new() -> Live {
+        Live::default()
+    }
+
+    /// Calls `reader` with every snapshot of every run started after this call.
+    pub fn subscribe(&self, reader: impl FnMut(&Snapshot) + Send + 'static) {
+        self.readers.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(reader));
+    }
+
+    pub fn has_readers(&self) -> bool {
+        !self.readers.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
+    /// Hands one snapshot to every reader.
+    pub fn publish(&self, s: &Snapshot) {
+        for r in self.readers.lock().unwrap_or_else(|e| e.into_inner()).iter_mut() {
+            r(s);
+        }
+    }
+
+    /// A sender for the engine and the thread that forwards what it sends; the thread ends
+    /// when the engine drops the sender (the run ended).
+    pub(crate) fn feed(
+        &self,
+    ) -> Option<(std::sync::mpsc::Sender<Snapshot>, std::thread::JoinHandle<()>)> {
+        if !self.has_readers() {
+            return None;
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<Snapshot>();
+        let me = self.clone();
+        let h = std::thread::Builder::new()
+            .name("volley-live".into())
+            .spawn(move || {
+                for s in rx {
+                    me.publish(&s);
+                }
+            })
+            .ok()?;
+        Some((tx, h))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reader_sees_every_snapshot_in_order() {
+        let live = Live::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        for tag in 0..2 {
+            let seen = seen.clone();
+            live.subscribe(move |s| seen.lock().unwrap().push((tag, s.requests)));
+        }
+        let (tx, h) = live.feed().unwrap();
+        for n in 1..=3 {
+            tx.send(Snapshot { requests: n, ..Snapshot::default() }).unwrap();
+        }
+        drop(tx);
+        h.join().unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![(0, 1), (1, 1), (0, 2), (1, 2), (0, 3), (1, 3)]);
+    }
+}

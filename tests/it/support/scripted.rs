@@ -1,0 +1,122 @@
+//! A raw-TCP server that answers every request with the same bytes, written as given
+//! (optionally in small pieces, so the client sees a response split across reads), and
+//! optionally closes the connection after each answer without saying so. It counts the
+//! requests it read and the connections it accepted. For transport tests of the HTTP/1.1
+//! codec: interim responses, HEAD, chunked framing, close-delimited bodies, silent closes.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// What the server sends for every request.
+#[derive(Clone)]
+pub struct Script {
+    pub response: Vec<u8>,
+    /// Write the response in pieces of this many bytes (0: in one write).
+    pub piece: usize,
+    /// Close the connection after each response (without `Connection: close`).
+    pub close_after: bool,
+}
+
+impl Script {
+    pub fn new(response: impl Into<Vec<u8>>) -> Script {
+        Script { response: response.into(), piece: 0, close_after: false }
+    }
+    pub fn in_pieces(mut self, piece: usize) -> Script {
+        self.piece = piece;
+        self
+    }
+    pub fn close_after(mut self) -> Script {
+        self.close_after = true;
+        self
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    requests: AtomicU64,
+    connections: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// The running server; stops when dropped.
+pub struct ScriptedServer {
+    addr: SocketAddr,
+    counts: Arc<Counts>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ScriptedServer {
+    pub fn start(script: Script) -> ScriptedServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let counts = Arc::new(Counts::default());
+        let c = counts.clone();
+        let thread = std::thread::spawn(move || {
+            let script = Arc::new(script);
+            while !c.stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((sock, _)) => {
+                        c.connections.fetch_add(1, Ordering::Relaxed);
+                        let (c, script) = (c.clone(), script.clone());
+                        std::thread::spawn(move || serve(sock, &script, &c));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        ScriptedServer { addr, counts, thread: Some(thread) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+    pub fn requests(&self) -> u64 {
+        self.counts.requests.load(Ordering::Relaxed)
+    }
+    pub fn connections(&self) -> u64 {
+        self.counts.connections.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for ScriptedServer {
+    fn drop(&mut self) {
+        self.counts.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads requests (heads only: the transport tests send no bodies) and answers each one.
+fn serve(mut sock: TcpStream, script: &Script, counts: &Counts) {
+    let _ = sock.set_nodelay(true);
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            pending.drain(..end + 4);
+            counts.requests.fetch_add(1, Ordering::Relaxed);
+            let ok = if script.piece == 0 {
+                sock.write_all(&script.response).is_ok()
+            } else {
+                script.response.chunks(script.piece).all(|p| {
+                    let ok = sock.write_all(p).is_ok();
+                    std::thread::sleep(Duration::from_micros(300));
+                    ok
+                })
+            };
+            if !ok || script.close_after {
+                return;
+            }
+        }
+        match sock.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
+    }
+}
