@@ -19,5 +19,6 @@ mod plan;
 mod quick;
 mod report;
 mod scale;
+mod scale_nginx;
 mod schema;
 mod transport_http1;
