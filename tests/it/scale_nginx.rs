@@ -114,7 +114,8 @@ fn cluster_with_nginx_serves_and_stops() {
     out.expect_code(0);
     let r = crate::support::parse_result(&out.stdout);
     assert_eq!(r.backends.len(), 2, "{:?}", r.backends);
-    assert!(r.backends.iter().all(|b| b.requests == 20), "{:?}", r.backends);
+    assert_eq!(r.backends.iter().map(|b| b.requests).sum::<u64>(), 40);
+    assert!(r.backends.iter().all(|b| b.requests >= 10), "round-robin: {:?}", r.backends);
     child.signal(libc::SIGTERM);
     let done = child.wait(Duration::from_secs(20));
     done.expect_code(143);
