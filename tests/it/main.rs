@@ -8,6 +8,7 @@ mod architecture;
 mod cli_errors;
 mod cluster;
 mod compat_k6;
+mod dashboard;
 mod demo;
 mod failures;
 mod fuzz;
