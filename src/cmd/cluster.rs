@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use volley_harness::process::Launch;
-use volley_harness::{Balancing, Cluster, ClusterConfig, HarnessError};
+use volley_harness::{Balancer, Cluster, ClusterConfig, HarnessError};
 
 use crate::outcome::{Outcome, usage};
 
@@ -24,9 +24,10 @@ pub struct ClusterArgs {
 /// How instances are started and balanced; shared with `volley scale`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct LaunchArgs {
-    /// `round-robin` (nginx's default) or `least-conn`.
-    #[arg(long = "balancer", default_value = "round-robin", value_parser = parse_balancing)]
-    pub balancer: Balancing,
+    /// `builtin` (volley's own, round-robin like nginx's default; also `round-robin`,
+    /// `least-conn`) or `nginx` (from PATH, configured and supervised by volley).
+    #[arg(long = "balancer", default_value = "builtin", value_parser = parse_balancer)]
+    pub balancer: Balancer,
     /// Wait until `GET PATH` answers 2xx instead of until the port accepts connections.
     #[arg(long = "ready-path", value_name = "PATH")]
     pub ready_path: Option<String>,
@@ -41,12 +42,10 @@ pub struct LaunchArgs {
     pub command: Vec<String>,
 }
 
-fn parse_balancing(s: &str) -> Result<Balancing, String> {
-    match s {
-        "round-robin" | "rr" => Ok(Balancing::RoundRobin),
-        "least-conn" | "least-connections" => Ok(Balancing::LeastConn),
-        _ => Err(format!("`{s}` is not a balancer; use round-robin or least-conn")),
-    }
+fn parse_balancer(s: &str) -> Result<Balancer, String> {
+    Balancer::parse(s).ok_or_else(|| {
+        format!("`{s}` is not a balancer; use builtin, nginx, round-robin or least-conn")
+    })
 }
 
 /// Durations of flags, in the grammar of plans and quick mode (`30s`, `2m`, `1m30s`).
@@ -60,7 +59,7 @@ impl LaunchArgs {
         ClusterConfig {
             instances,
             port,
-            balancing: self.balancer,
+            balancer: self.balancer,
             launch: Launch {
                 command: self.command.clone(),
                 ready_path: self.ready_path.clone(),
@@ -82,6 +81,10 @@ pub fn start_error(e: HarnessError) -> anyhow::Error {
         HarnessError::PortInUse(p) => {
             usage(format!("port {p} is already in use (hint: choose another with --port, or 0)"))
         }
+        HarnessError::NginxNotFound => usage(
+            "--balancer nginx: nginx is not on PATH (hint: apt-get install nginx-light, or use \
+             --balancer builtin)",
+        ),
         e @ HarnessError::NeverReady { .. } => anyhow::anyhow!(
             "{e}\nhint: does the command listen on {{port}} / $PORT? raise --ready-timeout for slow starts"
         ),
@@ -107,10 +110,7 @@ pub fn main(args: ClusterArgs) -> anyhow::Result<Outcome> {
         "volley cluster: balancer on http://{} ({}) in front of {} instance(s) on ports {}; \
          Ctrl-C to stop",
         cluster.addr(),
-        match args.launch.balancer {
-            Balancing::RoundRobin => "round-robin",
-            Balancing::LeastConn => "least-conn",
-        },
+        args.launch.balancer.name(),
         args.instances,
         ports.join(", ")
     );

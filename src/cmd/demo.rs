@@ -46,7 +46,7 @@ pub fn main(args: DemoArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
     let exe = std::env::current_exe().context("cannot find volley's own executable")?;
     let launch = LaunchArgs {
-        balancer: volley_harness::Balancing::RoundRobin,
+        balancer: volley_harness::Balancer::default(),
         ready_path: Some("/health".into()),
         ready_timeout: Duration::from_secs(15),
         // One balancer thread and one generator thread leave the two cores of a small machine

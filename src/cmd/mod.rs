@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod compare;
+pub mod dashboard;
 pub mod demo;
 pub mod quick;
 pub mod report;

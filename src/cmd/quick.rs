@@ -91,6 +91,8 @@ pub struct OutputArgs {
     /// Watch a cgroup (v2 or v1) directory.
     #[arg(long = "watch-cgroup", value_name = "PATH")]
     pub watch_cgroup: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    pub dashboard: super::dashboard::DashboardArgs,
 }
 
 pub fn main(args: QuickArgs) -> anyhow::Result<Outcome> {

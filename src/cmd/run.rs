@@ -47,12 +47,16 @@ pub fn execute(mut run: Run, output: &OutputArgs) -> anyhow::Result<Outcome> {
     run.watching = output.watching();
     let stop = Stop::on_signals();
     let live = Live::new();
+    let dashboard = output.dashboard.start(&stop, &live)?;
     let line = crate::progress::start(&live, output.quiet || output.json);
     let result = run.execute(&stop, &live);
     if let Some(l) = line {
         l.finish();
     }
     let result = result.map_err(run_error)?;
+    if let Some(d) = dashboard {
+        d.finish_run(&result);
+    }
     write_outputs(&result, output)?;
     Ok(outcome_of(&result))
 }

@@ -39,8 +39,11 @@ pub struct RunOptions {
     /// `grace` to finish before they are interrupted.
     pub stop: CancellationToken,
     pub grace: Duration,
-    /// Receives a live snapshot once per second (the progress line).
+    /// Receives a live snapshot once per second (the progress line, the dashboard).
     pub progress: Option<Sender<Progress>>,
+    /// Each snapshot also carries the result so far ([`Progress::result`]): the worker
+    /// threads then hand over a copy of their recorder once a second, as for `abortOnFail`.
+    pub live_results: bool,
     /// Copied into the result as is; the caller knows the command line and the mode.
     pub config: RunConfig,
 }
@@ -53,13 +56,14 @@ impl Default for RunOptions {
             stop: CancellationToken::new(),
             grace: Duration::from_secs(2),
             progress: None,
+            live_results: false,
             config: RunConfig::default(),
         }
     }
 }
 
 /// A live view of the run, sent once per completed second.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Progress {
     /// Seconds since the start of the run.
     pub elapsed: Duration,
@@ -75,6 +79,11 @@ pub struct Progress {
     pub vus: u64,
     /// Open-model iterations dropped so far.
     pub dropped: u64,
+    /// The second's point of the time series (as the result file will have it).
+    pub point: Option<volley_metrics::TimePoint>,
+    /// With [`RunOptions::live_results`]: the result so far, assembled from every thread's
+    /// recorder by the same code as the final one (thresholds evaluated, no time series).
+    pub result: Option<std::sync::Arc<RunResult>>,
 }
 
 /// Why a run could not start. Failures of single requests are data, never an `EngineError`.

@@ -1,11 +1,12 @@
 //! The harness around the system under test: supervised instances of a service behind a
-//! built-in reverse proxy ([`cluster`]), and CPU/memory sampling of processes and cgroups
+//! built-in reverse proxy or nginx ([`cluster`], [`nginx`]), and CPU/memory sampling of processes and cgroups
 //! ([`sample`]) folded into a run's result ([`observe`]).
 //!
 //! Everything here owns operating-system resources (child processes, sockets, threads); every
 //! one of them has an owner that releases it on drop, so a failing caller leaves nothing behind.
 
 pub mod cluster;
+pub mod nginx;
 pub mod observe;
 pub mod process;
 pub mod proxy;
@@ -14,7 +15,7 @@ pub mod sample;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use cluster::{Balancing, Cluster, ClusterConfig};
+pub use cluster::{Balancer, Balancing, Cluster, ClusterConfig};
 pub use sample::{Sampler, Target, Watch};
 
 /// What can go wrong while setting up instances or observation. Problems during a run
@@ -25,6 +26,8 @@ pub enum HarnessError {
     NoSuchPid(u32),
     #[error("cgroup {} not found (no cpu.stat, cpuacct.usage, memory.current or memory.usage_in_bytes under any mounted hierarchy)", .0.display())]
     CgroupNotFound(PathBuf),
+    #[error("nginx is not installed (not found on PATH)")]
+    NginxNotFound,
     #[error("command not found: {0}")]
     CommandNotFound(String),
     #[error("cannot start `{command}`: {source}")]

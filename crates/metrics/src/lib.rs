@@ -5,6 +5,7 @@
 //! and [`RunResult`] is the versioned document every report renders. It knows nothing about
 //! tokio, HTTP clients or presentation, so reports can be rendered from a file made elsewhere.
 
+pub mod capacity;
 pub mod catalogue;
 pub mod failure;
 pub mod histogram;

@@ -22,6 +22,10 @@ pub const HIGH_ERROR_RATE: f64 = 0.05;
 /// curve passes through both points and its R² means nothing.
 pub const USL_MIN_COUNTS: usize = 3;
 
+/// The backend value the engine records for a response without the backend header
+/// (`engine::run::iteration`).
+pub const NO_BACKEND: &str = "(none)";
+
 /// A whole sweep, as saved by `volley scale -o scale.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Sweep {
@@ -81,6 +85,10 @@ pub struct SweepRun {
     /// Requests answered by each instance (from `X-Served-By`), instance 1 first.
     #[serde(default)]
     pub served: Vec<u64>,
+    /// The `X-Served-By` value of each entry of `served` when it is not the instance's number
+    /// (nginx's `$upstream_addr`, a deployment's container address).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backend_names: Vec<String>,
     /// Responses without the balancer's header (502s from the balancer itself, failures).
     #[serde(default)]
     pub unattributed: u64,
@@ -92,8 +100,24 @@ pub struct SweepRun {
 }
 
 impl SweepRun {
-    /// The summary figures of one run's result.
+    /// The summary figures of one run's result, behind the built-in balancer (`X-Served-By` is
+    /// the instance's number).
     pub fn from_result(instances: usize, repeat: usize, result: RunResult) -> SweepRun {
+        let names: Vec<String> = (1..=instances).map(|k| k.to_string()).collect();
+        let mut run = SweepRun::with_backends(instances, repeat, result, Some(&names));
+        run.backend_names.clear();
+        run
+    }
+
+    /// The summary figures of one run's result. `names` are the `X-Served-By` values of the
+    /// instances, instance 1 first; `None` for a deployment volley did not start, whose
+    /// backends are whatever distinct values answered (sorted by name).
+    pub fn with_backends(
+        instances: usize,
+        repeat: usize,
+        result: RunResult,
+        names: Option<&[String]>,
+    ) -> SweepRun {
         let d = |key: &str| {
             result.metrics.get("http_req_duration").and_then(|m| m.values.get(key)).copied()
         };
@@ -106,12 +130,26 @@ impl SweepRun {
             mem_bytes.push(u.mem_bytes_avg);
             restarts += u.restarts;
         }
-        let mut served = vec![0; instances];
+        let backend_names: Vec<String> = match names {
+            Some(n) => n.to_vec(),
+            None => {
+                let mut seen: Vec<String> = result
+                    .backends
+                    .iter()
+                    .filter(|b| !b.backend.is_empty() && b.backend != NO_BACKEND)
+                    .map(|b| b.backend.clone())
+                    .collect();
+                seen.sort();
+                seen.dedup();
+                seen
+            }
+        };
+        let mut served = vec![0; backend_names.len()];
         let mut unattributed = 0;
         for b in &result.backends {
-            match b.backend.parse::<usize>() {
-                Ok(k) if (1..=instances).contains(&k) => served[k - 1] += b.requests,
-                _ => unattributed += b.requests,
+            match backend_names.iter().position(|n| *n == b.backend) {
+                Some(k) => served[k] += b.requests,
+                None => unattributed += b.requests,
             }
         }
         let t = &result.totals;
@@ -140,6 +178,7 @@ impl SweepRun {
             generator_cpu_pct: server.and_then(|s| s.generator.as_ref()).map(|g| g.cpu_pct_avg),
             other_cpu_pct: None,
             served,
+            backend_names,
             unattributed,
             events: Vec::new(),
             result,

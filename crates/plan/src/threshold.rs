@@ -64,6 +64,34 @@ pub fn parse_expr(src: &str, metric: Option<&MetricDef>) -> Result<ThresholdExpr
     })
 }
 
+/// Parses one SLO as `volley capacity --slo` takes it: `METRIC: EXPR` in k6's threshold syntax
+/// (`http_req_duration: p(95)<200`, `http_req_duration{name:predict}: p(99)<500`), into the
+/// one threshold type, so that the engine evaluates it like any plan threshold.
+pub fn parse_slo(text: &str) -> Result<Threshold, Vec<ThresholdError>> {
+    // The separator is the first colon outside the selector's braces.
+    let mut depth = 0usize;
+    let colon = text.char_indices().find_map(|(i, c)| {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            ':' if depth == 0 => return Some(i),
+            _ => {}
+        }
+        None
+    });
+    let Some(colon) = colon else {
+        return Err(vec![ThresholdError {
+            message: format!("`{text}` is not `METRIC: EXPRESSION`"),
+            hint: Some(
+                "write e.g. `http_req_duration: p(95)<200` or `http_req_failed: rate<0.01`".into(),
+            ),
+        }]);
+    };
+    let key = check_metric_key(text[..colon].trim())?;
+    let expr = parse_expr(text[colon + 1..].trim(), Some(key.metric)).map_err(|e| vec![e])?;
+    Ok(Threshold { key, exprs: vec![expr] })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +108,24 @@ mod tests {
         assert_eq!(e[0].hint.as_deref(), Some("did you mean `http_req_duration`?"));
         assert_eq!(e[1].hint.as_deref(), Some("did you mean `name`?"));
         assert!(check_metric_key("http_reqs{name}").is_err());
+    }
+
+    #[test]
+    fn slos() {
+        let t = parse_slo("http_req_duration: p(95)<200").unwrap();
+        assert_eq!(
+            (t.metric(), t.exprs[0].source.as_str()),
+            ("http_req_duration".into(), "p(95)<200")
+        );
+        let t = parse_slo("http_req_duration{name:predict,method:POST}:p(99) < 500").unwrap();
+        assert_eq!(t.metric(), "http_req_duration{name:predict,method:POST}");
+        assert_eq!(t.exprs[0].value, 500.0);
+        assert!(parse_slo("http_req_failed: rate<0.01").is_ok());
+        assert!(parse_slo("p(95)<200").unwrap_err()[0].message.contains("METRIC"));
+        assert!(parse_slo("http_req_duration p(95)<200").is_err());
+        let e = parse_slo("http_req_duraton: p(95)<200").unwrap_err();
+        assert_eq!(e[0].hint.as_deref(), Some("did you mean `http_req_duration`?"));
+        assert!(parse_slo("http_req_failed: p(95)<1").unwrap_err()[0].message.contains("a rate"));
     }
 
     #[test]

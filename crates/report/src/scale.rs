@@ -124,7 +124,10 @@ fn served(run: &SweepRun) -> String {
         .served
         .iter()
         .enumerate()
-        .map(|(i, n)| format!("#{}: {}", i + 1, format::count(*n)))
+        .map(|(i, n)| match run.backend_names.get(i) {
+            Some(name) => format!("{}: {}", escape::visible(name), format::count(*n)),
+            None => format!("#{}: {}", i + 1, format::count(*n)),
+        })
         .collect();
     if run.unattributed > 0 {
         parts.push(format!("none: {}", format::count(run.unattributed)));

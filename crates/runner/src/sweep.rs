@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use volley_harness::cluster::BALANCER_THREADS;
 use volley_harness::observe::{BALANCER, GENERATOR, MACHINE, attach, machine_usage};
-use volley_harness::{Balancing, Cluster, ClusterConfig, Sampler, Target, Watch};
+use volley_harness::{Cluster, ClusterConfig, Sampler, Target, Watch};
 use volley_metrics::sweep::{SWEEP_SCHEMA_VERSION, Sweep, SweepRun, analyze};
 use volley_metrics::{Machine, RunConfig};
 use volley_plan::Spec;
@@ -219,10 +219,7 @@ impl SweepPlan {
             volley_version: env!("CARGO_PKG_VERSION").into(),
             command: self.cluster.launch.command.clone(),
             workload: self.workload.describe(),
-            balancer: match self.cluster.balancing {
-                Balancing::RoundRobin => "round-robin".into(),
-                Balancing::LeastConn => "least-conn".into(),
-            },
+            balancer: self.cluster.balancer.name().into(),
             machine: machine(),
             started_at,
             sweep: runs,
@@ -275,13 +272,14 @@ impl SweepPlan {
             .filter(|(t, _)| *t >= t0)
             .collect();
         events.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let names = cluster.backend_names();
         let events: Vec<String> =
             events.into_iter().map(|(t, msg)| format!("{:.1} s: {msg}", t - t0)).collect();
         drop(cluster);
         let mut result = result?;
         let machine = machine_usage(&result, &observed);
         attach(&mut result, observed);
-        let mut run = SweepRun::from_result(n, repeat, result);
+        let mut run = SweepRun::with_backends(n, repeat, result, Some(&names));
         run.events = events;
         run.other_cpu_pct = machine.filter(|m| !m.samples.is_empty()).map(|m| {
             let ours = run.cpu_pct.iter().sum::<f64>()

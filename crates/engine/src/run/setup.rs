@@ -93,7 +93,8 @@ pub(super) fn shared(spec: &Spec, opts: &RunOptions) -> Result<Shared, EngineErr
         vb += sc.executor.max_vus() as u64;
     }
     let stop = opts.stop.child_token();
-    let snapshots = spec.thresholds.iter().any(|t| t.exprs.iter().any(|e| e.abort_on_fail));
+    let snapshots = opts.live_results
+        || spec.thresholds.iter().any(|t| t.exprs.iter().any(|e| e.abort_on_fail));
     Ok(Shared {
         spec: spec.clone(),
         names,
