@@ -8,5 +8,6 @@ pub mod quick;
 pub mod report;
 pub mod run;
 pub mod scale;
+pub mod segment;
 pub mod serve_demo;
 pub mod validate;

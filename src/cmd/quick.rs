@@ -93,6 +93,9 @@ pub struct OutputArgs {
     pub watch_cgroup: Vec<std::path::PathBuf>,
     #[command(flatten)]
     pub dashboard: super::dashboard::DashboardArgs,
+    /// One shard of a distributed test (`--execution-segment`, `--start-at`).
+    #[command(flatten)]
+    pub segment: super::segment::SegmentArgs,
 }
 
 pub fn main(args: QuickArgs) -> anyhow::Result<Outcome> {

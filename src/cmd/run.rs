@@ -39,6 +39,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<Outcome> {
 /// code (130 interrupted, 99 thresholds).
 pub fn execute(mut run: Run, output: &OutputArgs) -> anyhow::Result<Outcome> {
     check_outputs(output)?;
+    run.segment = output.segment.tuple()?;
+    run.start_at = output.segment.start_at(std::time::SystemTime::now())?;
     // Before anything is sent: VUs that cannot all hold a connection are a generator-side
     // limit the user should hear about now, not discover as `local` failures afterwards.
     if let Err(short) = volley_engine::limits::check_open_files(&run.spec) {

@@ -24,4 +24,5 @@ mod report;
 mod scale;
 mod scale_nginx;
 mod schema;
+mod segments;
 mod transport_http1;

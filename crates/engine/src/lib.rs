@@ -22,9 +22,10 @@ pub mod schedule;
 pub mod transport;
 
 use std::sync::mpsc::Sender;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 pub use tokio_util::sync::CancellationToken;
+use volley_metrics::segment::Tuple;
 use volley_metrics::{RunConfig, RunResult};
 use volley_plan::Spec;
 
@@ -44,8 +45,13 @@ pub struct RunOptions {
     /// Each snapshot also carries the result so far ([`Progress::result`]): the worker
     /// threads then hand over a copy of their recorder once a second, as for `abortOnFail`.
     pub live_results: bool,
-    /// Copied into the result as is; the caller knows the command line and the mode.
+    /// Copied into the result as is; the caller knows the command line and the mode (the
+    /// engine adds the execution segment).
     pub config: RunConfig,
+    /// The share of the test this generator runs (`--execution-segment`); the whole by default.
+    pub segment: Tuple,
+    /// Wall-clock time to start at (`--start-at`): the shards of a distributed run wait for it.
+    pub start_at: Option<SystemTime>,
 }
 
 impl Default for RunOptions {
@@ -58,6 +64,8 @@ impl Default for RunOptions {
             progress: None,
             live_results: false,
             config: RunConfig::default(),
+            segment: Tuple::full(),
+            start_at: None,
         }
     }
 }

@@ -105,6 +105,20 @@ pub struct RunConfig {
     /// The command line that produced this result.
     #[serde(default)]
     pub command_line: Vec<String>,
+    /// The share of the test this run was (`--execution-segment`, k6's syntax: `1/4:1/2`);
+    /// absent for a whole run. A merged result has the union of its shards' segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_segment: Option<String>,
+    /// The sequence the segment belongs to (`--execution-segment-sequence`), when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_segment_sequence: Option<String>,
+    /// Fingerprint of the test that ran (the validated plan or quick-mode flags, whatever the
+    /// segment): `volley merge` refuses results of different tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_fingerprint: Option<String>,
+    /// `volley merge`: the segments of the results merged into this one, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_segments: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -306,6 +320,12 @@ pub struct GroupCheck {
     pub id: String,
     pub passes: u64,
     pub fails: u64,
+}
+
+/// The fingerprint of a test's canonical text (`config.plan_fingerprint`): MD5, in hex. Not a
+/// security measure: it tells results of different tests apart.
+pub fn fingerprint(text: &str) -> String {
+    md5_hex(text)
 }
 
 fn md5_hex(s: &str) -> String {

@@ -351,6 +351,7 @@ impl Spec {
                 scenarios: vec![],
                 label: self.label.clone(),
                 command_line: vec!["volley".into(), self.target.clone()],
+                ..RunConfig::default()
             },
             started_at: "2026-01-02T03:04:05Z".into(),
             ended_at: "2026-01-02T03:04:15Z".into(),

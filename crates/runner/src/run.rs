@@ -45,6 +45,10 @@ pub struct Run {
     /// How long requests in flight may take to finish after a stop.
     pub grace: Duration,
     pub watching: Watching,
+    /// The share of the test this generator runs (`--execution-segment`); the whole by default.
+    pub segment: volley_metrics::segment::Tuple,
+    /// Wall-clock start shared by the shards of a distributed run (`--start-at`).
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 impl Run {
@@ -58,6 +62,8 @@ impl Run {
             threads: d.threads,
             grace: d.grace,
             watching: Watching::default(),
+            segment: d.segment,
+            start_at: d.start_at,
         }
     }
 
@@ -159,6 +165,8 @@ impl Run {
             grace: self.grace,
             progress,
             config: self.config.clone(),
+            segment: self.segment.clone(),
+            start_at: self.start_at,
         };
         let result = volley_engine::run(&self.spec, opts);
         if let Some(h) = forward {

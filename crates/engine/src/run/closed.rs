@@ -40,8 +40,9 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
         let mut deadline = hard_end;
         match &sc.executor {
             Executor::PerVuIterations { iterations, .. } if done >= *iterations => break,
-            Executor::SharedIterations { iterations, .. }
-                if shared.claimed[si].fetch_add(1, Ordering::Relaxed) >= *iterations =>
+            Executor::SharedIterations { .. }
+                if shared.claimed[si].fetch_add(1, Ordering::Relaxed)
+                    >= shared.shares[si].iterations =>
             {
                 break;
             }
