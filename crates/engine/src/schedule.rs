@@ -1074,7 +1074,8 @@ mod tests {
             max_iterations: None,
         };
         // (constant-vus VUs, shared iterations, shared VUs, per-VU VUs, pool pre-max).
-        let k6: [(&str, &[(u64, u64, u64, u64, u64, u64)]); 2] = [
+        type Printed = (u64, u64, u64, u64, u64, u64);
+        let k6: [(&str, &[Printed]); 2] = [
             ("0,1/3,2/3,1", &[(5, 34, 3, 4, 2, 8), (4, 34, 3, 4, 2, 8), (4, 33, 3, 3, 1, 7)]),
             (
                 "0,1/4,2/4,3/4,1",
