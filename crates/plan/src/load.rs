@@ -250,7 +250,6 @@ const EXECUTOR_KEYS: &[&str] = &[
 ];
 const EXECUTORS: &[(&str, &[&str])] = &[
     ("constant-vus", &["vus", "duration"]),
-    ("externally-controlled", &["vus", "max_vus", "duration"]),
     ("ramping-vus", &["start_vus", "stages", "graceful_ramp_down"]),
     ("per-vu-iterations", &["vus", "iterations", "max_duration"]),
     ("shared-iterations", &["vus", "iterations", "max_duration"]),
@@ -259,6 +258,7 @@ const EXECUTORS: &[(&str, &[&str])] = &[
         "ramping-arrival-rate",
         &["start_rate", "time_unit", "stages", "pre_allocated_vus", "max_vus"],
     ),
+    ("externally-controlled", &["vus", "max_vus", "duration"]),
 ];
 const DEFAULTS_KEYS: &[&str] = &[
     "timeout",
