@@ -289,7 +289,9 @@ pub struct Share {
 pub fn share(executor: &Executor, tuple: &Tuple) -> Share {
     let mut s = Share { vus: 0, iterations: 0, pre_allocated_vus: 0, max_vus: 0, arrivals: 0 };
     match *executor {
-        Executor::ConstantVus { .. } | Executor::RampingVus { .. } => {
+        Executor::ConstantVus { .. }
+        | Executor::RampingVus { .. }
+        | Executor::ExternallyControlled { .. } => {
             s.vus = tuple.scale(executor.max_vus() as u64);
         }
         Executor::PerVuIterations { vus, iterations, .. } => {
