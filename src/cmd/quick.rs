@@ -65,6 +65,20 @@ pub struct LoadArgs {
     /// Tally requests by the value of this response header (e.g. X-Served-By).
     #[arg(long = "backend-header", value_name = "NAME")]
     pub backend_header: Option<String>,
+    /// HTTP/2: negotiated by ALPN over https (HTTP/1.1 if the server does not pick h2), h2c
+    /// with prior knowledge over http.
+    #[arg(long = "http2", conflicts_with_all = ["http2_prior_knowledge", "http1_1"])]
+    pub http2: bool,
+    /// HTTP/2 without negotiation: h2c over http; over https, ALPN offers h2 alone.
+    #[arg(long = "http2-prior-knowledge", conflicts_with = "http1_1")]
+    pub http2_prior_knowledge: bool,
+    /// HTTP/1.1 (the default).
+    #[arg(long = "http1.1")]
+    pub http1_1: bool,
+    /// HTTP/2 streams per connection (default 1): -c connections, each shared by N VUs with
+    /// one request in flight each.
+    #[arg(short = 'p', long = "streams", value_name = "N")]
+    pub streams: Option<u32>,
 }
 
 /// Where the result goes.
@@ -121,6 +135,14 @@ impl LoadArgs {
             keepalive: !self.no_keepalive,
             insecure: self.insecure,
             backend_header: self.backend_header.clone(),
+            version: if self.http2_prior_knowledge {
+                volley_plan::HttpVersion::Http2PriorKnowledge
+            } else if self.http2 {
+                volley_plan::HttpVersion::Http2
+            } else {
+                volley_plan::HttpVersion::Http1
+            },
+            streams: self.streams,
         }
     }
 }

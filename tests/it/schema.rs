@@ -237,6 +237,7 @@ fn synthetic() -> RunResult {
             failures: 20,
             latency: latency(1.5),
         }],
+        protocols: BTreeMap::from([("HTTP/2".into(), 1000)]),
         histograms: BTreeMap::from([("http_req_duration".into(), "SGlzdG9ncmFt".into())]),
     }
 }

@@ -33,6 +33,9 @@ pub struct Facts {
     pub vus_last: u64,
     pub vus_min: u64,
     pub vus_peak: u64,
+    /// Responses by HTTP/1.1 and by HTTP/2.
+    pub responses_h1: u64,
+    pub responses_h2: u64,
     /// Share of the worker threads' time their event loops were not idle, 0..=1.
     pub generator_busy: f64,
 }
@@ -223,6 +226,11 @@ pub fn result(
         open_model,
         server: None,
         backends: r.backend_stats(),
+        protocols: [("HTTP/1.1", f.responses_h1), ("HTTP/2", f.responses_h2)]
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (k.to_string(), n))
+            .collect(),
         histograms,
     }
 }

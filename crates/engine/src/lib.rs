@@ -16,6 +16,7 @@
 
 pub mod assemble;
 pub mod http1;
+pub mod http2;
 pub mod limits;
 mod run;
 pub mod schedule;

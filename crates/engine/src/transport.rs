@@ -78,6 +78,8 @@ pub struct Prepared {
     pub body: Bytes,
     /// The whole request as written to the socket: request line, headers, body.
     pub wire: Bytes,
+    /// HTTP/1.1 unless the step asks for HTTP/2 ([`Prepared::with_version`]).
+    pub version: volley_plan::HttpVersion,
 }
 
 impl Prepared {
@@ -128,7 +130,23 @@ impl Prepared {
         let pairs = map.iter().map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes()));
         http1::request::serialize(&mut wire, &method, path_str, pairs, &body);
         let wire = Bytes::from(wire);
-        Ok(Prepared { url: url.to_string(), origin, method, path, headers: map, body, wire })
+        let version = volley_plan::HttpVersion::Http1;
+        Ok(Prepared {
+            url: url.to_string(),
+            origin,
+            method,
+            path,
+            headers: map,
+            body,
+            wire,
+            version,
+        })
+    }
+
+    /// The request sent with `version` (the step's, see `Step::version_in`).
+    pub fn with_version(mut self, version: volley_plan::HttpVersion) -> Prepared {
+        self.version = version;
+        self
     }
 }
 
@@ -158,6 +176,8 @@ pub struct Client {
     /// Resolved before the run; hosts first met during the run are added here.
     pub addrs: std::cell::RefCell<HashMap<(String, u16), SocketAddr>>,
     pub conns: Rc<ConnGauge>,
+    /// The thread's HTTP/2 connections, and its responses per protocol.
+    pub h2: crate::http2::Pool,
 }
 
 /// The measurement of one request. Durations in µs; phases that did not happen are 0.
@@ -267,10 +287,21 @@ impl Client {
             }
             None => slot.insert(Conn::new(deadline)),
         };
+        // HTTP/2 (boxed: rare per VU, and inline it would make every VU's future larger);
+        // a server that picks HTTP/1.1 in ALPN leaves its connection in `conn` for the loop.
+        if self.h2.wants(req.version, &req.origin) {
+            let sent = crate::http2::send(self, conn, req, req.version, keep, backend_header, out);
+            if let crate::http2::Sent::Done = Box::pin(sent).await {
+                return;
+            }
+        }
         let mut reused = conn.is_open_to(&req.origin);
         loop {
             match self.attempt(conn, reused, start, req, keep, backend_header, out).await {
-                Attempt::Done => return,
+                Attempt::Done => {
+                    self.h2.responses_h1.set(self.h2.responses_h1.get() + 1);
+                    return;
+                }
                 Attempt::Failed { retryable: true, .. }
                     if !out.retried && http1::request::idempotent(&req.method) =>
                 {
@@ -461,7 +492,7 @@ impl Client {
         Ok(())
     }
 
-    async fn addr(&self, origin: &Origin) -> Result<SocketAddr, FailureKind> {
+    pub(crate) async fn addr(&self, origin: &Origin) -> Result<SocketAddr, FailureKind> {
         let key = (origin.host.clone(), origin.port);
         if let Some(a) = self.addrs.borrow().get(&key) {
             return Ok(*a);

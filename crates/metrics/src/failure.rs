@@ -30,10 +30,18 @@ pub enum FailureKind {
     Local,
     /// Anything else (unexpected I/O errors).
     Other,
+    /// HTTP/2: the server reset the request's stream (RST_STREAM) with an error code other
+    /// than REFUSED_STREAM (a refused stream was never processed: it is sent again once).
+    StreamReset,
+    /// HTTP/2: the server shut the connection down (GOAWAY) with an error code while the
+    /// request was in flight, or the request found every fresh connection going away. A
+    /// graceful GOAWAY (NO_ERROR) fails nothing: streams it left unprocessed are sent again
+    /// on a new connection.
+    Goaway,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 9] = [
+    pub const ALL: [FailureKind; 11] = [
         FailureKind::Refused,
         FailureKind::Reset,
         FailureKind::Closed,
@@ -43,6 +51,8 @@ impl FailureKind {
         FailureKind::Malformed,
         FailureKind::Local,
         FailureKind::Other,
+        FailureKind::StreamReset,
+        FailureKind::Goaway,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -68,6 +78,8 @@ impl FailureKind {
             FailureKind::Malformed => "malformed",
             FailureKind::Local => "local",
             FailureKind::Other => "other",
+            FailureKind::StreamReset => "stream_reset",
+            FailureKind::Goaway => "goaway",
         }
     }
 
@@ -85,6 +97,8 @@ impl FailureKind {
                 "volley ran out of open files or local ports: the generator failed, not the server"
             }
             FailureKind::Other => "other I/O error",
+            FailureKind::StreamReset => "HTTP/2 stream reset by the server (RST_STREAM)",
+            FailureKind::Goaway => "HTTP/2 connection shut down by the server (GOAWAY) mid-request",
         }
     }
 }

@@ -67,6 +67,10 @@ pub struct RunResult {
     /// Tallies per value of `--backend-header` (which instance served the request).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<BackendStats>,
+    /// Responses by the HTTP version they came by (`HTTP/1.1`, `HTTP/2`): `--http2` falls back
+    /// to HTTP/1.1 when the server does not pick h2. Versions that carried nothing are absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub protocols: BTreeMap<String, u64>,
     /// Serialized HDR histograms (V2 + DEFLATE, base64), in microseconds, keyed by metric name
     /// (`http_req_duration`, `http_req_waiting`, `http_req_duration{name:index}` ...), so that
     /// results can be merged and re-rendered exactly.

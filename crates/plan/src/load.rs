@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::error::{PlanError, PlanErrors, did_you_mean};
 use crate::spec::{
     Body, Check, CheckKind, Executor, Extract, ExtractFrom, Feeder, FeederMode, Flow, HttpOptions,
-    JsonTemplate, Scenario, Spec, Stage, StatusSet, Step, ThinkTime,
+    HttpVersion, JsonTemplate, Scenario, Spec, Stage, StatusSet, Step, ThinkTime,
 };
 use crate::template::{CompileContext, Template};
 use crate::threshold::{self, MetricKey, Tag, Threshold};
@@ -228,6 +228,7 @@ const SCENARIO_KEYS: &[&str] = &[
     "graceful_stop",
     "graceful_ramp_down",
     "think_time",
+    "http2",
     "flows",
     "steps",
     "data",
@@ -268,6 +269,8 @@ const DEFAULTS_KEYS: &[&str] = &[
     "keepalive",
     "insecure",
     "backend_header",
+    "http2",
+    "streams",
 ];
 const FLOW_KEYS: &[&str] = &["name", "weight", "steps"];
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options"];
@@ -292,6 +295,7 @@ const STEP_KEYS: &[&str] = &[
     "check",
     "extract",
     "think_time",
+    "http2",
 ];
 const CHECK_KEYS: &[&str] =
     &["name", "status", "body_contains", "body_matches", "json", "header", "max_duration"];
@@ -855,7 +859,19 @@ impl Resolver {
         if let Some(h) = n.get("backend_header") {
             http.backend_header = self.text(h, "backend_header");
         }
+        if let Some(v) = n.get("http2").and_then(|b| self.http2(b)) {
+            http.version = v;
+        }
+        if let Some(p) = n.get("streams").and_then(|p| self.u32(p, "streams", 1)) {
+            http.streams = p;
+        }
         (http, think)
+    }
+
+    /// `http2: true` (HTTP/2, negotiated by ALPN over TLS) or `false` (HTTP/1.1).
+    fn http2(&mut self, n: &Node) -> Option<HttpVersion> {
+        let on = self.boolean(n, "http2")?;
+        Some(if on { HttpVersion::Http2 } else { HttpVersion::Http1 })
     }
 
     /// `[200, 201]`, `["200-299", 304]`, or one status.
@@ -932,7 +948,15 @@ impl Resolver {
             }
         };
         let flows = match flows {
-            Some(f) => f,
+            // The scenario's `http2:` for its steps that do not say.
+            Some(mut f) => {
+                if let Some(v) = n.get("http2").and_then(|b| self.http2(b)) {
+                    for st in f.iter_mut().flat_map(|f| f.steps.iter_mut()) {
+                        st.version.get_or_insert(v);
+                    }
+                }
+                f
+            }
             None => {
                 if shared.flows.is_none() && n.get("flows").is_none() && n.get("steps").is_none() {
                     self.err(&n.pos, format!("{what} has no flows"), Some("add `flows:` (weighted lists of steps) or `steps:` to it or to the top of the plan".to_string()));
@@ -1459,6 +1483,7 @@ impl Resolver {
         }
         let timeout = n.get("timeout").map(|t| self.duration(t, "timeout"));
         let think_time = n.get("think_time").map(|t| self.think_time(t));
+        let version = n.get("http2").and_then(|b| self.http2(b));
         let name_for_checks = name.clone().unwrap_or_default();
         let checks = match n.get("check") {
             Some(c) => self.checks(c, &name_for_checks),
@@ -1482,6 +1507,7 @@ impl Resolver {
                 None => None,
                 Some(t) => Some(t?),
             },
+            version,
         })
     }
 

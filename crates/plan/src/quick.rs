@@ -11,7 +11,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::spec::{Body, Executor, Flow, HttpOptions, Scenario, Spec, StatusSet, Step};
+use crate::spec::{
+    Body, Executor, Flow, HttpOptions, HttpVersion, Scenario, Spec, StatusSet, Step,
+};
 use crate::target::{Target, check_user_header};
 use crate::template::Template;
 
@@ -36,6 +38,10 @@ pub struct QuickInput {
     pub keepalive: bool,
     pub insecure: bool,
     pub backend_header: Option<String>,
+    /// `--http2` / `--http2-prior-knowledge` (HTTP/1.1 by default).
+    pub version: HttpVersion,
+    /// `-p/--streams`: HTTP/2 streams per connection; `-c` stays the number of connections.
+    pub streams: Option<u32>,
 }
 
 impl Default for QuickInput {
@@ -55,6 +61,8 @@ impl Default for QuickInput {
             keepalive: true,
             insecure: false,
             backend_header: None,
+            version: HttpVersion::Http1,
+            streams: None,
         }
     }
 }
@@ -161,9 +169,22 @@ pub fn build(q: &QuickInput) -> Result<Spec, QuickError> {
         headers.push((name.to_string(), Template::literal(value)));
     }
 
+    let streams = match q.streams {
+        Some(0) => return Err(err("`-p 0`: a connection needs at least 1 stream")),
+        Some(p) if p > 1 && !q.version.is_http2() => {
+            return Err(err(format!(
+                "`-p {p}` multiplexes HTTP/2 streams (hint: add --http2 or --http2-prior-knowledge)"
+            )));
+        }
+        Some(p) => p,
+        None => 1,
+    };
+    // -c connections of -p streams each: one VU per stream, `streams` VUs to a connection.
     let vus = |default: u64| -> Result<u32, QuickError> {
         let c = q.concurrency.unwrap_or(default);
-        u32::try_from(c).map_err(|_| err(format!("`-c {c}` is too large")))
+        c.checked_mul(u64::from(streams))
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| err(format!("`-c {c}` is too large")))
     };
     let executor = match (q.rps, q.requests, duration) {
         (Some(rate), n, d) => {
@@ -216,6 +237,7 @@ pub fn build(q: &QuickInput) -> Result<Spec, QuickError> {
         checks: Vec::new(),
         extract: Vec::new(),
         think_time: None,
+        version: None,
     };
     Ok(Spec {
         base_url: None,
@@ -236,6 +258,8 @@ pub fn build(q: &QuickInput) -> Result<Spec, QuickError> {
             headers,
             backend_header: q.backend_header.clone(),
             expected_statuses: StatusSet::default(),
+            version: q.version,
+            streams,
         },
         variables: Vec::new(),
         feeders: Vec::new(),

@@ -612,6 +612,7 @@ mod tests {
             checks: vec![],
             extract: vec![],
             think_time: None,
+            version: None,
         }
     }
 

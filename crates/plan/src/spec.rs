@@ -40,6 +40,33 @@ pub struct HttpOptions {
     pub backend_header: Option<String>,
     /// Statuses that count as success; k6's default is 200–399.
     pub expected_statuses: StatusSet,
+    /// The HTTP version of steps that do not choose one (theirs or their scenario's).
+    pub version: HttpVersion,
+    /// HTTP/2 streams per connection (oha's `-p`): that many VUs share one connection, each
+    /// with one stream in flight at a time. 1 (one connection per VU) by default.
+    pub streams: u32,
+}
+
+/// The HTTP version a request is sent with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    /// HTTP/1.1 (the default).
+    #[default]
+    Http1,
+    /// HTTP/2 (`--http2`, plan key `http2: true`): negotiated by ALPN over TLS, HTTP/1.1 when
+    /// the server does not pick h2; over plain http, h2c with prior knowledge (as h2load and
+    /// oha do: there is nothing to negotiate with).
+    Http2,
+    /// HTTP/2 without negotiation (`--http2-prior-knowledge`): h2c over plain http; over TLS,
+    /// ALPN offers h2 alone and no fallback is made.
+    Http2PriorKnowledge,
+}
+
+impl HttpVersion {
+    /// True for both HTTP/2 modes.
+    pub fn is_http2(self) -> bool {
+        self != HttpVersion::Http1
+    }
 }
 
 impl Default for HttpOptions {
@@ -51,6 +78,8 @@ impl Default for HttpOptions {
             headers: Vec::new(),
             backend_header: None,
             expected_statuses: StatusSet::default(),
+            version: HttpVersion::Http1,
+            streams: 1,
         }
     }
 }
@@ -182,6 +211,16 @@ pub struct Step {
     pub extract: Vec<Extract>,
     /// Pause after this step, before the next one.
     pub think_time: Option<ThinkTime>,
+    /// The step's HTTP version (its own `http2:` or its scenario's); `None` takes
+    /// [`HttpOptions::version`].
+    pub version: Option<HttpVersion>,
+}
+
+impl Step {
+    /// The HTTP version this step is sent with: its own (or its scenario's), else the plan's.
+    pub fn version_in(&self, http: &HttpOptions) -> HttpVersion {
+        self.version.unwrap_or(http.version)
+    }
 }
 
 #[derive(Debug, Clone)]

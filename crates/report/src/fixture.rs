@@ -378,6 +378,7 @@ impl Spec {
             open_model,
             server,
             backends: vec![],
+            protocols: Default::default(),
             histograms,
         }
     }

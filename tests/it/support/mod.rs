@@ -17,6 +17,7 @@
 // Each theme uses a different subset of the helpers.
 #![allow(dead_code, unused_imports)]
 
+pub mod h2server;
 pub mod http;
 pub mod misbehave;
 pub mod process;
@@ -24,6 +25,7 @@ pub mod scripted;
 
 use std::time::Duration;
 
+pub use h2server::{H2Behavior, H2Server};
 pub use misbehave::{Action, Behavior, TestServer, refused_url};
 pub use process::{Output, Spawned, VOLLEY, parse_result, read_result, volley, volley_command};
 pub use scripted::{Script, ScriptedServer};

@@ -76,6 +76,8 @@ pub struct Conn {
     timer: Pin<Box<Sleep>>,
     armed: TInstant,
     deadline: TInstant,
+    /// The VU's place among the VUs sharing an HTTP/2 connection, once it sent by HTTP/2.
+    pub lane: Option<crate::http2::Lane>,
 }
 
 impl Conn {
@@ -89,6 +91,7 @@ impl Conn {
             timer: Box::pin(tokio::time::sleep_until(deadline)),
             armed: deadline,
             deadline,
+            lane: None,
         }
     }
 

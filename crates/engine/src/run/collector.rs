@@ -181,6 +181,8 @@ fn provisional(shared: &Shared, merged: &Recorder, opts: &RunOptions, p: &Progre
         vus_last: p.vus,
         vus_min: p.vus,
         vus_peak: p.vus,
+        responses_h1: 0,
+        responses_h2: 0,
         generator_busy: 0.0,
     };
     assemble::result(&shared.spec, &shared.names, merged, Vec::new(), opts.config.clone(), facts)

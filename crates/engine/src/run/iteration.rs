@@ -75,7 +75,8 @@ pub(super) async fn iteration(
                     &r.headers,
                     Bytes::from(r.body),
                     spec.http.keepalive,
-                );
+                )
+                .map(|p| p.with_version(step.version_in(&spec.http)));
                 rendered.as_ref().map_err(|reason| warn_unsendable(&step.name, reason))
             }
         };

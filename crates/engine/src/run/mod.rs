@@ -38,6 +38,8 @@ struct ThreadOut {
     peak_connections: u64,
     peak_vus: u64,
     peak_active: u64,
+    /// Responses by HTTP/1.1 and by HTTP/2.
+    protocols: [u64; 2],
     /// The thread's lifetime, and how much of it its event loop was parked.
     wall: Duration,
     idle: Duration,
@@ -76,6 +78,7 @@ pub(crate) fn run(spec: &Spec, opts: RunOptions) -> Result<volley_metrics::RunRe
     let mut peak_connections = 0;
     let mut peak_vus = 0;
     let mut peak_active = 0;
+    let mut protocols = [0u64; 2];
     let (mut wall, mut idle) = (Duration::ZERO, Duration::ZERO);
     for o in &outs {
         wall += o.wall;
@@ -84,6 +87,8 @@ pub(crate) fn run(spec: &Spec, opts: RunOptions) -> Result<volley_metrics::RunRe
         peak_connections += o.peak_connections;
         peak_vus += o.peak_vus;
         peak_active += o.peak_active;
+        protocols[0] += o.protocols[0];
+        protocols[1] += o.protocols[1];
     }
     // The `vus` gauge is sampled once per second, as k6 does; a run shorter than a second
     // has no sample, and then reports the VUs it ran (per-thread peaks, summed).
@@ -103,6 +108,8 @@ pub(crate) fn run(spec: &Spec, opts: RunOptions) -> Result<volley_metrics::RunRe
         vus_last,
         vus_min,
         vus_peak,
+        responses_h1: protocols[0],
+        responses_h2: protocols[1],
         generator_busy: if wall.is_zero() {
             0.0
         } else {
@@ -197,6 +204,7 @@ fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> Thre
                 peak_connections: 0,
                 peak_vus: 0,
                 peak_active: 0,
+                protocols: [0; 2],
                 wall: Duration::ZERO,
                 idle: Duration::ZERO,
             };
@@ -211,6 +219,7 @@ fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> Thre
             keepalive: shared.spec.http.keepalive,
             addrs: RefCell::new(shared.addrs.clone()),
             conns: conns.clone(),
+            h2: crate::http2::Pool::new(shared.spec.http.streams),
         },
         shared,
         idx,
@@ -244,6 +253,7 @@ fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> Thre
         peak_connections: conns.peak.get(),
         peak_vus: ctx.allocated.get(),
         peak_active: ctx.vus_peak.get(),
+        protocols: [ctx.client.h2.responses_h1.get(), ctx.client.h2.responses_h2.get()],
         wall: began.elapsed(),
         idle: Duration::from_nanos(clock.parked_ns.load(Relaxed)),
     };
@@ -300,13 +310,14 @@ async fn run_scenario(ctx: Rc<Ctx>, si: usize) {
     } else {
         // This generator's VUs (its segment's share), numbered as in the whole run.
         let total = shared.shares[si].vus;
+        // Dealt to the threads in blocks of `streams`: the VUs that share an HTTP/2
+        // connection (`-p`) are on one thread.
         let t = shared.threads as u64;
+        let block = u64::from(shared.spec.http.streams.max(1));
         let mut vus = Vec::new();
-        let mut j = ctx.idx as u64;
-        while j < total {
+        for j in (0..total).filter(|j| (j / block) % t == ctx.idx as u64) {
             let g = shared.tuple.global(j);
             vus.push(tokio::task::spawn_local(closed::closed_vu(ctx.clone(), si, g)));
-            j += t;
         }
         for v in vus {
             let _ = v.await;

@@ -200,7 +200,8 @@ fn prepare_steps(spec: &Spec, names: &Names) -> Result<StepTable, EngineError> {
                         Bytes::from(r.body),
                         spec.http.keepalive,
                     )
-                    .map_err(|reason| bad_url(&r.url, reason))?;
+                    .map_err(|reason| bad_url(&r.url, reason))?
+                    .with_version(st.version_in(&spec.http));
                     if !origins.contains(&p.origin) {
                         origins.push(p.origin.clone());
                     }

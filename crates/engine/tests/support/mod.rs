@@ -229,6 +229,7 @@ pub fn quick_spec(url: &str, executor: Executor) -> Spec {
                     checks: Vec::new(),
                     extract: Vec::new(),
                     think_time: None,
+                    version: None,
                 }],
             }],
             think_time: None,
