@@ -72,7 +72,7 @@ fn streams_are_concurrent_on_one_connection() {
 #[test]
 fn stream_resets_are_counted_as_their_own_failure() {
     let server = H2Server::start(H2Behavior { reset_every: 5, ..H2Behavior::default() });
-    let (r, _) = run(&server.url("/"), &["--http2-prior-knowledge", "-n", "100", "-c", "2"], 1);
+    let (r, _) = run(&server.url("/"), &["--http2-prior-knowledge", "-n", "100", "-c", "2"], 0);
     assert_eq!(r.totals.requests, 100);
     assert_eq!(server.resets(), 20);
     assert_eq!(r.failures.get("stream_reset"), Some(&20), "{:?}", r.failures);
@@ -88,7 +88,9 @@ fn goaway_mid_run_reconnects_without_losing_a_request() {
     let (r, out) = run(&server.url("/"), &args, 0);
     assert_eq!((r.totals.requests, r.totals.responses), (120, 120), "{:?}", r.failures);
     assert_eq!(r.totals.failed, 0, "{}", out.stderr);
-    assert!(server.goaways() >= 120 / 7, "goaways {}", server.goaways());
+    // A connection accepts up to 7 + 3 streams (those in flight when it said GOAWAY).
+    assert!(server.goaways() >= 120 / 10, "goaways {}", server.goaways());
+    assert!(server.connections() > server.goaways(), "a fresh connection after each GOAWAY");
     assert_eq!(server.answered(), 120, "every request answered exactly once");
 }
 
@@ -122,7 +124,7 @@ fn streams_need_http2_and_plans_take_the_key() {
     assert!(out.stderr.contains(":3:"), "file:line:col: {}", out.stderr);
 }
 
-/// nginx with `http2 on` over h2c, counting requests in its access log.
+/// nginx with HTTP/2 over h2c (`listen ... http2`, which old and new nginx both take), counting requests in its access log.
 #[test]
 fn nginx_h2c_counts_equal_volleys() {
     if !crate::scale_nginx::nginx_available() {
@@ -138,7 +140,7 @@ fn nginx_h2c_counts_equal_volleys() {
          http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/tmp;\n\
          proxy_temp_path {d}/tmp;\n  fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n\
          scgi_temp_path {d}/tmp;\n\
-         server {{\n    listen 127.0.0.1:{port};\n    http2 on;\n\
+         server {{\n    listen 127.0.0.1:{port} http2;\n\
          location / {{ return 200 \"hello\\n\"; }}\n  }}\n}}\n",
         d = p.display()
     );
