@@ -349,6 +349,25 @@ mod tests {
     }
 
     #[test]
+    fn streams_multiply_the_vus_of_http2_connections() {
+        let s = build(&input(|q| {
+            q.version = HttpVersion::Http2PriorKnowledge;
+            q.concurrency = Some(10);
+            q.streams = Some(8);
+            q.requests = Some(1000);
+        }))
+        .unwrap();
+        assert_eq!(s.scenarios[0].executor.max_vus(), 80);
+        assert_eq!((s.http.streams, s.http.version), (8, HttpVersion::Http2PriorKnowledge));
+        assert!(error(|q| q.streams = Some(4)).contains("--http2"));
+        let e = error(|q| {
+            q.version = HttpVersion::Http2;
+            q.streams = Some(0);
+        });
+        assert!(e.contains("-p 0"), "{e}");
+    }
+
+    #[test]
     fn urls_are_encoded_as_browsers_do() {
         let s = build(&input(|q| q.url = "http://127.0.0.1:1/a b?q=<é>".into())).unwrap();
         assert_eq!(s.scenarios[0].flows[0].steps[0].name, "/a%20b?q=%3C%C3%A9%3E");
