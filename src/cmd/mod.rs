@@ -4,6 +4,7 @@ pub mod cluster;
 pub mod compare;
 pub mod dashboard;
 pub mod demo;
+pub mod merge;
 pub mod quick;
 pub mod report;
 pub mod run;

@@ -17,6 +17,7 @@ mod fuzz;
 mod hardening_cli;
 mod hardening_engine;
 mod hardening_report;
+mod merge;
 mod open_model;
 mod plan;
 mod quick;

@@ -142,6 +142,18 @@ pub fn result(
         }
     }
 
+    // Every other trend the result shows (sub-metrics), so that `volley merge` recomputes
+    // each from merged histograms.
+    for (k, m) in &metrics {
+        if m.kind != volley_metrics::MetricKind::Trend || histograms.contains_key(k) {
+            continue;
+        }
+        let Ok(key) = MetricKey::parse(k) else { continue };
+        if let Some(h) = r.trend_histogram(&key, &g) {
+            histograms.insert(k.clone(), histogram::encode(h));
+        }
+    }
+
     let open: Vec<_> = spec.scenarios.iter().filter(|s| s.executor.is_open()).collect();
     let open_model = (!open.is_empty()).then(|| {
         histograms.insert("http_req_duration_raw".into(), histogram::encode(&r.raw));

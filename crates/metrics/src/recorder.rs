@@ -664,6 +664,15 @@ impl Recorder {
         })
     }
 
+    /// The histogram behind a trend metric or watched trend sub-metric (what the result
+    /// serializes so that shards merge exactly).
+    pub fn trend_histogram(&self, key: &MetricKey, g: &Gauges) -> Option<&Micros> {
+        match self.source(key, g)? {
+            Source::Trend(h) => Some(h),
+            _ => None,
+        }
+    }
+
     /// The value a threshold aggregate reads (`p(97.5)` included). `None` when the metric has
     /// no such aggregate, and for a rate with no samples (k6 does not evaluate those).
     pub fn aggregate(
