@@ -82,12 +82,48 @@ fn shards_merge_into_the_unsegmented_run() {
             assert_eq!(v["count"], 200.0, "{key}");
         }
         assert!(std::fs::read_to_string(&report).unwrap().contains("<html"));
-        // The merged result is an ordinary result.
-        volley(&["report", out.to_str().unwrap(), "--format", "md"], RUN_TIMEOUT).expect_code(0);
-        let c =
-            volley(&["compare", out.to_str().unwrap(), files[0].to_str().unwrap()], RUN_TIMEOUT);
-        c.expect_code(0);
+        ordinary(&out, &files[0]);
     }
+}
+
+/// The merged result is an ordinary result: every report format and `compare` read it.
+fn ordinary(merged: &Path, other: &Path) {
+    let m = merged.to_str().unwrap();
+    let html = volley(&["report", m, "--format", "html"], RUN_TIMEOUT);
+    assert!(html.expect_code(0).stdout.contains("<html"), "{}", html.streams());
+    let md = volley(&["report", m, "--format", "md"], RUN_TIMEOUT);
+    assert!(md.expect_code(0).stdout.contains("200"), "{}", md.streams());
+    let k6 = volley(&["report", m, "--format", "k6"], RUN_TIMEOUT);
+    let k6: serde_json::Value = serde_json::from_str(&k6.expect_code(0).stdout).unwrap();
+    assert_eq!(k6["metrics"]["http_reqs"]["count"], serde_json::json!(200), "{k6}");
+    let c = volley(&["compare", m, other.to_str().unwrap()], RUN_TIMEOUT);
+    assert!(!c.expect_code(0).stdout.is_empty());
+}
+
+#[test]
+fn arrival_rate_shards_add_up_to_the_server_count_and_the_whole_run() {
+    let server = TestServer::start(Behavior::ok());
+    let dir = temp_dir();
+    let path = dir.path().join("open.yaml");
+    let text = format!(
+        "base_url: {}\nscenarios:\n  s:\n    executor: constant-arrival-rate\n    rate: 60\n    \
+         duration: 1s\n    preAllocatedVUs: 6\n    flows:\n      - steps:\n          - {{ get: /a }}\n",
+        server.url("")
+    );
+    std::fs::write(&path, text).unwrap();
+    let plan = path.to_str().unwrap();
+    let (whole, _) = volley_json(&["run", plan], 0);
+    assert_eq!((whole.totals.requests, whole.totals.dropped), (60, 0));
+    let before = server.requests();
+    let shards = run_shards(&["run", plan], 3);
+    let files = save(dir.path(), &shards);
+    let (_, out) = merge(&files, &[], 0);
+    let m = read_result(&out);
+    assert_accounting(&m);
+    assert_eq!(server.requests() - before, 60, "the server's count");
+    assert_eq!(m.totals.requests + m.totals.dropped, 60);
+    assert_eq!(m.totals.requests, server.requests() - before);
+    assert_eq!(m.open_model.as_ref().unwrap().target_rps, 60.0);
 }
 
 #[test]
@@ -119,4 +155,10 @@ fn different_tests_and_overlapping_segments_are_refused() {
     let files = save(dir.path(), &[a.clone(), a]);
     let (o, _) = merge(&files, &[], 2);
     assert!(o.stderr.contains("overlap"), "{}", o.streams());
+    // Shards 1 and 3 of 3 without shard 2: the gap is named.
+    let args = [&server.url("/a"), "-n", "6", "-c", "3"];
+    let shards = run_shards(&args, 3);
+    let files = save(dir.path(), &[shards[0].clone(), shards[2].clone()]);
+    let (o, _) = merge(&files, &[], 2);
+    assert!(o.stderr.contains("gap") && o.stderr.contains("1/3:2/3"), "{}", o.streams());
 }

@@ -77,17 +77,11 @@ pub fn result(
     }
     let thresholds = threshold::evaluate(&spec.thresholds, r, secs, &g);
     for t in &spec.thresholds {
-        let name = t.metric();
-        let Some(m) = r.metric(&t.key, secs, &g) else { continue };
-        let entry = metrics.entry(name.clone()).or_insert(m);
-        for (e, tr) in t.exprs.iter().zip(thresholds.iter().filter(|tr| tr.metric == name)) {
-            // The percentiles thresholds ask for beyond the usual ones (`p(97.5)`).
-            if let (Aggregate::Percentile(_), Some(v)) = (e.aggregate, tr.observed) {
-                entry.values.entry(e.aggregate.key()).or_insert(v);
-            }
-            entry.thresholds.insert(tr.expression.clone(), ThresholdOutcome { ok: tr.ok });
+        if let Some(m) = r.metric(&t.key, secs, &g) {
+            metrics.entry(t.metric()).or_insert(m);
         }
     }
+    threshold::annotate(&mut metrics, &spec.thresholds, &thresholds);
 
     let failures: BTreeMap<String, u64> = FailureKind::ALL
         .iter()

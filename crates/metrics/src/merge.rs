@@ -5,23 +5,28 @@
 //! Exact where the data allows it: counters add; every trend with a serialized histogram
 //! (every metric and sub-metric) is recomputed through [`crate::summary`] from the merged
 //! histograms, so percentiles are those of all samples, never averages of percentiles; rates
-//! add their passes and fails; checks add; thresholds are evaluated again on the merged values
-//! (a threshold crossed only in aggregate is caught). The time series is aligned by wall-clock
+//! add their passes and fails; checks add; thresholds are judged by the run's own evaluation
+//! ([`threshold::evaluate`]) fed the merged measurements (a threshold crossed only in aggregate
+//! is caught). The time series is aligned by wall-clock
 //! second (each shard's `started_at`); a second's counts add, its VUs add, and its latency keeps
 //! count, min, max and mean exactly while its percentiles are the highest shard's (a second's
 //! histogram is not kept in the file). Server samples keep their generator's host in the label.
 //!
-//! Refused ([`MergeError`]): results of different tests (`config.plan_fingerprint`), and
-//! segments that overlap (the same share run twice would count it twice).
+//! Refused ([`MergeError`]): results of different tests (`config.plan_fingerprint`), segments
+//! that overlap (the same share run twice would count it twice) and segments with a gap between
+//! them (a shard is missing). Contiguous segments short of the whole test merge into their
+//! union (merging in stages works).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use crate::histogram::{self, Micros};
+use crate::recorder::{GaugeValue, Gauges, Source};
 use crate::result::*;
 use crate::segment::{Fraction, Segment};
-use crate::threshold::{Aggregate, parse_expr};
-use crate::{catalogue, summary};
+use crate::selector::MetricKey;
+use crate::summary;
+use crate::threshold::{self, Measurements};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
@@ -42,6 +47,11 @@ pub enum MergeError {
          (hint: each shard runs its own --execution-segment)"
     )]
     Overlap { a: String, sa: String, b: String, sb: String },
+    #[error(
+        "{a} (segment {sa}) and {b} (segment {sb}) leave a gap: segment {missing} is missing \
+         (hint: give the result of the shard that ran {missing})"
+    )]
+    Gap { a: String, sa: String, b: String, sb: String, missing: String },
     #[error("{name}: {what}")]
     Bad { name: String, what: String },
 }
@@ -85,6 +95,22 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
         segments.push((name.clone(), seg));
     }
 
+    // The segments side by side: a gap would make the union no segment at all (and a
+    // threshold on it meaningless), so the missing shard is named.
+    segments.sort_by_key(|(_, s)| s.from);
+    for w in segments.windows(2) {
+        let ((a, sa), (b, sb)) = (&w[0], &w[1]);
+        if sa.to != sb.from {
+            return Err(MergeError::Gap {
+                a: a.clone(),
+                sa: sa.to_string(),
+                b: b.clone(),
+                sb: sb.to_string(),
+                missing: Segment { from: sa.to, to: sb.from }.to_string(),
+            });
+        }
+    }
+
     // The merged run spans every shard: from the first start to the last end.
     let starts: Vec<SystemTime> = results
         .iter()
@@ -122,15 +148,10 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
     out.histograms = hists.iter().map(|(k, h)| (k.clone(), histogram::encode(h))).collect();
 
     // Configuration: the union of the segments.
-    segments.sort_by_key(|(_, s)| s.from);
     out.config.merged_segments = segments.iter().map(|(_, s)| s.to_string()).collect();
-    let contiguous = segments.windows(2).all(|w| w[0].1.to == w[1].1.from);
     let (from, to) = (segments[0].1.from, segments[segments.len() - 1].1.to);
-    out.config.execution_segment = match contiguous {
-        true if from == Fraction::ZERO && to == Fraction::ONE => None,
-        true => Some(Segment { from, to }.to_string()),
-        false => None,
-    };
+    out.config.execution_segment =
+        (from != Fraction::ZERO || to != Fraction::ONE).then(|| Segment { from, to }.to_string());
     out.config.execution_segment_sequence = None;
 
     // Machine: the generators together.
@@ -360,45 +381,51 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
         }
     });
 
-    // Thresholds, evaluated again on the merged values.
-    let mut thresholds = first.thresholds.clone();
-    for t in &mut thresholds {
-        let (observed, ok) = verdict(&out.metrics, &hists, &t.metric, &t.expression);
-        t.observed = observed;
-        t.ok = ok;
-        if let Some(m) = out.metrics.get_mut(&t.metric) {
-            m.thresholds.insert(t.expression.clone(), ThresholdOutcome { ok });
-        }
-    }
-    out.thresholds = thresholds;
+    // Thresholds: the run's own evaluation, fed the merged measurements.
+    let thresholds = threshold::from_verdicts(&first.thresholds)
+        .map_err(|e| bad(first_name, format!("thresholds: {e}")))?;
+    let gauges = Gauges {
+        vus: gauge_value(out.metrics.get("vus")),
+        vus_max: gauge_value(out.metrics.get("vus_max")),
+    };
+    let view = Merged { metrics: &out.metrics, hists: &hists };
+    let verdicts = threshold::evaluate(&thresholds, &view, duration_s, &gauges);
+    threshold::annotate(&mut out.metrics, &thresholds, &verdicts);
+    out.thresholds = verdicts;
     Ok(out)
 }
 
-/// A threshold's verdict on merged values: the aggregate it names, read from the merged
-/// metric (percentiles from the merged histogram), compared as the run compares it.
-fn verdict(
-    metrics: &BTreeMap<String, Metric>,
-    hists: &BTreeMap<String, Micros>,
-    metric: &str,
-    expression: &str,
-) -> (Option<f64>, bool) {
-    let base = metric.split('{').next().unwrap_or(metric);
-    let Ok(e) = parse_expr(expression, catalogue::lookup(base)) else { return (None, false) };
-    let Some(m) = metrics.get(metric) else { return (None, false) };
-    let observed = match (m.kind, e.aggregate, hists.get(metric)) {
-        (MetricKind::Trend, agg, Some(h)) => summary::trend_aggregate(h, agg),
-        (MetricKind::Rate, Aggregate::Rate, _) => {
-            let n = m.values.get("passes").copied().unwrap_or(0.0)
-                + m.values.get("fails").copied().unwrap_or(0.0);
-            if n > 0.0 { m.values.get("rate").copied() } else { None }
+/// The merged measurements, as thresholds read them: trends from the merged histograms,
+/// counters and rates from the added counts, gauges from the merged gauge values.
+struct Merged<'a> {
+    metrics: &'a BTreeMap<String, Metric>,
+    hists: &'a BTreeMap<String, Micros>,
+}
+
+impl Measurements for Merged<'_> {
+    fn source(&self, key: &MetricKey, g: &Gauges) -> Option<Source<'_>> {
+        let name = key.to_string();
+        match key.metric.name {
+            "vus" => return Some(Source::Gauge(g.vus)),
+            "vus_max" => return Some(Source::Gauge(g.vus_max)),
+            _ => {}
         }
-        (_, agg, _) => m.values.get(&agg.key()).copied(),
-    };
-    match observed {
-        Some(v) => (Some(v), e.holds(v)),
-        // As a run: a rate with no samples is not evaluated (k6 passes it).
-        None => (None, m.kind == MetricKind::Rate),
+        let m = self.metrics.get(&name);
+        let value = |k: &str| m.and_then(|m| m.values.get(k)).copied();
+        // Counts were added as f64 from u64 values: they are whole numbers.
+        let count = |k: &str| value(k).map(|v| v as u64);
+        Some(match key.metric.kind {
+            MetricKind::Trend => Source::Trend(self.hists.get(&name)?),
+            MetricKind::Counter => Source::Counter(count("count")?),
+            MetricKind::Rate => Source::Rate(count("passes")?, count("fails")?),
+            MetricKind::Gauge => Source::Gauge(gauge_value(m)),
+        })
     }
+}
+
+fn gauge_value(m: Option<&Metric>) -> GaugeValue {
+    let v = |k: &str| m.and_then(|m| m.values.get(k)).copied().unwrap_or(0.0);
+    GaugeValue { value: v("value"), min: v("min"), max: v("max") }
 }
 
 fn time(s: &str) -> Option<SystemTime> {
@@ -450,4 +477,110 @@ fn add_second(a: &LatencyStats, b: &LatencyStats) -> LatencyStats {
 
 fn with_host(host: &str, label: &str, shards: usize) -> String {
     if shards > 1 && !host.is_empty() { format!("{host}: {label}") } else { label.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::Recorder;
+
+    /// A shard's result as a run writes it: `n` requests of `ms` milliseconds, its
+    /// thresholds judged by the one evaluation on its own recorder-like measurements.
+    fn shard(segment: &str, n: u64, ms: u64, thresholds: &[(&str, &str)]) -> (String, RunResult) {
+        let mut h = histogram::new();
+        h.record_n(ms * 1000, n).unwrap();
+        let mut metrics = BTreeMap::new();
+        metrics
+            .insert("http_reqs".to_string(), summary::counter(n, 10.0, crate::Contains::Default));
+        metrics.insert("http_req_duration".to_string(), summary::trend(&h));
+        metrics.insert("http_req_failed".to_string(), summary::rate(0, n));
+        let hists = BTreeMap::from([("http_req_duration".to_string(), h.clone())]);
+        let verdicts: Vec<ThresholdResult> = thresholds
+            .iter()
+            .map(|(m, e)| ThresholdResult {
+                metric: m.to_string(),
+                expression: e.to_string(),
+                ok: true,
+                observed: None,
+                abort_on_fail: false,
+            })
+            .collect();
+        let ts = threshold::from_verdicts(&verdicts).unwrap();
+        let view = Merged { metrics: &metrics, hists: &hists };
+        let verdicts = threshold::evaluate(&ts, &view, 10.0, &Gauges::default());
+        let r = RunResult {
+            schema_version: SCHEMA_VERSION,
+            volley_version: "test".into(),
+            config: RunConfig {
+                execution_segment: Some(segment.into()),
+                plan_fingerprint: Some("f".into()),
+                ..RunConfig::default()
+            },
+            started_at: "2026-12-02T04:00:00.000Z".into(),
+            ended_at: "2026-12-02T04:00:10.000Z".into(),
+            duration_s: 10.0,
+            interrupted: false,
+            aborted_by: None,
+            machine: Machine { hostname: format!("gen{segment}"), ..Machine::default() },
+            totals: Totals { requests: n, responses: n, succeeded: n, ..Totals::default() },
+            metrics,
+            root_group: Group::default(),
+            failures: BTreeMap::new(),
+            status_codes: BTreeMap::from([("200".to_string(), n)]),
+            endpoints: vec![],
+            checks: vec![],
+            thresholds: verdicts,
+            timeseries: vec![],
+            open_model: None,
+            server: None,
+            backends: vec![],
+            histograms: hists.iter().map(|(k, h)| (k.clone(), histogram::encode(h))).collect(),
+        };
+        (format!("{segment}.json"), r)
+    }
+
+    #[test]
+    fn thresholds_are_judged_on_the_merged_measurements() {
+        let th = [("http_reqs", "count<150"), ("http_req_duration", "p(99)<30")];
+        let a = shard("0:1/2", 100, 10, &th);
+        let b = shard("1/2:1", 100, 50, &th);
+        // Each shard alone: 100 requests, p(99) of 10 or 50 ms.
+        assert!(a.1.thresholds.iter().all(|t| t.ok));
+        let m = merge(&[a, b]).unwrap();
+        assert_eq!(m.totals.requests, 200);
+        assert_eq!(m.config.execution_segment, None);
+        let count = &m.thresholds[0];
+        assert_eq!((count.observed, count.ok), (Some(200.0), false));
+        let p99 = &m.thresholds[1];
+        assert!(!p99.ok && p99.observed.unwrap() >= 50.0, "{p99:?}");
+        assert!(!m.metrics["http_reqs"].thresholds["count<150"].ok);
+        // The one evaluation, on a recorder-free source, agrees with the merged histogram.
+        let h = histogram::decode(&m.histograms["http_req_duration"]).unwrap();
+        assert_eq!(h.len(), 200);
+        assert_eq!(p99.observed, Some(summary::percentile_ms(&h, 99.0)));
+        // An empty recorder judges the same expressions as a run would (a recorder is a source).
+        let r = Recorder::new(&Default::default());
+        let ts = threshold::from_verdicts(&m.thresholds).unwrap();
+        let v = threshold::evaluate(&ts, &r, 1.0, &Gauges::default());
+        assert_eq!(v[0].observed, Some(0.0));
+    }
+
+    #[test]
+    fn gaps_overlaps_and_other_tests_are_refused() {
+        let gap = merge(&[shard("0:1/4", 1, 1, &[]), shard("1/2:1", 1, 1, &[])]).unwrap_err();
+        assert!(matches!(&gap, MergeError::Gap { missing, .. } if missing == "1/4:1/2"), "{gap}");
+        let over = merge(&[shard("0:1/2", 1, 1, &[]), shard("1/4:1", 1, 1, &[])]).unwrap_err();
+        assert!(matches!(over, MergeError::Overlap { .. }), "{over}");
+        let mut other = shard("1/2:1", 1, 1, &[]);
+        other.1.config.plan_fingerprint = Some("g".into());
+        let diff = merge(&[shard("0:1/2", 1, 1, &[]), other]).unwrap_err();
+        assert!(matches!(diff, MergeError::DifferentTests { .. }), "{diff}");
+        // Contiguous, short of the whole: their union (merging in stages).
+        let part = merge(&[shard("1/4:1/2", 1, 1, &[]), shard("0:1/4", 1, 1, &[])]).unwrap();
+        assert_eq!(part.config.execution_segment.as_deref(), Some("0:1/2"));
+        assert!(!covers_all(&part.config.merged_segments));
+        let whole = merge(&[("p".into(), part), shard("1/2:1", 1, 1, &[])]).unwrap();
+        assert_eq!(whole.config.execution_segment, None);
+        assert_eq!(whole.totals.requests, 3);
+    }
 }

@@ -219,12 +219,41 @@ impl<'a> Measured<'a> {
     }
 }
 
-/// What a metric's value is computed from.
-enum Source<'a> {
+/// What a metric's value is computed from: the recorder's own measurements in a run, the
+/// merged measurements of its shards in `volley merge` ([`crate::merge`]). Metric values and
+/// threshold aggregates are computed from a source, and only here.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
     Trend(&'a Micros),
     Counter(u64),
+    /// Passes and fails.
     Rate(u64, u64),
     Gauge(GaugeValue),
+}
+
+impl Source<'_> {
+    /// The k6-shaped value of the metric (`contains` as the catalogue says).
+    pub fn metric(&self, duration_s: f64, contains: catalogue::Contains) -> Metric {
+        match *self {
+            Source::Trend(h) => summary::trend(h),
+            Source::Counter(n) => summary::counter(n, duration_s, contains),
+            Source::Rate(p, f) => summary::rate(p, f),
+            Source::Gauge(v) => summary::gauge(v.value, v.min, v.max),
+        }
+    }
+
+    /// The value a threshold aggregate reads (`p(97.5)` included). `None` when the metric has
+    /// no such aggregate, and for a rate with no samples (k6 does not evaluate those).
+    pub fn aggregate(&self, agg: Aggregate, duration_s: f64) -> Option<f64> {
+        match (*self, agg) {
+            (Source::Trend(h), _) => summary::trend_aggregate(h, agg),
+            (Source::Counter(n), Aggregate::Count) => Some(n as f64),
+            (Source::Counter(n), Aggregate::Rate) => Some(per_s(n, duration_s)),
+            (Source::Rate(p, f), Aggregate::Rate) if p + f > 0 => Some(p as f64 / (p + f) as f64),
+            (Source::Gauge(v), Aggregate::Value) => Some(v.value),
+            _ => None,
+        }
+    }
 }
 
 /// Requests, failures and latency for one tag value.
@@ -636,7 +665,8 @@ impl Recorder {
         self.subs.iter().find(|s| s.selector.same_selection(sel))
     }
 
-    fn source<'a>(&'a self, key: &MetricKey, g: &Gauges) -> Option<Source<'a>> {
+    /// The measurement behind a metric key; `None` for a sub-metric that was not watched.
+    pub fn source<'a>(&'a self, key: &MetricKey, g: &Gauges) -> Option<Source<'a>> {
         let name = key.metric.name;
         if name == "vus" {
             return Some(Source::Gauge(g.vus));
@@ -690,13 +720,7 @@ impl Recorder {
     /// k6-shaped value of a metric or a watched sub-metric. `None` for a sub-metric that was
     /// not watched.
     pub fn metric(&self, key: &MetricKey, duration_s: f64, g: &Gauges) -> Option<Metric> {
-        let contains = key.metric.contains;
-        Some(match self.source(key, g)? {
-            Source::Trend(h) => summary::trend(h),
-            Source::Counter(n) => summary::counter(n, duration_s, contains),
-            Source::Rate(p, f) => summary::rate(p, f),
-            Source::Gauge(v) => summary::gauge(v.value, v.min, v.max),
-        })
+        Some(self.source(key, g)?.metric(duration_s, key.metric.contains))
     }
 
     /// The histogram behind a trend metric or watched trend sub-metric (what the result
@@ -708,8 +732,8 @@ impl Recorder {
         }
     }
 
-    /// The value a threshold aggregate reads (`p(97.5)` included). `None` when the metric has
-    /// no such aggregate, and for a rate with no samples (k6 does not evaluate those).
+    /// The value a threshold aggregate reads ([`Source::aggregate`]); `None` also for a
+    /// sub-metric that was not watched.
     pub fn aggregate(
         &self,
         key: &MetricKey,
@@ -717,14 +741,13 @@ impl Recorder {
         duration_s: f64,
         g: &Gauges,
     ) -> Option<f64> {
-        match (self.source(key, g)?, agg) {
-            (Source::Trend(h), _) => summary::trend_aggregate(h, agg),
-            (Source::Counter(n), Aggregate::Count) => Some(n as f64),
-            (Source::Counter(n), Aggregate::Rate) => Some(per_s(n, duration_s)),
-            (Source::Rate(p, f), Aggregate::Rate) if p + f > 0 => Some(p as f64 / (p + f) as f64),
-            (Source::Gauge(v), Aggregate::Value) => Some(v.value),
-            _ => None,
-        }
+        self.source(key, g)?.aggregate(agg, duration_s)
+    }
+}
+
+impl crate::threshold::Measurements for Recorder {
+    fn source(&self, key: &MetricKey, g: &Gauges) -> Option<Source<'_>> {
+        Recorder::source(self, key, g)
     }
 }
 
