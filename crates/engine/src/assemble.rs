@@ -8,11 +8,9 @@ use std::time::{Duration, SystemTime};
 use volley_metrics::recorder::{self, GaugeValue, Gauges, Names};
 use volley_metrics::result::{
     Group, Machine, Metric, OpenModel, RunConfig, RunResult, SCHEMA_VERSION, ScenarioConfig,
-    ThresholdOutcome, TimePoint, Totals,
+    TimePoint, Totals,
 };
-use volley_metrics::{
-    Aggregate, FailureKind, MetricKey, Recorder, catalogue, histogram, summary, threshold,
-};
+use volley_metrics::{FailureKind, MetricKey, Recorder, catalogue, histogram, summary, threshold};
 use volley_plan::{Executor, Spec};
 
 use crate::schedule;
