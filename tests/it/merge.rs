@@ -107,7 +107,7 @@ fn arrival_rate_shards_add_up_to_the_server_count_and_the_whole_run() {
     let path = dir.path().join("open.yaml");
     let text = format!(
         "base_url: {}\nscenarios:\n  s:\n    executor: constant-arrival-rate\n    rate: 60\n    \
-         duration: 1s\n    preAllocatedVUs: 6\n    flows:\n      - steps:\n          - {{ get: /a }}\n",
+         duration: 1s\n    pre_allocated_vus: 6\n    flows:\n      - steps:\n          - {{ get: /a }}\n",
         server.url("")
     );
     std::fs::write(&path, text).unwrap();
