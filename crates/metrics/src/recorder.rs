@@ -58,6 +58,8 @@ pub struct Sample<'a> {
     pub body_bytes: u64,
     /// Value of the backend header, when one is tallied.
     pub backend: Option<&'a str>,
+    /// The request was sent again on a fresh connection (a reused one had closed).
+    pub retried: bool,
 }
 
 impl Sample<'_> {
@@ -298,6 +300,8 @@ impl Interval {
 pub struct Recorder {
     pub all: Tagged,
     pub transport_failures: u64,
+    /// Requests sent a second time on a fresh connection.
+    pub retries: u64,
     pub bytes_sent: u64,
     pub blocked: Micros,
     pub connecting: Micros,
@@ -329,6 +333,7 @@ impl Recorder {
         Recorder {
             all: Tagged::default(),
             transport_failures: 0,
+            retries: 0,
             bytes_sent: 0,
             blocked: histogram::new(),
             connecting: histogram::new(),
@@ -370,6 +375,7 @@ impl Recorder {
         self.scenarios[s.scenario].record(s);
         self.flows[s.flow].record(s);
         self.bytes_sent += s.bytes_sent;
+        self.retries += u64::from(s.retried);
         let failed = s.failed();
         if let Outcome::Failure(_) = s.outcome {
             self.transport_failures += 1;
@@ -486,6 +492,7 @@ impl Recorder {
         let add = |a: &mut Micros, b: &Micros| a.add(b).expect("auto-resizing histograms merge");
         self.all.merge(&o.all);
         self.transport_failures += o.transport_failures;
+        self.retries += o.retries;
         self.bytes_sent += o.bytes_sent;
         add(&mut self.blocked, &o.blocked);
         add(&mut self.connecting, &o.connecting);
@@ -876,6 +883,7 @@ mod tests {
             bytes_received: 100,
             body_bytes: 60,
             backend: Some("a"),
+            retried: false,
         }
     }
 

@@ -211,6 +211,7 @@ fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> Thre
             keepalive: shared.spec.http.keepalive,
             addrs: RefCell::new(shared.addrs.clone()),
             conns: conns.clone(),
+            retry_non_idempotent: shared.spec.http.retry_non_idempotent,
         },
         shared,
         idx,
