@@ -363,3 +363,88 @@ fn bad_dashboard_flags_are_usage_errors() {
     out.expect_code(2);
     assert!(out.stderr.contains("needs --dashboard"), "{}", out.streams());
 }
+
+#[test]
+fn the_real_k6_cli_scales_pauses_and_resumes_an_externally_controlled_run() {
+    let k6 = crate::compat_k6::k6_binary();
+    let demo = demo();
+    let dir = temp_dir();
+    let plan = dir.path().join("ext.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "base_url: {}\nscenarios:\n  steer:\n    executor: externally-controlled\n    vus: 2\n    max_vus: 6\n    duration: 60s\n    think_time: 20ms\n    steps: [ {{ get: /delay/1 }} ]\n",
+            demo.url()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("r.json");
+    let (child, addr) = start(&[
+        "run",
+        plan.to_str().unwrap(),
+        "--dashboard=127.0.0.1:0",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let vus_of = |e: &Value| e["vus"].as_u64().unwrap_or(0);
+    http::sse(&addr, "/events", Duration::from_secs(30), |e| {
+        e["phase"] == "running" && vus_of(e) == 2
+    });
+    let k6_run = |args: &[&str]| {
+        let o =
+            std::process::Command::new(&k6).args(args).args(["--address", &addr]).output().unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "k6 {args:?}: {text}");
+        text
+    };
+    let text = k6_run(&["scale", "--vus", "5"]);
+    assert!(text.contains("vus: \"5\""), "{text}");
+    // The engine follows: a whole second at 5 VUs.
+    http::sse(&addr, "/events", Duration::from_secs(30), |e| {
+        e["points"].as_array().unwrap().iter().any(|p| p[6] == 5)
+    });
+    // Above max_vus: refused with k6's wording, nothing changes.
+    let body = r#"{"data":{"type":"status","id":"default","attributes":{"vus":9}}}"#;
+    let r = request(&addr, "PATCH", "/v1/status", &[], body);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("must be less than or equal to the number of maxVUs (6)"),
+        "{}",
+        r.body
+    );
+    let text = k6_run(&["pause"]);
+    assert!(text.contains("paused: \"true\""), "{text}");
+    let mut idle_t = 0;
+    http::sse(&addr, "/events", Duration::from_secs(30), |e| {
+        let idle = e["points"].as_array().unwrap().iter().find(|p| p[6] == 0 && p[1] == 0);
+        idle_t = idle.map_or(0, |p| p[0].as_u64().unwrap());
+        idle.is_some()
+    });
+    let text = k6_run(&["resume"]);
+    assert!(text.contains("paused: \"false\""), "{text}");
+    // The stream starts with the history: wait for a second after the paused one.
+    http::sse(&addr, "/events", Duration::from_secs(30), |e| {
+        e["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p[0].as_u64() > Some(idle_t) && p[6] == 5 && p[1].as_u64() > Some(0))
+    });
+    let r =
+        request(&addr, "PATCH", "/v1/status", &[], r#"{"data":{"attributes":{"stopped":true}}}"#);
+    assert_eq!(r.status, 200);
+    child.wait(RUN_TIMEOUT).expect_code(130);
+    let result = read_result(&out);
+    assert_accounting(&result);
+    // The result's time series shows the steering: 2 VUs, then 5, none while paused, 5 again.
+    let vus: Vec<u64> = result.timeseries.iter().map(|p| p.vus).collect();
+    let first5 = vus.iter().position(|&v| v == 5).expect("5 VUs after k6 scale");
+    assert!(vus[..first5].contains(&2), "{vus:?}");
+    let paused = first5 + vus[first5..].iter().position(|&v| v == 0).expect("0 VUs while paused");
+    let idle = &result.timeseries[paused];
+    assert_eq!(idle.requests, 0, "nothing sent in a paused second");
+    assert!(vus[paused..].contains(&5), "{vus:?}");
+    assert_eq!(result.config.scenarios[0].executor, "externally-controlled");
+}

@@ -289,7 +289,9 @@ pub struct Share {
 pub fn share(executor: &Executor, tuple: &Tuple) -> Share {
     let mut s = Share { vus: 0, iterations: 0, pre_allocated_vus: 0, max_vus: 0, arrivals: 0 };
     match *executor {
-        Executor::ConstantVus { .. } | Executor::RampingVus { .. } => {
+        Executor::ConstantVus { .. }
+        | Executor::RampingVus { .. }
+        | Executor::ExternallyControlled { .. } => {
             s.vus = tuple.scale(executor.max_vus() as u64);
         }
         Executor::PerVuIterations { vus, iterations, .. } => {
@@ -457,6 +459,10 @@ fn secs(s: f64) -> Duration {
 pub fn ramp_of(executor: &Executor) -> Ramp {
     match executor {
         Executor::ConstantVus { vus, duration } => Ramp::constant(*vus as f64, *duration),
+        // Its VU count is set during the run; the schedule only bounds it by max_vus.
+        Executor::ExternallyControlled { max_vus, duration, .. } => {
+            Ramp::constant(*max_vus as f64, *duration)
+        }
         Executor::RampingVus { start_vus, stages, .. } => Ramp::new(*start_vus as f64, stages),
         Executor::PerVuIterations { vus, max_duration, .. }
         | Executor::SharedIterations { vus, max_duration, .. } => {
@@ -504,6 +510,7 @@ pub fn describe(executor: &Executor) -> String {
         Executor::ConstantVus { vus, duration } => {
             format!("{vus} looping VUs for {}", d(duration))
         }
+        Executor::ExternallyControlled { .. } => executor.describe(),
         Executor::RampingVus { start_vus, stages, graceful_ramp_down } => {
             let max = stages.iter().map(|s| s.target as u64).fold(*start_vus as u64, u64::max);
             let total = stages.iter().fold(Duration::ZERO, |a, s| a.saturating_add(s.duration));

@@ -179,6 +179,48 @@ impl Sub {
     }
 }
 
+/// What the metrics of one selection (the whole run, or a watched sub-metric) are read from:
+/// one name → measurement mapping for both, so a total and its sub-metrics cannot disagree on
+/// what a metric means.
+struct Measured<'a> {
+    requests: &'a Tagged,
+    blocked: &'a Micros,
+    connecting: &'a Micros,
+    tls: &'a Micros,
+    sending: &'a Micros,
+    waiting: &'a Micros,
+    receiving: &'a Micros,
+    iteration: &'a Micros,
+    iterations: u64,
+    dropped: u64,
+    bytes_sent: u64,
+    checks: (u64, u64),
+}
+
+impl<'a> Measured<'a> {
+    fn source(&self, name: &str) -> Option<Source<'a>> {
+        let t = self.requests;
+        Some(match name {
+            "http_reqs" => Source::Counter(t.requests),
+            "http_req_failed" => Source::Rate(t.failures, t.requests - t.failures),
+            "http_req_duration" => Source::Trend(&t.duration),
+            "http_req_blocked" => Source::Trend(self.blocked),
+            "http_req_connecting" => Source::Trend(self.connecting),
+            "http_req_tls_handshaking" => Source::Trend(self.tls),
+            "http_req_sending" => Source::Trend(self.sending),
+            "http_req_waiting" => Source::Trend(self.waiting),
+            "http_req_receiving" => Source::Trend(self.receiving),
+            "iteration_duration" => Source::Trend(self.iteration),
+            "iterations" => Source::Counter(self.iterations),
+            "dropped_iterations" => Source::Counter(self.dropped),
+            "data_sent" => Source::Counter(self.bytes_sent),
+            "data_received" => Source::Counter(t.bytes_received),
+            "checks" => Source::Rate(self.checks.0, self.checks.1),
+            _ => return None,
+        })
+    }
+}
+
 /// What a metric's value is computed from.
 enum Source<'a> {
     Trend(&'a Micros),
@@ -610,53 +652,46 @@ impl Recorder {
             return Some(Source::Gauge(g.vus_max));
         }
         let Some(sel) = &key.selector else {
-            let t = &self.all;
-            return Some(match name {
-                "http_reqs" => Source::Counter(t.requests),
-                "http_req_failed" => Source::Rate(t.failures, t.requests - t.failures),
-                "http_req_duration" => Source::Trend(&t.duration),
-                "http_req_blocked" => Source::Trend(&self.blocked),
-                "http_req_connecting" => Source::Trend(&self.connecting),
-                "http_req_tls_handshaking" => Source::Trend(&self.tls),
-                "http_req_sending" => Source::Trend(&self.sending),
-                "http_req_waiting" => Source::Trend(&self.waiting),
-                "http_req_receiving" => Source::Trend(&self.receiving),
-                "iteration_duration" => Source::Trend(&self.iteration),
-                "iterations" => Source::Counter(self.iterations),
-                "dropped_iterations" => Source::Counter(self.dropped),
-                "data_sent" => Source::Counter(self.bytes_sent),
-                "data_received" => Source::Counter(t.bytes_received),
-                "checks" => {
-                    let (p, f) = self.checks.iter().fold((0, 0), |(p, f), c| (p + c.0, f + c.1));
-                    Source::Rate(p, f)
-                }
-                _ => return None,
-            });
+            let checks = self
+                .checks
+                .iter()
+                .fold((0u64, 0u64), |(p, f), c| (p.saturating_add(c.0), f.saturating_add(c.1)));
+            return Measured {
+                requests: &self.all,
+                blocked: &self.blocked,
+                connecting: &self.connecting,
+                tls: &self.tls,
+                sending: &self.sending,
+                waiting: &self.waiting,
+                receiving: &self.receiving,
+                iteration: &self.iteration,
+                iterations: self.iterations,
+                dropped: self.dropped,
+                bytes_sent: self.bytes_sent,
+                checks,
+            }
+            .source(name);
         };
         // A tag the metric's samples do not carry selects nothing (as in k6).
         if sel.pairs.iter().any(|(t, _)| !key.metric.carries(*t)) {
             return Some(empty(key.metric));
         }
         let sub = self.sub(sel)?;
-        let t = &sub.requests;
-        Some(match name {
-            "http_reqs" => Source::Counter(t.requests),
-            "http_req_failed" => Source::Rate(t.failures, t.requests - t.failures),
-            "http_req_duration" => Source::Trend(&t.duration),
-            "http_req_blocked" => Source::Trend(&sub.blocked),
-            "http_req_connecting" => Source::Trend(&sub.connecting),
-            "http_req_tls_handshaking" => Source::Trend(&sub.tls),
-            "http_req_sending" => Source::Trend(&sub.sending),
-            "http_req_waiting" => Source::Trend(&sub.waiting),
-            "http_req_receiving" => Source::Trend(&sub.receiving),
-            "iteration_duration" => Source::Trend(&sub.iteration),
-            "iterations" => Source::Counter(sub.iterations),
-            "dropped_iterations" => Source::Counter(sub.dropped),
-            "data_sent" => Source::Counter(sub.bytes_sent),
-            "data_received" => Source::Counter(t.bytes_received),
-            "checks" => Source::Rate(sub.checks.0, sub.checks.1),
-            _ => return None,
-        })
+        Measured {
+            requests: &sub.requests,
+            blocked: &sub.blocked,
+            connecting: &sub.connecting,
+            tls: &sub.tls,
+            sending: &sub.sending,
+            waiting: &sub.waiting,
+            receiving: &sub.receiving,
+            iteration: &sub.iteration,
+            iterations: sub.iterations,
+            dropped: sub.dropped,
+            bytes_sent: sub.bytes_sent,
+            checks: sub.checks,
+        }
+        .source(name)
     }
 
     /// k6-shaped value of a metric or a watched sub-metric. `None` for a sub-metric that was

@@ -29,6 +29,7 @@ type Reader = Box<dyn FnMut(&Snapshot) + Send>;
 pub struct Live {
     readers: Arc<Mutex<Vec<Reader>>>,
     results: Arc<std::sync::atomic::AtomicBool>,
+    control: Arc<volley_engine::Control>,
 }
 
 impl std::fmt::Debug for Live {
@@ -45,6 +46,11 @@ impl Live {
     /// Calls `reader` with every snapshot of every run started after this call.
     pub fn subscribe(&self, reader: impl FnMut(&Snapshot) + Send + 'static) {
         self.readers.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(reader));
+    }
+
+    /// The steering of the runs fed to this stream (pause, externally-controlled VUs).
+    pub fn control(&self) -> Arc<volley_engine::Control> {
+        self.control.clone()
     }
 
     /// Some reader needs the result so far in every snapshot (the dashboard, Prometheus):

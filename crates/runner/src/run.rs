@@ -159,6 +159,7 @@ impl Run {
         let (progress, forward) = live.feed(server).unzip();
         let opts = RunOptions {
             live_results: live.wants_results(),
+            control: live.control(),
             threads: self.threads,
             seed: self.seed,
             stop: stop.token(),

@@ -97,11 +97,7 @@ pub(super) fn collect(shared: &Shared, rx: mpsc::Receiver<Msg>, opts: &RunOption
                             vus_peak = vus_peak.max(sum.vus);
                         }
                         if opts.progress.is_some() {
-                            let p95 = if sum.duration.is_empty() {
-                                0.0
-                            } else {
-                                sum.duration.value_at_quantile(0.95) as f64 / 1000.0
-                            };
+                            let p95 = volley_metrics::summary::percentile_ms(&sum.duration, 95.0);
                             let p = Progress {
                                 elapsed: Duration::from_secs(s + 1),
                                 requests,

@@ -43,6 +43,7 @@ pub(super) struct Shared {
     pub(super) grace: Duration,
     /// Send a recorder snapshot every second (only when some threshold can abort the run).
     pub(super) snapshots: bool,
+    pub(super) control: std::sync::Arc<crate::Control>,
 }
 
 pub(super) struct StepInfo {
@@ -122,6 +123,10 @@ pub(super) fn shared(spec: &Spec, opts: &RunOptions) -> Result<Shared, EngineErr
         stop,
         grace: opts.grace,
         snapshots,
+        control: {
+            opts.control.reset(spec);
+            opts.control.clone()
+        },
     })
 }
 

@@ -63,6 +63,8 @@ struct App {
     streams: AtomicUsize,
     delivered: AtomicUsize,
     stopped: AtomicBool,
+    /// The runs' control, once attached to their live stream.
+    control: std::sync::OnceLock<Arc<volley_engine::Control>>,
 }
 
 /// A running dashboard server. Dropping it (or [`Dashboard::finish`]) stops the server.
@@ -130,6 +132,7 @@ impl Dashboard {
             streams: AtomicUsize::new(0),
             delivered: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
+            control: std::sync::OnceLock::new(),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let router = routes(app.clone());
@@ -184,6 +187,7 @@ impl Dashboard {
     /// Feeds the dashboard from `live` (and asks the engine for the result so far).
     pub fn attach(&self, live: &Live) {
         live.want_results();
+        let _ = self.app.control.set(live.control());
         let board = self.app.board.clone();
         live.subscribe(move |s| board.snapshot(s));
     }
@@ -434,9 +438,21 @@ fn json_response(code: u16, v: serde_json::Value) -> Response {
     r
 }
 
-async fn get_status(State(app): State<Arc<App>>) -> Response {
+fn status_now(app: &App) -> serde_json::Value {
     let stopped = app.stop.is_stopped();
-    json_response(200, app.board.read(|s| k6::status(s, stopped, false)))
+    let control = app.control.get();
+    let paused = control.is_some_and(|c| c.is_paused());
+    let mut v = app.board.read(|s| k6::status(s, stopped, paused));
+    // An externally-controlled run reports the VUs it was asked for at once, as k6 does.
+    if let Some((vus, max)) = control.and_then(|c| c.external_vus()) {
+        v["data"]["attributes"]["vus"] = vus.into();
+        v["data"]["attributes"]["vus-max"] = max.into();
+    }
+    v
+}
+
+async fn get_status(State(app): State<Arc<App>>) -> Response {
+    json_response(200, status_now(&app))
 }
 
 async fn patch_status(State(app): State<Arc<App>>, body: Bytes) -> Response {
@@ -448,26 +464,31 @@ async fn patch_status(State(app): State<Arc<App>>, body: Bytes) -> Response {
         app.stopped.store(true, Ordering::SeqCst);
         app.stop.stop();
     } else {
-        if patch.paused == Some(true) {
-            let (code, v) = k6::error(
-                500,
-                "Pause error",
-                "volley cannot pause a run; stop it instead (k6 stop)",
-            );
+        let Some(control) = app.control.get() else {
+            let (code, v) = k6::error(500, "Execution config error", "no run is attached");
+            return json_response(code, v);
+        };
+        if let Some(p) = patch.paused
+            && let Err(e) = control.set_paused(p)
+        {
+            let (code, v) = k6::error(500, "Pause error", &e.to_string());
             return json_response(code, v);
         }
         if patch.vus.is_some() || patch.vus_max.is_some() {
             // As k6: only an externally-controlled executor takes new VU counts.
-            let (code, v) = k6::error(
-                500,
-                "Execution config error",
-                "an externally-controlled executor needs to be configured for live configuration updates",
-            );
-            return json_response(code, v);
+            if let Err(e) = control.set_vus(patch.vus, patch.vus_max) {
+                let (code, title) = match e {
+                    volley_engine::ControlError::NotExternallyControlled => {
+                        (500, "Execution config error")
+                    }
+                    _ => (400, "Config update error"),
+                };
+                let (code, v) = k6::error(code, title, &e.to_string());
+                return json_response(code, v);
+            }
         }
     }
-    let stopped = app.stop.is_stopped();
-    json_response(200, app.board.read(|s| k6::status(s, stopped, false)))
+    json_response(200, status_now(&app))
 }
 
 async fn v1_metrics(State(app): State<Arc<App>>) -> Response {
