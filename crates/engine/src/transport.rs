@@ -262,7 +262,7 @@ impl Client {
     }
 
     /// The VU's connection slot, with the deadline of a request starting at `start`.
-    fn slot<'a>(slot: &'a mut Option<Conn>, start: Instant, timeout: Duration) -> &'a mut Conn {
+    fn slot(slot: &mut Option<Conn>, start: Instant, timeout: Duration) -> &mut Conn {
         let deadline = tokio::time::Instant::from_std(start.checked_add(timeout).unwrap_or(
             // An absurd timeout is no timeout: a year from now.
             start + Duration::from_secs(365 * 24 * 3600),
