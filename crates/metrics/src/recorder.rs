@@ -307,7 +307,9 @@ pub struct Interval {
 }
 
 impl Interval {
-    fn new(second: u64) -> Self {
+    /// A second's interval, its histogram sized up front for durations up to a minute (the
+    /// default timeout): recording the first samples of each second does not allocate.
+    pub fn new(second: u64) -> Self {
         Interval {
             second,
             requests: 0,
@@ -319,7 +321,7 @@ impl Interval {
             bytes_sent: 0,
             vus: 0,
             connections: 0,
-            duration: histogram::new(),
+            duration: histogram::sized(60_000_000),
         }
     }
 
@@ -794,7 +796,9 @@ impl TimeSeries {
         self.done.push(p);
     }
 
-    pub fn add(&mut self, iv: Interval) {
+    /// Adds one worker's interval; when that completes its second (every worker handed one
+    /// in), returns the second's point, for the live progress.
+    pub fn add(&mut self, iv: Interval) -> Option<&TimePoint> {
         let second = iv.second;
         let entry = self.open.entry(second).or_insert_with(|| (0, Interval::new(second)));
         entry.0 += 1;
@@ -802,7 +806,9 @@ impl TimeSeries {
         if entry.0 >= self.workers {
             let (_, iv) = self.open.remove(&second).expect("entry exists");
             self.close(&iv);
+            return self.done.last();
         }
+        None
     }
 
     /// The points so far (complete seconds only), in time order.

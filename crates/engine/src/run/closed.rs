@@ -40,7 +40,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
     let pipe = u64::from(shared.spec.http.pipeline.max(1));
     loop {
         let now = Instant::now();
-        if shared.stop.is_cancelled() || now >= end_at {
+        if ctx.stopped.get() || now >= end_at {
             break;
         }
         // Paused, or above an externally-controlled VU count: wait, idle, and look again.
@@ -136,7 +136,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
                 vu.conn = None;
                 // Cut off by a ramp-down: the VU may come back when the ramp rises again.
                 if matches!(sc.executor, Executor::RampingVus { .. })
-                    && !shared.stop.is_cancelled()
+                    && !ctx.stopped.get()
                     && Instant::now() < end_at
                 {
                     continue;
