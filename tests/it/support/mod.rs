@@ -17,6 +17,7 @@
 // Each theme uses a different subset of the helpers.
 #![allow(dead_code, unused_imports)]
 
+pub mod capacity_server;
 pub mod misbehave;
 pub mod process;
 pub mod scripted;
