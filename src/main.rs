@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a test plan (YAML).
-    Run(cmd::run::RunArgs),
+    Run(Box<cmd::run::RunArgs>),
     /// Check a plan without sending anything.
     Validate(cmd::validate::ValidateArgs),
     /// Render a saved result as md, html, csv, junit or json.
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         None => cmd::quick::main(cli.quick),
-        Some(Command::Run(a)) => cmd::run::main(a),
+        Some(Command::Run(a)) => cmd::run::main(*a),
         Some(Command::Validate(a)) => cmd::validate::main(a),
         Some(Command::Report(a)) => cmd::report::main(a),
         Some(Command::Compare(a)) => cmd::compare::main(a),

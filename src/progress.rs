@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use volley_runner::Live;
-use volley_runner::live::Snapshot as Progress;
+use volley_runner::live::Snapshot;
 
 /// A progress line being drawn; [`Line::finish`] clears it.
 pub struct Line {
@@ -37,7 +37,7 @@ pub fn start(live: &Live, quiet: bool) -> Option<Line> {
 }
 
 /// One progress line (no terminal control codes besides optional colour).
-pub fn format_line(p: &Progress, color: bool) -> String {
+pub fn format_line(p: &Snapshot, color: bool) -> String {
     let fail = if p.failures > 0 && color {
         format!("\x1b[31m{} failed\x1b[0m", p.failures)
     } else {
@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn line_shows_the_live_figures() {
-        let p = Progress {
+        let engine = volley_engine::Progress {
             elapsed: Duration::from_secs(3),
             requests: 1200,
             failures: 2,
@@ -84,7 +84,9 @@ mod tests {
             p95_ms: 4.25,
             vus: 10,
             dropped: 0,
+            ..Default::default()
         };
+        let p = Snapshot { engine, server: Vec::new() };
         assert_eq!(
             format_line(&p, false),
             "   3s  1200 reqs  400 req/s  p95 4.25 ms  2 failed  10 VUs"

@@ -3,10 +3,12 @@
 pub mod capacity;
 pub mod cluster;
 pub mod compare;
+pub mod dashboard;
 pub mod demo;
 pub mod quick;
 pub mod report;
 pub mod run;
 pub mod scale;
+pub mod segment;
 pub mod serve_demo;
 pub mod validate;

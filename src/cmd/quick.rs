@@ -91,6 +91,11 @@ pub struct OutputArgs {
     /// Watch a cgroup (v2 or v1) directory.
     #[arg(long = "watch-cgroup", value_name = "PATH")]
     pub watch_cgroup: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    pub dashboard: super::dashboard::DashboardArgs,
+    /// One shard of a distributed test (`--execution-segment`, `--start-at`).
+    #[command(flatten)]
+    pub segment: super::segment::SegmentArgs,
 }
 
 pub fn main(args: QuickArgs) -> anyhow::Result<Outcome> {

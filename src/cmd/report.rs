@@ -19,7 +19,7 @@ pub enum Format {
     Md,
     /// One self-contained HTML page with charts.
     Html,
-    /// Locust's CSV files (`-o PREFIX` writes PREFIX_stats.csv, _stats_history.csv, _failures.csv).
+    /// Locust's CSV files (`-o PREFIX` writes PREFIX_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv).
     Csv,
     /// JUnit XML: one test case per threshold and per check.
     Junit,
@@ -104,7 +104,7 @@ fn csv_paths(path: &Path) -> Vec<(PathBuf, &'static str)> {
         Some(e) if e.eq_ignore_ascii_case("csv") => path.with_extension(""),
         _ => path.to_path_buf(),
     };
-    ["_stats.csv", "_stats_history.csv", "_failures.csv"]
+    csv::SUFFIXES
         .into_iter()
         .map(|suffix| {
             let mut name = stem.clone().into_os_string();
@@ -183,7 +183,7 @@ pub fn main(args: ReportArgs) -> anyhow::Result<Outcome> {
                 Format::K6 => k6::render(&result),
                 Format::Csv => {
                     eprintln!(
-                        "note: printing _stats.csv only; pass -o PREFIX to write all three Locust files"
+                        "note: printing _stats.csv only; pass -o PREFIX to write all four Locust files"
                     );
                     csv::stats(&result)?
                 }
@@ -204,6 +204,7 @@ mod tests {
         assert_eq!(p[0].0, PathBuf::from("out/run_stats.csv"));
         let p = csv_paths(Path::new("out/run"));
         assert_eq!(p[2].0, PathBuf::from("out/run_failures.csv"));
+        assert_eq!(p[3].0, PathBuf::from("out/run_exceptions.csv"));
     }
 
     #[test]

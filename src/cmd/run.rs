@@ -39,6 +39,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<Outcome> {
 /// code (130 interrupted, 99 thresholds).
 pub fn execute(mut run: Run, output: &OutputArgs) -> anyhow::Result<Outcome> {
     check_outputs(output)?;
+    run.segment = output.segment.tuple()?;
+    run.start_at = output.segment.start_at(std::time::SystemTime::now())?;
     // Before anything is sent: VUs that cannot all hold a connection are a generator-side
     // limit the user should hear about now, not discover as `local` failures afterwards.
     if let Err(short) = volley_engine::limits::check_open_files(&run.spec) {
@@ -47,12 +49,16 @@ pub fn execute(mut run: Run, output: &OutputArgs) -> anyhow::Result<Outcome> {
     run.watching = output.watching();
     let stop = Stop::on_signals();
     let live = Live::new();
+    let dashboard = output.dashboard.start(&stop, &live)?;
     let line = crate::progress::start(&live, output.quiet || output.json);
     let result = run.execute(&stop, &live);
     if let Some(l) = line {
         l.finish();
     }
     let result = result.map_err(run_error)?;
+    if let Some(d) = dashboard {
+        d.finish_run(&result);
+    }
     write_outputs(&result, output)?;
     Ok(outcome_of(&result))
 }

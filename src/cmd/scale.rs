@@ -51,6 +51,8 @@ pub struct ScaleArgs {
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]
+    pub dashboard: super::dashboard::DashboardArgs,
+    #[command(flatten)]
     pub launch: LaunchArgs,
 }
 
@@ -120,7 +122,18 @@ pub fn main(args: ScaleArgs) -> anyhow::Result<Outcome> {
         generator_threads: args.generator_threads,
     };
     let stop = Stop::on_signals();
-    let (sweep, error) = plan.run(&stop, &Live::new(), &mut progress(args.quiet));
+    let live = Live::new();
+    let dashboard = args.dashboard.start(&stop, &live)?;
+    let mut print = progress(args.quiet);
+    let (sweep, error) = plan.run(&stop, &live, &mut |e| {
+        if let Some(d) = &dashboard {
+            d.sweep_event(&e);
+        }
+        print(e);
+    });
+    if let Some(d) = dashboard {
+        d.finish_sweep(&sweep);
+    }
     finish(&sweep, args.out.as_deref(), args.report.as_deref())?;
     if stop.is_stopped() {
         return Ok(Outcome::Interrupted);

@@ -34,3 +34,18 @@ done
 node tests/browser/check-report.mjs "$OUT/synth.html" "$OUT/screenshots" --min-charts 7
 node tests/browser/check-report.mjs "$OUT/real.html" "$OUT/screenshots" --min-charts 5
 node tests/browser/check-report.mjs "$OUT/compare.html" "$OUT/screenshots" --min-charts 4
+
+# 3. The live dashboard during a plan run: charts update, a threshold flips, the report at the end.
+"$VOLLEY" run tests/browser/live.yaml --env BASE_URL="$URL" -q --dashboard=127.0.0.1:0 \
+  -o "$OUT/live.json" 2>"$OUT/live.err" &
+LIVE=$!
+for _ in $(seq 100); do
+  DASH=$(grep -o 'dashboard at http://[^ ]*' "$OUT/live.err" | sed 's/dashboard at //' || true)
+  [ -n "$DASH" ] && break
+  sleep 0.1
+done
+[ -n "${DASH:-}" ] || { echo "no dashboard URL"; cat "$OUT/live.err"; kill "$LIVE"; exit 1; }
+node tests/browser/check-live.mjs "$DASH" "$OUT/screenshots"
+# The run crossed a threshold on purpose: exit 99.
+set +e; wait "$LIVE"; CODE=$?; set -e
+[ "$CODE" = 99 ] || { echo "the live run exited $CODE, expected 99"; cat "$OUT/live.err"; exit 1; }

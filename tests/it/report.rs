@@ -61,7 +61,12 @@ fn real_run_renders_in_every_format() {
     assert!(stats.contains(",Aggregated,400,"), "{stats}");
     assert!(dir.path().join("locust_stats_history.csv").exists());
     let failures = std::fs::read_to_string(dir.path().join("locust_failures.csv")).unwrap();
-    assert!(failures.contains("HTTP 500 Internal Server Error"), "{failures}");
+    assert!(
+        failures.contains("HTTPError('500 Server Error: Internal Server Error for url: "),
+        "{failures}"
+    );
+    let exceptions = std::fs::read_to_string(dir.path().join("locust_exceptions.csv")).unwrap();
+    assert_eq!(exceptions, "Count,Message,Traceback,Nodes\r\n");
 
     let junit = report(&["report", &result_path, "--format", "junit"], 0).stdout;
     assert!(junit.starts_with("<?xml") && junit.contains("<testsuites"), "{junit}");

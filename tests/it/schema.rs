@@ -100,6 +100,10 @@ fn synthetic() -> RunResult {
             }],
             label: Some("baseline".into()),
             command_line: vec!["volley".into(), "run".into(), "plan.yaml".into()],
+            execution_segment: Some("1/4:1/2".into()),
+            execution_segment_sequence: Some("0,1/4,1/2,3/4,1".into()),
+            plan_fingerprint: Some("0123456789abcdef0123456789abcdef".into()),
+            merged_segments: vec!["0:1/4".into(), "1/4:1/2".into()],
         },
         started_at: "2026-11-22T05:00:00Z".into(),
         ended_at: "2026-11-22T05:00:30.5Z".into(),
@@ -174,6 +178,7 @@ fn synthetic() -> RunResult {
             requests: 1000,
             failures: 20,
             bytes_received: 2_000_000,
+            body_bytes: 1_900_000,
             latency: latency(1.5),
             rps: 32.8,
             failures_per_s: 0.66,
@@ -200,10 +205,16 @@ fn synthetic() -> RunResult {
             transport_failures: 1,
             dropped: 0,
             bytes_received: 66_000,
+            body_bytes: 62_000,
             bytes_sent: 3300,
             vus: 50,
             connections: 50,
             latency: Some(latency(1.4)),
+            cumulative_percentiles: summary::ladder(&{
+                let mut h = histogram::new();
+                histogram::record(&mut h, 1400);
+                h
+            }),
             server: vec![sample.clone()],
         }],
         open_model: Some(OpenModel {

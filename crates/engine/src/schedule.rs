@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use volley_metrics::segment::Tuple;
 use volley_plan::{Executor, Stage};
 
 /// A piecewise-linear function of time: `start` at t = 0, then a linear ramp to each stage's
@@ -227,6 +228,91 @@ impl Ramp {
     }
 }
 
+/// The arrival slots of one generator: the slots of the whole schedule its execution segment
+/// owns (k6's striping, [`Tuple`]), renumbered 0, 1, 2 ... Slot j of the segment is slot
+/// `tuple.global(j)` of the unsegmented run and falls at the same time, so the segments'
+/// arrivals together are the unsegmented schedule, arrival by arrival.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrivals<'a> {
+    pub ramp: &'a Ramp,
+    pub tuple: &'a Tuple,
+    /// Slots of the whole (unsegmented) schedule.
+    pub total: u64,
+}
+
+impl<'a> Arrivals<'a> {
+    pub fn new(ramp: &'a Ramp, tuple: &'a Tuple, total: u64) -> Self {
+        Arrivals { ramp, tuple, total }
+    }
+
+    /// How many slots the segment owns.
+    pub fn count(&self) -> u64 {
+        self.tuple.scale(self.total)
+    }
+
+    /// When the segment's slot `j` falls.
+    pub fn time(&self, j: u64) -> Option<Duration> {
+        let k = self.tuple.global(j);
+        if k >= self.total {
+            return None;
+        }
+        self.ramp.arrival_time(k)
+    }
+
+    /// How many of the segment's slots fall at or before `t`.
+    pub fn by(&self, t: Duration) -> u64 {
+        self.tuple.scale(self.ramp.arrivals_by(t, self.total))
+    }
+}
+
+/// One generator's share of an executor under its execution segment, as k6 scales it: counts
+/// of VUs (and arrival-rate executors' VU pools) scaled by the striping, so the segments' shares
+/// add up to the whole; VU number g and arrival slot k of the whole run belong to exactly one
+/// segment; shared iterations split by the segments' shares of the VUs (a segment without VUs
+/// gets none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    /// Closed model: VUs this generator runs; its VU j is VU `tuple.global(j)` of the whole run
+    /// (so it ramps up and down exactly when that VU would).
+    pub vus: u64,
+    /// shared-iterations: the iterations this generator's VUs share; per-vu-iterations: each
+    /// VU's count (unscaled, as in k6).
+    pub iterations: u64,
+    /// Open model: the VU pool.
+    pub pre_allocated_vus: u64,
+    pub max_vus: u64,
+    /// Open model: slots of the whole schedule (this generator runs `tuple.scale` of them).
+    pub arrivals: u64,
+}
+
+/// This generator's share of `executor` (the whole of it when `tuple` is the full segment).
+pub fn share(executor: &Executor, tuple: &Tuple) -> Share {
+    let mut s = Share { vus: 0, iterations: 0, pre_allocated_vus: 0, max_vus: 0, arrivals: 0 };
+    match *executor {
+        Executor::ConstantVus { .. }
+        | Executor::RampingVus { .. }
+        | Executor::ExternallyControlled { .. } => {
+            s.vus = tuple.scale(executor.max_vus() as u64);
+        }
+        Executor::PerVuIterations { vus, iterations, .. } => {
+            s.vus = tuple.scale(vus as u64);
+            s.iterations = iterations;
+        }
+        Executor::SharedIterations { vus, iterations, .. } => {
+            s.iterations = tuple.resegment(vus as u64).map_or(0, |t| t.scale(iterations));
+            // Never more VUs than iterations to claim (see `vus_needed`).
+            s.vus = tuple.scale(vus as u64).min(s.iterations);
+        }
+        Executor::ConstantArrivalRate { pre_allocated_vus, .. }
+        | Executor::RampingArrivalRate { pre_allocated_vus, .. } => {
+            s.pre_allocated_vus = tuple.scale(pre_allocated_vus as u64);
+            s.max_vus = tuple.scale(executor.max_vus() as u64);
+            s.arrivals = total_arrivals(executor);
+        }
+    }
+    s
+}
+
 /// The resolution of tokio's timer wheel, and half of it.
 const TICK: Duration = Duration::from_millis(1);
 const HALF_TICK: Duration = Duration::from_micros(500);
@@ -271,8 +357,9 @@ pub struct Paced {
     pub dropped: u64,
 }
 
-/// Paces the arrivals of an open-model scenario: offers each slot of `slots` to `start(k, due)`
-/// at `origin + ramp.arrival_time(k)`, until `stop` resolves. `start` returns false when no VU
+/// Paces the arrivals of an open-model scenario: offers each slot of `slots` (numbered within
+/// this generator's segment) to `start(k, due)` at `origin + arrivals.time(k)`, until `stop`
+/// resolves. `start` returns false when no VU
 /// is free; the pacer then waits for `freed()` (a VU back in the pool) or the end of the
 /// schedule, and every slot that fell due meanwhile is dropped and counted by arithmetic over
 /// the schedule, never one by one: the cost of a run does not depend on its rate. Drops are
@@ -283,7 +370,7 @@ pub struct Paced {
 /// are centred on the schedule rather than always late; at high rates one wake starts several
 /// slots (yielding now and then so that the VUs it starts get to run).
 pub async fn pace<S: Future, F: Future>(
-    ramp: &Ramp,
+    arrivals: &Arrivals<'_>,
     slots: Slots,
     origin: tokio::time::Instant,
     stop: S,
@@ -292,6 +379,7 @@ pub async fn pace<S: Future, F: Future>(
     mut dropped: impl FnMut(u64),
 ) -> Paced {
     tokio::pin!(stop);
+    let ramp = arrivals.ramp;
     let far = || origin + Duration::from_secs(86_400 * 365 * 30);
     let instant = |d: Duration| origin.checked_add(d).unwrap_or_else(far);
     let end = tokio::time::sleep_until(instant(ramp.total()));
@@ -300,7 +388,7 @@ pub async fn pace<S: Future, F: Future>(
     let mut out = Paced::default();
     let mut overshoot = Duration::ZERO;
     'slots: while k < slots.total {
-        let Some(due) = ramp.arrival_time(k) else { break };
+        let Some(due) = arrivals.time(k) else { break };
         let due_at = instant(due);
         let now = tokio::time::Instant::now();
         if due_at > now + HALF_TICK {
@@ -323,7 +411,7 @@ pub async fn pace<S: Future, F: Future>(
         let horizon = tokio::time::Instant::now() + HALF_TICK;
         let mut burst = 0u32;
         while k < slots.total {
-            let Some(due) = ramp.arrival_time(k) else { break 'slots };
+            let Some(due) = arrivals.time(k) else { break 'slots };
             let due_at = instant(due);
             if due_at > horizon {
                 break;
@@ -348,7 +436,7 @@ pub async fn pace<S: Future, F: Future>(
                 _ = &mut end => false,
             };
             let now = tokio::time::Instant::now().saturating_duration_since(origin);
-            let next = ramp.arrivals_by(now, slots.total).max(k.saturating_add(1));
+            let next = arrivals.by(now).min(slots.total).max(k.saturating_add(1));
             let n = 1 + slots.count(k.saturating_add(1), next);
             out.dropped += n;
             dropped(n);
@@ -371,6 +459,10 @@ fn secs(s: f64) -> Duration {
 pub fn ramp_of(executor: &Executor) -> Ramp {
     match executor {
         Executor::ConstantVus { vus, duration } => Ramp::constant(*vus as f64, *duration),
+        // Its VU count is set during the run; the schedule only bounds it by max_vus.
+        Executor::ExternallyControlled { max_vus, duration, .. } => {
+            Ramp::constant(*max_vus as f64, *duration)
+        }
         Executor::RampingVus { start_vus, stages, .. } => Ramp::new(*start_vus as f64, stages),
         Executor::PerVuIterations { vus, max_duration, .. }
         | Executor::SharedIterations { vus, max_duration, .. } => {
@@ -418,6 +510,7 @@ pub fn describe(executor: &Executor) -> String {
         Executor::ConstantVus { vus, duration } => {
             format!("{vus} looping VUs for {}", d(duration))
         }
+        Executor::ExternallyControlled { .. } => executor.describe(),
         Executor::RampingVus { start_vus, stages, graceful_ramp_down } => {
             let max = stages.iter().map(|s| s.target as u64).fold(*start_vus as u64, u64::max);
             let total = stages.iter().fold(Duration::ZERO, |a, s| a.saturating_add(s.duration));
@@ -560,8 +653,9 @@ mod tests {
         let mut late = Duration::ZERO;
         let slots = Slots::new(first, step, total);
         let never = std::future::pending::<()>;
+        let full = Tuple::full();
         let p = pace(
-            ramp,
+            &Arrivals::new(ramp, &full, total),
             slots,
             origin,
             never(),
@@ -632,7 +726,10 @@ mod tests {
         let origin = tokio::time::Instant::now();
         let stop = tokio::time::sleep(s(1.05));
         let never = std::future::pending::<()>;
-        let p = pace(&r, Slots::new(0, 1, 100), origin, stop, |_, _| true, never, |_| {}).await;
+        let full = Tuple::full();
+        let arrivals = Arrivals::new(&r, &full, 100);
+        let p =
+            pace(&arrivals, Slots::new(0, 1, 100), origin, stop, |_, _| true, never, |_| {}).await;
         assert_eq!(p.started, 11); // slots at 0, 0.1, ..., 1.0
         assert!(origin.elapsed() < s(1.2));
     }
@@ -720,8 +817,9 @@ mod tests {
         let mut reported = 0;
         let slots = Slots::new(0, 1, total);
         let done = Arc::new(AtomicU64::new(0));
+        let full = Tuple::full();
         let p = pace(
-            r,
+            &Arrivals::new(r, &full, total),
             slots,
             origin,
             std::future::pending::<()>(),
@@ -777,6 +875,234 @@ mod tests {
         assert_eq!(vus_needed(&shared(5, 10)), 5);
         let per_vu = Executor::PerVuIterations { vus: 7, iterations: 1, max_duration: s(1.0) };
         assert_eq!(vus_needed(&per_vu), 7);
+    }
+
+    fn sequences() -> Vec<volley_metrics::segment::Sequence> {
+        use volley_metrics::segment::Sequence;
+        let mut v: Vec<Sequence> = (1..=8).map(Sequence::equal).collect();
+        for odd in ["0,1/2,3/4,1", "0,0.1,0.35,1", "0,1/3,1/2,1"] {
+            v.push(Sequence::parse(odd).unwrap());
+        }
+        v
+    }
+
+    fn tuples(seq: &volley_metrics::segment::Sequence) -> Vec<Tuple> {
+        seq.segments().map(|sg| Tuple::new(sg, Some(seq.clone())).unwrap()).collect()
+    }
+
+    fn executors() -> Vec<Executor> {
+        let d = s(10.0);
+        vec![
+            Executor::ConstantVus { vus: 13, duration: d },
+            Executor::RampingVus {
+                start_vus: 2,
+                stages: vec![st(4, 17.0), st(2, 17.0), st(4, 0.0), st(2, 5.0)],
+                graceful_ramp_down: s(1.0),
+            },
+            Executor::PerVuIterations { vus: 11, iterations: 7, max_duration: d },
+            Executor::SharedIterations { vus: 9, iterations: 101, max_duration: d },
+            Executor::SharedIterations { vus: 3, iterations: 1000, max_duration: d },
+            Executor::ConstantArrivalRate {
+                rate: 37.0,
+                duration: s(3.0),
+                pre_allocated_vus: 5,
+                max_vus: 23,
+                max_iterations: None,
+            },
+            Executor::ConstantArrivalRate {
+                rate: 50.0,
+                duration: s(3.0),
+                pre_allocated_vus: 2,
+                max_vus: 2,
+                max_iterations: Some(77),
+            },
+            Executor::RampingArrivalRate {
+                start_rate: 3.0,
+                stages: vec![st(2, 60.0), st(1, 60.0), st(2, 0.0)],
+                pre_allocated_vus: 7,
+                max_vus: 31,
+            },
+        ]
+    }
+
+    /// The union of the segments' work is the unsegmented run, item by item, for every
+    /// executor and every sequence: VU numbers, VUs active at each instant, iterations, VU
+    /// pools, arrival slots and their times.
+    #[test]
+    fn segments_together_are_the_whole_run() {
+        for seq in sequences() {
+            let tuples = tuples(&seq);
+            for e in executors() {
+                let whole = share(&e, &Tuple::full());
+                let shares: Vec<Share> = tuples.iter().map(|t| share(&e, t)).collect();
+                let sum = |f: fn(&Share) -> u64| shares.iter().map(f).sum::<u64>();
+                let ctx = format!("{seq} {e:?}");
+                if e.is_open() {
+                    assert_eq!(sum(|x| x.pre_allocated_vus), whole.pre_allocated_vus, "{ctx}");
+                    assert_eq!(sum(|x| x.max_vus), whole.max_vus, "{ctx}");
+                    let ramp = ramp_of(&e);
+                    let full = Tuple::full();
+                    let all = Arrivals::new(&ramp, &full, whole.arrivals);
+                    let mut seen: Vec<(u64, Duration)> = Vec::new();
+                    for (t, sh) in tuples.iter().zip(&shares) {
+                        let a = Arrivals::new(&ramp, t, sh.arrivals);
+                        for j in 0..a.count() {
+                            let k = t.global(j);
+                            assert_eq!(a.time(j), all.time(k), "{ctx} slot {k}");
+                            seen.push((k, a.time(j).unwrap()));
+                        }
+                        assert_eq!(a.time(a.count()), None, "{ctx}");
+                    }
+                    seen.sort();
+                    let want: Vec<(u64, Duration)> =
+                        (0..all.count()).map(|k| (k, all.time(k).unwrap())).collect();
+                    assert_eq!(seen, want, "{ctx}");
+                    for ms in (0..=5000).step_by(37) {
+                        let at = Duration::from_millis(ms);
+                        let by: u64 = tuples
+                            .iter()
+                            .zip(&shares)
+                            .map(|(t, sh)| Arrivals::new(&ramp, t, sh.arrivals).by(at))
+                            .sum();
+                        assert_eq!(by, all.by(at), "{ctx} at {at:?}");
+                    }
+                    continue;
+                }
+                // Closed model: VU numbers, each owned by one segment.
+                let mut vus: Vec<u64> = tuples
+                    .iter()
+                    .zip(&shares)
+                    .flat_map(|(t, sh)| (0..sh.vus).map(|j| t.global(j)))
+                    .collect();
+                vus.sort_unstable();
+                match e {
+                    Executor::SharedIterations { iterations, .. } => {
+                        assert_eq!(sum(|x| x.iterations), iterations, "{ctx}");
+                        assert!(vus.windows(2).all(|w| w[0] < w[1]), "{ctx}");
+                        assert!(vus.len() as u64 <= vus_needed(&e), "{ctx}");
+                        for sh in &shares {
+                            assert!(sh.vus > 0 || sh.iterations == 0, "{ctx}");
+                        }
+                    }
+                    Executor::PerVuIterations { vus: v, iterations, .. } => {
+                        assert_eq!(vus, (0..v as u64).collect::<Vec<_>>(), "{ctx}");
+                        let total: u64 = shares.iter().map(|x| x.vus * x.iterations).sum();
+                        assert_eq!(total, v as u64 * iterations, "{ctx}");
+                    }
+                    _ => {
+                        assert_eq!(vus, (0..vus_needed(&e)).collect::<Vec<_>>(), "{ctx}");
+                        // VU g is active while the ramp is above g: at every instant the
+                        // segments' active VUs add up to the whole run's.
+                        let ramp = ramp_of(&e);
+                        for ms in (0..=13_000).step_by(50) {
+                            let at = Duration::from_millis(ms);
+                            let active: u64 = tuples
+                                .iter()
+                                .zip(&shares)
+                                .map(|(t, sh)| {
+                                    (0..sh.vus).filter(|&j| ramp.vus_at(at) > t.global(j)).count()
+                                        as u64
+                                })
+                                .sum();
+                            assert_eq!(active, ramp.vus_at(at), "{ctx} at {at:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Paced under paused time, two threads per segment: the segments' arrivals are the
+    /// unsegmented run's, at the same instants.
+    #[tokio::test(start_paused = true)]
+    async fn paced_segments_start_the_whole_schedule() {
+        let ramp = Ramp::new(5.0, &[st(1, 80.0), st(1, 20.0)]);
+        let e = Executor::RampingArrivalRate {
+            start_rate: 5.0,
+            stages: ramp.stages.clone(),
+            pre_allocated_vus: 1,
+            max_vus: 1,
+        };
+        let total = total_arrivals(&e);
+        let run = |t: Tuple| {
+            let ramp = ramp.clone();
+            async move {
+                let origin = tokio::time::Instant::now();
+                let a = Arrivals::new(&ramp, &t, total);
+                let mut got = Vec::new();
+                for thread in 0..2 {
+                    let never = std::future::pending::<()>;
+                    let slots = Slots::new(thread, 2, a.count());
+                    pace(
+                        &a,
+                        slots,
+                        origin,
+                        never(),
+                        |j, due| {
+                            got.push((t.global(j), due - origin));
+                            true
+                        },
+                        never,
+                        |_| panic!("nothing is dropped"),
+                    )
+                    .await;
+                }
+                got
+            }
+        };
+        let mut want = run(Tuple::full()).await;
+        want.sort();
+        assert_eq!(want.len() as u64, total);
+        for n in [2u64, 3, 5, 8] {
+            let seq = volley_metrics::segment::Sequence::equal(n);
+            let mut got = Vec::new();
+            for t in tuples(&seq) {
+                got.extend(run(t).await);
+            }
+            got.sort();
+            assert_eq!(got, want, "{n} segments");
+        }
+    }
+
+    /// The VUs, iterations and pools real k6 v1.1.0 printed in its execution plan for these
+    /// executors and segments (`k6 run --execution-segment A:B --execution-segment-sequence`).
+    #[test]
+    fn shares_match_what_k6_prints() {
+        use volley_metrics::segment::Sequence;
+        let d = s(1.0);
+        let cvus = Executor::ConstantVus { vus: 13, duration: d };
+        let shared = Executor::SharedIterations { vus: 9, iterations: 101, max_duration: d };
+        let per_vu = Executor::PerVuIterations { vus: 11, iterations: 2, max_duration: d };
+        let car = Executor::ConstantArrivalRate {
+            rate: 37.0,
+            duration: d,
+            pre_allocated_vus: 5,
+            max_vus: 23,
+            max_iterations: None,
+        };
+        // (constant-vus VUs, shared iterations, shared VUs, per-VU VUs, pool pre-max).
+        type Printed = (u64, u64, u64, u64, u64, u64);
+        let k6: [(&str, &[Printed]); 2] = [
+            ("0,1/3,2/3,1", &[(5, 34, 3, 4, 2, 8), (4, 34, 3, 4, 2, 8), (4, 33, 3, 3, 1, 7)]),
+            (
+                "0,1/4,2/4,3/4,1",
+                &[
+                    (4, 34, 3, 3, 2, 6),
+                    (3, 23, 2, 3, 1, 6),
+                    (3, 22, 2, 3, 1, 6),
+                    (3, 22, 2, 2, 1, 5),
+                ],
+            ),
+        ];
+        for (seq, want) in k6 {
+            let seq = Sequence::parse(seq).unwrap();
+            for (t, w) in tuples(&seq).iter().zip(want) {
+                let (a, b, c, p) =
+                    (share(&cvus, t), share(&shared, t), share(&per_vu, t), share(&car, t));
+                let got = (a.vus, b.iterations, b.vus, c.vus, p.pre_allocated_vus, p.max_vus);
+                assert_eq!(got, *w, "{seq} {}", t.segment);
+            }
+        }
     }
 
     #[test]

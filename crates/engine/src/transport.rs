@@ -172,6 +172,8 @@ pub struct Exchange {
     pub receiving_us: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Bytes of response body (Locust's content size), without heads or chunk framing.
+    pub body_bytes: u64,
     /// Value of the backend header (reused buffer; empty when absent).
     pub backend: String,
     pub has_backend: bool,
@@ -207,6 +209,7 @@ impl Exchange {
         self.receiving_us = 0;
         self.bytes_sent = 0;
         self.bytes_received = 0;
+        self.body_bytes = 0;
         self.backend.clear();
         self.has_backend = false;
         self.set_cookie = false;
@@ -376,7 +379,9 @@ impl Client {
         out.waiting_us = micros(head_at.saturating_duration_since(written));
         let mut body = response::Body::new(head.framing);
         let sink = &mut out.body;
+        let body_bytes = &mut out.body_bytes;
         let mut take = |d: &[u8]| {
+            *body_bytes += d.len() as u64;
             if keep {
                 sink.extend_from_slice(d);
             }

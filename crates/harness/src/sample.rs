@@ -414,6 +414,19 @@ impl Sampler {
         self.started_at.elapsed()
     }
 
+    /// The latest sample of every watch, labelled (a live view; empty before the first).
+    pub fn latest(&self) -> Vec<ResourceSample> {
+        let states = self.shared.states.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared
+            .watches
+            .iter()
+            .zip(states.iter())
+            .filter_map(|(w, st)| {
+                st.samples.last().map(|s| ResourceSample { label: w.label.clone(), ..s.clone() })
+            })
+            .collect()
+    }
+
     /// Takes a last sample and returns the usage of every watch.
     pub fn finish(mut self) -> Observed {
         self.shared.stop.store(true, Ordering::Relaxed);

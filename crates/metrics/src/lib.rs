@@ -12,6 +12,7 @@ pub mod histogram;
 pub mod read;
 pub mod recorder;
 pub mod result;
+pub mod segment;
 pub mod selector;
 pub mod summary;
 pub mod sweep;

@@ -52,7 +52,10 @@ pub struct Sample<'a> {
     pub waiting_us: u64,
     pub receiving_us: u64,
     pub bytes_sent: u64,
+    /// Everything read for this request (status line, headers, body).
     pub bytes_received: u64,
+    /// Of which the response body (Locust's content size).
+    pub body_bytes: u64,
     /// Value of the backend header, when one is tallied.
     pub backend: Option<&'a str>,
 }
@@ -174,6 +177,48 @@ impl Sub {
     }
 }
 
+/// What the metrics of one selection (the whole run, or a watched sub-metric) are read from:
+/// one name → measurement mapping for both, so a total and its sub-metrics cannot disagree on
+/// what a metric means.
+struct Measured<'a> {
+    requests: &'a Tagged,
+    blocked: &'a Micros,
+    connecting: &'a Micros,
+    tls: &'a Micros,
+    sending: &'a Micros,
+    waiting: &'a Micros,
+    receiving: &'a Micros,
+    iteration: &'a Micros,
+    iterations: u64,
+    dropped: u64,
+    bytes_sent: u64,
+    checks: (u64, u64),
+}
+
+impl<'a> Measured<'a> {
+    fn source(&self, name: &str) -> Option<Source<'a>> {
+        let t = self.requests;
+        Some(match name {
+            "http_reqs" => Source::Counter(t.requests),
+            "http_req_failed" => Source::Rate(t.failures, t.requests - t.failures),
+            "http_req_duration" => Source::Trend(&t.duration),
+            "http_req_blocked" => Source::Trend(self.blocked),
+            "http_req_connecting" => Source::Trend(self.connecting),
+            "http_req_tls_handshaking" => Source::Trend(self.tls),
+            "http_req_sending" => Source::Trend(self.sending),
+            "http_req_waiting" => Source::Trend(self.waiting),
+            "http_req_receiving" => Source::Trend(self.receiving),
+            "iteration_duration" => Source::Trend(self.iteration),
+            "iterations" => Source::Counter(self.iterations),
+            "dropped_iterations" => Source::Counter(self.dropped),
+            "data_sent" => Source::Counter(self.bytes_sent),
+            "data_received" => Source::Counter(t.bytes_received),
+            "checks" => Source::Rate(self.checks.0, self.checks.1),
+            _ => return None,
+        })
+    }
+}
+
 /// What a metric's value is computed from.
 enum Source<'a> {
     Trend(&'a Micros),
@@ -188,6 +233,7 @@ pub struct Tagged {
     pub requests: u64,
     pub failures: u64,
     pub bytes_received: u64,
+    pub body_bytes: u64,
     pub duration: Micros,
     pub statuses: BTreeMap<u16, u64>,
     pub failure_kinds: [u64; FailureKind::COUNT],
@@ -199,6 +245,7 @@ impl Default for Tagged {
             requests: 0,
             failures: 0,
             bytes_received: 0,
+            body_bytes: 0,
             duration: histogram::new(),
             statuses: BTreeMap::new(),
             failure_kinds: [0; FailureKind::COUNT],
@@ -214,6 +261,7 @@ impl Tagged {
             self.failures += 1;
         }
         self.bytes_received += s.bytes_received;
+        self.body_bytes += s.body_bytes;
         // A generator-side failure says nothing about the server's latency.
         if !s.is_local() {
             histogram::record(&mut self.duration, s.duration_us);
@@ -229,6 +277,7 @@ impl Tagged {
         self.requests += o.requests;
         self.failures += o.failures;
         self.bytes_received += o.bytes_received;
+        self.body_bytes += o.body_bytes;
         self.duration.add(&o.duration).expect("auto-resizing histograms always merge");
         for (k, v) in &o.statuses {
             *self.statuses.entry(*k).or_insert(0) += v;
@@ -248,6 +297,7 @@ pub struct Interval {
     pub transport_failures: u64,
     pub dropped: u64,
     pub bytes_received: u64,
+    pub body_bytes: u64,
     pub bytes_sent: u64,
     pub vus: u64,
     pub connections: u64,
@@ -263,6 +313,7 @@ impl Interval {
             transport_failures: 0,
             dropped: 0,
             bytes_received: 0,
+            body_bytes: 0,
             bytes_sent: 0,
             vus: 0,
             connections: 0,
@@ -276,6 +327,7 @@ impl Interval {
         self.transport_failures += o.transport_failures;
         self.dropped += o.dropped;
         self.bytes_received += o.bytes_received;
+        self.body_bytes += o.body_bytes;
         self.bytes_sent += o.bytes_sent;
         self.vus += o.vus;
         self.connections += o.connections;
@@ -415,6 +467,7 @@ impl Recorder {
             iv.failures += 1;
         }
         iv.bytes_received += s.bytes_received;
+        iv.body_bytes += s.body_bytes;
         iv.bytes_sent += s.bytes_sent;
         if !s.is_local() {
             histogram::record(&mut iv.duration, s.duration_us);
@@ -529,6 +582,7 @@ impl Recorder {
                 requests: t.requests,
                 failures: t.failures,
                 bytes_received: t.bytes_received,
+                body_bytes: t.body_bytes,
                 latency: summary::latency(&t.duration),
                 rps: per_s(t.requests, duration_s),
                 failures_per_s: per_s(t.failures, duration_s),
@@ -591,53 +645,46 @@ impl Recorder {
             return Some(Source::Gauge(g.vus_max));
         }
         let Some(sel) = &key.selector else {
-            let t = &self.all;
-            return Some(match name {
-                "http_reqs" => Source::Counter(t.requests),
-                "http_req_failed" => Source::Rate(t.failures, t.requests - t.failures),
-                "http_req_duration" => Source::Trend(&t.duration),
-                "http_req_blocked" => Source::Trend(&self.blocked),
-                "http_req_connecting" => Source::Trend(&self.connecting),
-                "http_req_tls_handshaking" => Source::Trend(&self.tls),
-                "http_req_sending" => Source::Trend(&self.sending),
-                "http_req_waiting" => Source::Trend(&self.waiting),
-                "http_req_receiving" => Source::Trend(&self.receiving),
-                "iteration_duration" => Source::Trend(&self.iteration),
-                "iterations" => Source::Counter(self.iterations),
-                "dropped_iterations" => Source::Counter(self.dropped),
-                "data_sent" => Source::Counter(self.bytes_sent),
-                "data_received" => Source::Counter(t.bytes_received),
-                "checks" => {
-                    let (p, f) = self.checks.iter().fold((0, 0), |(p, f), c| (p + c.0, f + c.1));
-                    Source::Rate(p, f)
-                }
-                _ => return None,
-            });
+            let checks = self
+                .checks
+                .iter()
+                .fold((0u64, 0u64), |(p, f), c| (p.saturating_add(c.0), f.saturating_add(c.1)));
+            return Measured {
+                requests: &self.all,
+                blocked: &self.blocked,
+                connecting: &self.connecting,
+                tls: &self.tls,
+                sending: &self.sending,
+                waiting: &self.waiting,
+                receiving: &self.receiving,
+                iteration: &self.iteration,
+                iterations: self.iterations,
+                dropped: self.dropped,
+                bytes_sent: self.bytes_sent,
+                checks,
+            }
+            .source(name);
         };
         // A tag the metric's samples do not carry selects nothing (as in k6).
         if sel.pairs.iter().any(|(t, _)| !key.metric.carries(*t)) {
             return Some(empty(key.metric));
         }
         let sub = self.sub(sel)?;
-        let t = &sub.requests;
-        Some(match name {
-            "http_reqs" => Source::Counter(t.requests),
-            "http_req_failed" => Source::Rate(t.failures, t.requests - t.failures),
-            "http_req_duration" => Source::Trend(&t.duration),
-            "http_req_blocked" => Source::Trend(&sub.blocked),
-            "http_req_connecting" => Source::Trend(&sub.connecting),
-            "http_req_tls_handshaking" => Source::Trend(&sub.tls),
-            "http_req_sending" => Source::Trend(&sub.sending),
-            "http_req_waiting" => Source::Trend(&sub.waiting),
-            "http_req_receiving" => Source::Trend(&sub.receiving),
-            "iteration_duration" => Source::Trend(&sub.iteration),
-            "iterations" => Source::Counter(sub.iterations),
-            "dropped_iterations" => Source::Counter(sub.dropped),
-            "data_sent" => Source::Counter(sub.bytes_sent),
-            "data_received" => Source::Counter(t.bytes_received),
-            "checks" => Source::Rate(sub.checks.0, sub.checks.1),
-            _ => return None,
-        })
+        Measured {
+            requests: &sub.requests,
+            blocked: &sub.blocked,
+            connecting: &sub.connecting,
+            tls: &sub.tls,
+            sending: &sub.sending,
+            waiting: &sub.waiting,
+            receiving: &sub.receiving,
+            iteration: &sub.iteration,
+            iterations: sub.iterations,
+            dropped: sub.dropped,
+            bytes_sent: sub.bytes_sent,
+            checks: sub.checks,
+        }
+        .source(name)
     }
 
     /// k6-shaped value of a metric or a watched sub-metric. `None` for a sub-metric that was
@@ -711,17 +758,33 @@ pub(crate) fn kind_map(k: &[u64; FailureKind::COUNT]) -> BTreeMap<String, u64> {
 /// Builds the per-second time series from the workers' intervals.
 ///
 /// A second is complete when every worker has handed in its interval for it; it is then reduced
-/// to a [`TimePoint`] and its histogram dropped, so memory stays flat in run length.
+/// to a [`TimePoint`] and its histogram dropped, so memory stays flat in run length. One running
+/// histogram of every second closed so far gives each point its cumulative percentiles (the
+/// running statistics Locust writes in `_stats_history.csv`); workers hand in their seconds in
+/// order, so seconds close in time order.
 #[derive(Debug)]
 pub struct TimeSeries {
     workers: usize,
     open: BTreeMap<u64, (usize, Interval)>,
     done: Vec<TimePoint>,
+    cumulative: Micros,
 }
 
 impl TimeSeries {
     pub fn new(workers: usize) -> Self {
-        TimeSeries { workers, open: BTreeMap::new(), done: Vec::new() }
+        TimeSeries {
+            workers,
+            open: BTreeMap::new(),
+            done: Vec::new(),
+            cumulative: histogram::new(),
+        }
+    }
+
+    fn close(&mut self, iv: &Interval) {
+        self.cumulative.add(&iv.duration).expect("auto-resizing histograms always merge");
+        let mut p = point(iv);
+        p.cumulative_percentiles = summary::ladder(&self.cumulative);
+        self.done.push(p);
     }
 
     pub fn add(&mut self, iv: Interval) {
@@ -731,7 +794,7 @@ impl TimeSeries {
         entry.1.merge(&iv);
         if entry.0 >= self.workers {
             let (_, iv) = self.open.remove(&second).expect("entry exists");
-            self.done.push(point(&iv));
+            self.close(&iv);
         }
     }
 
@@ -745,7 +808,7 @@ impl TimeSeries {
     pub fn finish(mut self) -> Vec<TimePoint> {
         let rest = std::mem::take(&mut self.open);
         for (_, (_, iv)) in rest {
-            self.done.push(point(&iv));
+            self.close(&iv);
         }
         self.done.sort_by_key(|p| p.t);
         let mut out: Vec<TimePoint> = Vec::with_capacity(self.done.len());
@@ -759,6 +822,7 @@ impl TimeSeries {
                     t,
                     vus: last.vus,
                     connections: last.connections,
+                    cumulative_percentiles: last.cumulative_percentiles.clone(),
                     ..Default::default()
                 });
             }
@@ -776,10 +840,12 @@ fn point(iv: &Interval) -> TimePoint {
         transport_failures: iv.transport_failures,
         dropped: iv.dropped,
         bytes_received: iv.bytes_received,
+        body_bytes: iv.body_bytes,
         bytes_sent: iv.bytes_sent,
         vus: iv.vus,
         connections: iv.connections,
         latency: (iv.requests > 0).then(|| summary::latency(&iv.duration)),
+        cumulative_percentiles: BTreeMap::new(),
         server: Vec::new(),
     }
 }
@@ -843,6 +909,7 @@ mod tests {
             receiving_us: ms * 100,
             bytes_sent: 50,
             bytes_received: 100,
+            body_bytes: 60,
             backend: Some("a"),
         }
     }
@@ -934,5 +1001,30 @@ mod tests {
         let s = ts.finish();
         assert_eq!(s.iter().map(|p| p.t).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert_eq!(s[0].requests, 1);
+        assert_eq!(s[0].body_bytes, 60);
+    }
+
+    #[test]
+    fn cumulative_percentiles_run_over_every_closed_second() {
+        let n = names();
+        let mut ts = TimeSeries::new(1);
+        let mut a = Recorder::new(&n);
+        ts.add(a.take_interval(1, 1, 1)); // second 0: nothing yet
+        a.record(&sample(0, Outcome::Response { status: 200, expected: true }, 10));
+        ts.add(a.take_interval(2, 1, 1));
+        a.record(&sample(0, Outcome::Response { status: 200, expected: true }, 30));
+        a.record(&sample(0, Outcome::Response { status: 200, expected: true }, 40));
+        ts.add(a.take_interval(4, 1, 1));
+        let mut late = a.take_interval(5, 1, 1);
+        late.second = 4; // second 3 never reported: a gap keeps the running figures
+        ts.add(late);
+        let s = ts.finish();
+        assert!(s[0].cumulative_percentiles.is_empty());
+        assert!((s[1].cumulative_percentiles["p(100)"] - 10.0).abs() < 0.05, "{s:?}");
+        assert!((s[2].cumulative_percentiles["p(50)"] - 30.0).abs() < 0.05, "{s:?}");
+        assert!((s[2].cumulative_percentiles["p(100)"] - 40.0).abs() < 0.05, "{s:?}");
+        assert_eq!(s[3].cumulative_percentiles, s[2].cumulative_percentiles);
+        assert_eq!(s[3].requests, 0);
+        assert_eq!(s[4].cumulative_percentiles, s[2].cumulative_percentiles);
     }
 }

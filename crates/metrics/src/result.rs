@@ -105,6 +105,20 @@ pub struct RunConfig {
     /// The command line that produced this result.
     #[serde(default)]
     pub command_line: Vec<String>,
+    /// The share of the test this run was (`--execution-segment`, k6's syntax: `1/4:1/2`);
+    /// absent for a whole run. A merged result has the union of its shards' segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_segment: Option<String>,
+    /// The sequence the segment belongs to (`--execution-segment-sequence`), when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_segment_sequence: Option<String>,
+    /// Fingerprint of the test that ran (the validated plan or quick-mode flags, whatever the
+    /// segment): `volley merge` refuses results of different tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_fingerprint: Option<String>,
+    /// `volley merge`: the segments of the results merged into this one, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_segments: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -308,6 +322,12 @@ pub struct GroupCheck {
     pub fails: u64,
 }
 
+/// The fingerprint of a test's canonical text (`config.plan_fingerprint`): MD5, in hex. Not a
+/// security measure: it tells results of different tests apart.
+pub fn fingerprint(text: &str) -> String {
+    md5_hex(text)
+}
+
 fn md5_hex(s: &str) -> String {
     use md5::{Digest, Md5};
     Md5::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
@@ -335,7 +355,11 @@ pub struct EndpointStats {
     pub requests: u64,
     /// Transport failures plus unexpected statuses.
     pub failures: u64,
+    /// Everything read: status lines, headers and bodies.
     pub bytes_received: u64,
+    /// Response bodies only (Locust's content size).
+    #[serde(default)]
+    pub body_bytes: u64,
     pub latency: LatencyStats,
     /// `requests / run duration`.
     pub rps: f64,
@@ -384,6 +408,9 @@ pub struct TimePoint {
     pub transport_failures: u64,
     pub dropped: u64,
     pub bytes_received: u64,
+    /// Of which response bodies.
+    #[serde(default)]
+    pub body_bytes: u64,
     pub bytes_sent: u64,
     /// Most VUs active during the second (a sample at the boundary would miss VUs that stop
     /// exactly on it).
@@ -393,6 +420,11 @@ pub struct TimePoint {
     /// Latency of the requests completed in this second, ms; absent when none completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencyStats>,
+    /// Percentiles of every request completed from the start of the run to the end of this
+    /// second, ms, keyed `p(50)` … `p(100)` (the ladder of [`crate::summary::LADDER`]); empty
+    /// until a request completed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cumulative_percentiles: BTreeMap<String, f64>,
     /// Server-side samples taken in this second, one per watched instance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server: Vec<ResourceSample>,

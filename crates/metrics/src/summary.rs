@@ -74,6 +74,22 @@ pub fn trend_aggregate(h: &Micros, agg: Aggregate) -> Option<f64> {
     })
 }
 
+/// The percentiles of a time series' running statistics: Locust's `PERCENTILES_TO_REPORT`.
+pub const LADDER: [f64; 11] = [50.0, 66.0, 75.0, 80.0, 90.0, 95.0, 98.0, 99.0, 99.9, 99.99, 100.0];
+
+/// The key of a percentile in k6's form: `p(95)`, `p(99.9)`.
+pub fn percentile_key(p: f64) -> String {
+    format!("p({p})")
+}
+
+/// Every percentile of [`LADDER`], ms, keyed by [`percentile_key`]; empty for an empty histogram.
+pub fn ladder(h: &Micros) -> BTreeMap<String, f64> {
+    if h.is_empty() {
+        return BTreeMap::new();
+    }
+    LADDER.iter().map(|p| (percentile_key(*p), percentile_ms(h, *p))).collect()
+}
+
 /// Any percentile of a trend, for threshold expressions such as `p(97.5)<300`.
 pub fn percentile_ms(h: &Micros, p: f64) -> f64 {
     if h.is_empty() { 0.0 } else { h.value_at_percentile(p) as f64 / MS }
@@ -135,6 +151,21 @@ mod tests {
         assert!((s.p99 - 99.0).abs() < 0.1, "{s:?}");
         assert!((s.max - 100.0).abs() < 0.1, "{s:?}");
         assert!((s.avg - 50.5).abs() < 0.1, "{s:?}");
+    }
+
+    #[test]
+    fn ladder_keys_and_values() {
+        let mut h = histogram::new();
+        for ms in 1..=100u64 {
+            histogram::record(&mut h, ms * 1000);
+        }
+        let l = ladder(&h);
+        let keys: Vec<&str> = l.keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 11);
+        assert!((l["p(66)"] - 66.0).abs() < 0.1, "{l:?}");
+        assert!((l["p(99.99)"] - 100.0).abs() < 0.1, "{l:?}");
+        assert!((l["p(100)"] - 100.0).abs() < 0.1, "{l:?}");
+        assert!(ladder(&histogram::new()).is_empty());
     }
 
     #[test]

@@ -36,6 +36,7 @@ impl Executor {
     pub fn planned_duration(&self) -> Option<Duration> {
         match self {
             Executor::ConstantVus { duration, .. }
+            | Executor::ExternallyControlled { duration, .. }
             | Executor::ConstantArrivalRate { duration, .. } => Some(*duration),
             Executor::RampingVus { stages, .. } | Executor::RampingArrivalRate { stages, .. } => {
                 Some(stages.iter().map(|s| s.duration).sum())
@@ -50,6 +51,10 @@ impl Executor {
             Executor::ConstantVus { vus, duration } => {
                 format!("{vus} looping VUs for {}", format_duration(*duration))
             }
+            Executor::ExternallyControlled { vus, max_vus, duration } => format!(
+                "{vus} VUs at first, up to {max_vus}, for {}, controlled externally",
+                format_duration(*duration)
+            ),
             Executor::RampingVus { stages, graceful_ramp_down, .. } => format!(
                 "Up to {} looping VUs for {} over {} stages (gracefulRampDown: {})",
                 self.max_vus(),

@@ -258,6 +258,7 @@ const EXECUTORS: &[(&str, &[&str])] = &[
         "ramping-arrival-rate",
         &["start_rate", "time_unit", "stages", "pre_allocated_vus", "max_vus"],
     ),
+    ("externally-controlled", &["vus", "max_vus", "duration"]),
 ];
 const DEFAULTS_KEYS: &[&str] = &[
     "timeout",
@@ -1098,6 +1099,28 @@ impl Resolver {
                 let duration = need(self, "duration").and_then(|d| self.duration(d, "duration"));
                 Some(Executor::ConstantVus {
                     vus: vus?,
+                    duration: self.positive(duration?, n, "duration")?,
+                })
+            }
+            "externally-controlled" => {
+                let vus = vus(self);
+                let max = n.get("max_vus").map(|v| self.u32(v, "max_vus", 1)).unwrap_or(None);
+                let duration = need(self, "duration").and_then(|d| self.duration(d, "duration"));
+                let vus = vus?;
+                let max_vus = max.unwrap_or(vus);
+                if max_vus < vus {
+                    self.err(
+                        &n.pos,
+                        format!(
+                            "externally-controlled: vus ({vus}) must not exceed max_vus ({max_vus})"
+                        ),
+                        Some("raise `max_vus`".to_string()),
+                    );
+                    return None;
+                }
+                Some(Executor::ExternallyControlled {
+                    vus,
+                    max_vus,
                     duration: self.positive(duration?, n, "duration")?,
                 })
             }
@@ -1979,11 +2002,16 @@ fn apply_overrides(spec: &mut Spec, o: &Overrides) {
                     *max_vus = n;
                     *pre_allocated_vus = (*pre_allocated_vus).min(n);
                 }
+                Executor::ExternallyControlled { vus, max_vus, .. } => {
+                    *vus = n;
+                    *max_vus = (*max_vus).max(n);
+                }
             }
         }
         if let Some(d) = o.duration {
             match &mut s.executor {
                 Executor::ConstantVus { duration, .. }
+                | Executor::ExternallyControlled { duration, .. }
                 | Executor::ConstantArrivalRate { duration, .. } => *duration = d,
                 _ => {}
             }

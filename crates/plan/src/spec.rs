@@ -100,6 +100,9 @@ pub enum Executor {
     },
     /// The arrival rate (per second) follows linear ramps between stage targets.
     RampingArrivalRate { start_rate: f64, stages: Vec<Stage>, pre_allocated_vus: u32, max_vus: u32 },
+    /// k6's `externally-controlled`: `vus` looping VUs for `duration`, changed during the run
+    /// (up to `max_vus`) through k6's REST API or the dashboard.
+    ExternallyControlled { vus: u32, max_vus: u32, duration: Duration },
 }
 
 impl Executor {
@@ -112,6 +115,7 @@ impl Executor {
             Executor::SharedIterations { .. } => "shared-iterations",
             Executor::ConstantArrivalRate { .. } => "constant-arrival-rate",
             Executor::RampingArrivalRate { .. } => "ramping-arrival-rate",
+            Executor::ExternallyControlled { .. } => "externally-controlled",
         }
     }
 
@@ -128,6 +132,7 @@ impl Executor {
             | Executor::RampingArrivalRate { max_vus, pre_allocated_vus, .. } => {
                 (*max_vus).max(*pre_allocated_vus)
             }
+            Executor::ExternallyControlled { max_vus, .. } => *max_vus,
         }
     }
 

@@ -8,7 +8,7 @@
 
 use plotters::prelude::*;
 use volley_metrics::histogram::Micros;
-use volley_metrics::{RunResult, TimePoint};
+use volley_metrics::{RunResult, TimePoint, summary};
 
 use crate::format;
 
@@ -305,11 +305,11 @@ pub fn spectrum_points(h: &Micros) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
     let mut x = 0.0;
     while x <= max_x + 1e-9 {
-        let q = 1.0 - 10f64.powf(-x);
-        out.push((x, h.value_at_quantile(q) as f64 / 1000.0));
+        let p = 100.0 * (1.0 - 10f64.powf(-x));
+        out.push((x, summary::percentile_ms(h, p)));
         x += 0.05;
     }
-    out.push((max_x + 0.25, h.max() as f64 / 1000.0));
+    out.push((max_x + 0.25, summary::percentile_ms(h, 100.0)));
     out
 }
 

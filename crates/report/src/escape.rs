@@ -14,6 +14,8 @@
 //! - [`html_formatter`]: minijinja's HTML auto-escaping with [`visible`] applied first; every
 //!   HTML template environment of this crate uses it.
 //! - [`xml`]: XML text and attributes (JUnit).
+//! - [`csv_cell`]: a CSV cell (Locust's files): [`visible`], then OWASP's neutralisation of
+//!   cells a spreadsheet would run as a formula.
 
 use std::borrow::Cow;
 
@@ -188,6 +190,19 @@ pub fn xml(s: &str) -> String {
         }
     }
     out
+}
+
+/// A user string as a CSV cell safe to open in a spreadsheet (OWASP, "CSV Injection"):
+/// control characters made [`visible`], and a cell that begins with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return (which a spreadsheet would read as a formula) gets a leading `'`, which
+/// spreadsheets show as text and do not display. The CSV writer quotes the cell when it holds
+/// a separator or a quote.
+pub fn csv_cell(s: &str) -> Cow<'_, str> {
+    let s = visible(s);
+    match s.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{s}")),
+        _ => s,
+    }
 }
 
 #[cfg(test)]

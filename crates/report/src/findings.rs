@@ -254,7 +254,10 @@ fn thresholds(r: &RunResult, out: &mut Vec<Finding>) {
         out.push(f(
             Rule::Thresholds,
             Level::Info,
-            format!("All {} thresholds passed.", r.thresholds.len()),
+            match r.thresholds.len() {
+                1 => "The one threshold passed.".to_string(),
+                n => format!("All {n} thresholds passed."),
+            },
         ));
         return;
     }

@@ -107,6 +107,10 @@ impl Spec {
     }
 
     pub fn build(&self) -> RunResult {
+        /// The status line and headers of a synthetic response take this much of it.
+        fn body_bytes(response_bytes: u64) -> u64 {
+            response_bytes.saturating_sub(120)
+        }
         let n_ep = self.endpoints.len().max(1);
         let weights: Vec<u64> = self.endpoints.iter().map(|e| e.2).collect();
         let mut all = histogram::new();
@@ -175,10 +179,12 @@ impl Spec {
                 transport_failures: timeouts,
                 dropped: if self.open_model.is_some() { dropped_each[t] } else { 0 },
                 bytes_received: ok * self.response_bytes,
+                body_bytes: ok * body_bytes(self.response_bytes),
                 bytes_sent: s.requests * 120,
                 vus: s.vus,
                 connections: s.vus,
                 latency: (s.requests > 0).then(|| summary::latency(&sec_h)),
+                cumulative_percentiles: summary::ladder(&all),
                 server,
             });
         }
@@ -206,6 +212,7 @@ impl Spec {
                 requests: ep_req[i],
                 failures: ep_fail[i],
                 bytes_received: (ep_req[i] - ep_fail[i]) * self.response_bytes,
+                body_bytes: (ep_req[i] - ep_fail[i]) * body_bytes(self.response_bytes),
                 latency: summary::latency(&per_ep[i]),
                 rps: ep_req[i] as f64 / duration_s.max(1e-9),
                 failures_per_s: ep_fail[i] as f64 / duration_s.max(1e-9),
@@ -344,6 +351,7 @@ impl Spec {
                 scenarios: vec![],
                 label: self.label.clone(),
                 command_line: vec!["volley".into(), self.target.clone()],
+                ..RunConfig::default()
             },
             started_at: "2026-01-02T03:04:05Z".into(),
             ended_at: "2026-01-02T03:04:15Z".into(),

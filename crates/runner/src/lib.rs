@@ -13,6 +13,7 @@
 //! arguments become its high-level ones) and print or save what comes back.
 
 pub mod capacity;
+pub mod dashboard;
 pub mod live;
 pub mod observe;
 mod run;

@@ -4,7 +4,23 @@
 
 use std::sync::{Arc, Mutex};
 
-pub use volley_engine::Progress as Snapshot;
+use volley_engine::Progress;
+use volley_metrics::ResourceSample;
+
+/// One second of a run: the engine's figures and the latest server samples.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub engine: Progress,
+    /// The latest CPU/memory sample of each watched process (labelled), volley included.
+    pub server: Vec<ResourceSample>,
+}
+
+impl std::ops::Deref for Snapshot {
+    type Target = Progress;
+    fn deref(&self) -> &Progress {
+        &self.engine
+    }
+}
 
 type Reader = Box<dyn FnMut(&Snapshot) + Send>;
 
@@ -12,6 +28,8 @@ type Reader = Box<dyn FnMut(&Snapshot) + Send>;
 #[derive(Clone, Default)]
 pub struct Live {
     readers: Arc<Mutex<Vec<Reader>>>,
+    results: Arc<std::sync::atomic::AtomicBool>,
+    control: Arc<volley_engine::Control>,
 }
 
 impl std::fmt::Debug for Live {
@@ -30,6 +48,21 @@ impl Live {
         self.readers.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(reader));
     }
 
+    /// The steering of the runs fed to this stream (pause, externally-controlled VUs).
+    pub fn control(&self) -> Arc<volley_engine::Control> {
+        self.control.clone()
+    }
+
+    /// Some reader needs the result so far in every snapshot (the dashboard, Prometheus):
+    /// the engine then assembles one each second.
+    pub fn want_results(&self) {
+        self.results.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn wants_results(&self) -> bool {
+        self.results.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn has_readers(&self) -> bool {
         !self.readers.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
     }
@@ -43,19 +76,21 @@ impl Live {
 
     /// A sender for the engine and the thread that forwards what it sends; the thread ends
     /// when the engine drops the sender (the run ended).
+    /// `server` gives the latest server samples for each snapshot.
     pub(crate) fn feed(
         &self,
-    ) -> Option<(std::sync::mpsc::Sender<Snapshot>, std::thread::JoinHandle<()>)> {
+        server: impl Fn() -> Vec<ResourceSample> + Send + 'static,
+    ) -> Option<(std::sync::mpsc::Sender<Progress>, std::thread::JoinHandle<()>)> {
         if !self.has_readers() {
             return None;
         }
-        let (tx, rx) = std::sync::mpsc::channel::<Snapshot>();
+        let (tx, rx) = std::sync::mpsc::channel::<Progress>();
         let me = self.clone();
         let h = std::thread::Builder::new()
             .name("volley-live".into())
             .spawn(move || {
-                for s in rx {
-                    me.publish(&s);
+                for engine in rx {
+                    me.publish(&Snapshot { engine, server: server() });
                 }
             })
             .ok()?;
@@ -75,9 +110,9 @@ mod tests {
             let seen = seen.clone();
             live.subscribe(move |s| seen.lock().unwrap().push((tag, s.requests)));
         }
-        let (tx, h) = live.feed().unwrap();
+        let (tx, h) = live.feed(Vec::new).unwrap();
         for n in 1..=3 {
-            tx.send(Snapshot { requests: n, ..Snapshot::default() }).unwrap();
+            tx.send(Progress { requests: n, ..Progress::default() }).unwrap();
         }
         drop(tx);
         h.join().unwrap();

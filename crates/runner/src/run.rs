@@ -2,6 +2,7 @@
 //! assembled result with the server samples attached.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use volley_engine::{EngineError, RunOptions};
@@ -44,6 +45,10 @@ pub struct Run {
     /// How long requests in flight may take to finish after a stop.
     pub grace: Duration,
     pub watching: Watching,
+    /// The share of the test this generator runs (`--execution-segment`); the whole by default.
+    pub segment: volley_metrics::segment::Tuple,
+    /// Wall-clock start shared by the shards of a distributed run (`--start-at`).
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 impl Run {
@@ -57,6 +62,8 @@ impl Run {
             threads: d.threads,
             grace: d.grace,
             watching: Watching::default(),
+            segment: d.segment,
+            start_at: d.start_at,
         }
     }
 
@@ -125,23 +132,42 @@ impl Run {
     /// runs the spec until it ends or `stop`, feeds `live` once a second, and returns the
     /// result with the server samples attached.
     pub fn execute(&self, stop: &Stop, live: &Live) -> Result<RunResult, RunError> {
-        let sampler = Sampler::start(self.watching.watches()?);
-        let mut result = self.engine(stop, live)?;
-        attach(&mut result, sampler.finish());
+        let sampler = Arc::new(Sampler::start(self.watching.watches()?));
+        let s = sampler.clone();
+        let result = self.engine_with(stop, live, move || s.latest());
+        // The live thread (the only other owner) has ended with the run.
+        let sampler = Arc::try_unwrap(sampler).ok();
+        let mut result = result?;
+        if let Some(sampler) = sampler {
+            attach(&mut result, sampler.finish());
+        }
         Ok(result)
     }
 
     /// The engine run alone, without server observation (sweeps sample the cluster
     /// themselves).
     pub(crate) fn engine(&self, stop: &Stop, live: &Live) -> Result<RunResult, RunError> {
-        let (progress, forward) = live.feed().unzip();
+        self.engine_with(stop, live, Vec::new)
+    }
+
+    fn engine_with(
+        &self,
+        stop: &Stop,
+        live: &Live,
+        server: impl Fn() -> Vec<volley_metrics::ResourceSample> + Send + 'static,
+    ) -> Result<RunResult, RunError> {
+        let (progress, forward) = live.feed(server).unzip();
         let opts = RunOptions {
+            live_results: live.wants_results(),
+            control: live.control(),
             threads: self.threads,
             seed: self.seed,
             stop: stop.token(),
             grace: self.grace,
             progress,
             config: self.config.clone(),
+            segment: self.segment.clone(),
+            start_at: self.start_at,
         };
         let result = volley_engine::run(&self.spec, opts);
         if let Some(h) = forward {

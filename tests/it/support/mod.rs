@@ -18,6 +18,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod capacity_server;
+pub mod http;
 pub mod misbehave;
 pub mod process;
 pub mod scripted;

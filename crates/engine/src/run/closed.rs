@@ -12,6 +12,9 @@ use super::iteration::{Vu, iteration, micros, think};
 use super::{Ctx, at, instant_after, stop_expired};
 use crate::schedule;
 
+/// How often a held VU (paused, or above the externally-controlled count) looks again.
+const HOLD_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A VU of a closed-model executor: loops iterations while its executor lets it.
 pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
     let shared = ctx.shared.clone();
@@ -37,11 +40,20 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
         if shared.stop.is_cancelled() || now >= end_at {
             break;
         }
+        // Paused, or above an externally-controlled VU count: wait, idle, and look again.
+        if shared.control.holds(&sc.executor, g) {
+            set_active(&ctx, &mut active, false);
+            tokio::select! {
+                _ = tokio::time::sleep(HOLD_POLL) => continue,
+                _ = shared.stop.cancelled() => break,
+            }
+        }
         let mut deadline = hard_end;
         match &sc.executor {
             Executor::PerVuIterations { iterations, .. } if done >= *iterations => break,
-            Executor::SharedIterations { iterations, .. }
-                if shared.claimed[si].fetch_add(1, Ordering::Relaxed) >= *iterations =>
+            Executor::SharedIterations { .. }
+                if shared.claimed[si].fetch_add(1, Ordering::Relaxed)
+                    >= shared.shares[si].iterations =>
             {
                 break;
             }

@@ -3,13 +3,14 @@
 //! recorder snapshots.
 
 use std::collections::HashMap;
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, SystemTime};
 
 use volley_metrics::recorder::{Gauges, Names, TimeSeries};
-use volley_metrics::{MetricKind, Recorder, threshold};
+use volley_metrics::{MetricKind, Recorder, RunResult, threshold};
 
 use super::setup::Shared;
+use crate::assemble::{self, Facts};
 use crate::{Progress, RunOptions};
 
 /// From the worker threads to the collector (the calling thread). Each thread's ticker sends
@@ -44,6 +45,8 @@ pub(super) fn collect(shared: &Shared, rx: mpsc::Receiver<Msg>, opts: &RunOption
     let mut partial: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut snapshots: Vec<Option<Box<Recorder>>> = (0..threads).map(|_| None).collect();
     let mut aborted_by = None;
+    let mut fresh = vec![false; threads];
+    let mut pending: Option<Progress> = None;
     let (mut requests, mut failures, mut dropped) = (0u64, 0u64, 0u64);
     let (mut vus_last, mut vus_min, mut vus_peak) = (0u64, u64::MAX, 0u64);
     let empty = Recorder::new(&Names::default());
@@ -93,13 +96,9 @@ pub(super) fn collect(shared: &Shared, rx: mpsc::Receiver<Msg>, opts: &RunOption
                             vus_min = vus_min.min(sum.vus);
                             vus_peak = vus_peak.max(sum.vus);
                         }
-                        if let Some(tx) = &opts.progress {
-                            let p95 = if sum.duration.is_empty() {
-                                0.0
-                            } else {
-                                sum.duration.value_at_quantile(0.95) as f64 / 1000.0
-                            };
-                            let _ = tx.send(Progress {
+                        if opts.progress.is_some() {
+                            let p95 = volley_metrics::summary::percentile_ms(&sum.duration, 95.0);
+                            let p = Progress {
                                 elapsed: Duration::from_secs(s + 1),
                                 requests,
                                 failures,
@@ -107,19 +106,40 @@ pub(super) fn collect(shared: &Shared, rx: mpsc::Receiver<Msg>, opts: &RunOption
                                 p95_ms: p95,
                                 vus: sum.vus,
                                 dropped,
-                            });
+                                point: series.points().last().filter(|p| p.t == s).cloned(),
+                                result: None,
+                            };
+                            // With live results, the second waits for every thread's
+                            // recorder copy (sent right after the interval).
+                            if opts.live_results {
+                                pending = Some(p);
+                            } else if let Some(tx) = &opts.progress {
+                                let _ = tx.send(p);
+                            }
                         }
                     }
                 }
             }
             Msg::Snapshot(idx, rec) => {
                 snapshots[idx] = Some(rec);
-                if aborted_by.is_none()
-                    && snapshots.iter().all(|s| s.is_some())
-                    && let Some(why) = abort_check(shared, &snapshots)
+                fresh[idx] = true;
+                // Once every thread handed over a copy for the same second (finished
+                // threads' last copies stay current), the merged state is consistent.
+                if snapshots.iter().all(|s| s.is_some())
+                    && fresh.iter().zip(&done).all(|(f, d)| *f || *d)
                 {
-                    aborted_by = Some(why);
-                    shared.stop.cancel();
+                    fresh.iter_mut().for_each(|f| *f = false);
+                    let merged = merge(shared, &snapshots);
+                    if aborted_by.is_none()
+                        && let Some(why) = abort_check(shared, &merged)
+                    {
+                        aborted_by = Some(why);
+                        shared.stop.cancel();
+                    }
+                    if let (Some(mut p), Some(tx)) = (pending.take(), &opts.progress) {
+                        p.result = Some(Arc::new(provisional(shared, &merged, opts, &p)));
+                        let _ = tx.send(p);
+                    }
                 }
             }
             Msg::Done(idx) => {
@@ -135,13 +155,40 @@ pub(super) fn collect(shared: &Shared, rx: mpsc::Receiver<Msg>, opts: &RunOption
     Collected { series, aborted_by, vus_last, vus_min, vus_peak, vus_seen }
 }
 
-/// Evaluates the `abortOnFail` thresholds on the merged snapshots; the failing one's text.
-fn abort_check(shared: &Shared, snapshots: &[Option<Box<Recorder>>]) -> Option<String> {
-    let elapsed = shared.start.elapsed();
+/// Every thread's latest recorder copy, merged: the run's state so far.
+fn merge(shared: &Shared, snapshots: &[Option<Box<Recorder>>]) -> Recorder {
     let mut merged = Recorder::new(&shared.names);
     for s in snapshots.iter().flatten() {
         merged.merge(s);
     }
+    merged
+}
+
+/// The result so far, assembled as the final one is (thresholds evaluated by the same code),
+/// without the time series (live readers keep the points they were sent).
+fn provisional(shared: &Shared, merged: &Recorder, opts: &RunOptions, p: &Progress) -> RunResult {
+    let elapsed = shared.start.elapsed();
+    let now = SystemTime::now();
+    let facts = Facts {
+        started_at: now.checked_sub(elapsed).unwrap_or(now),
+        ended_at: now,
+        duration: elapsed,
+        interrupted: false,
+        aborted_by: None,
+        threads: shared.threads,
+        max_connections: p.point.as_ref().map_or(0, |pt| pt.connections),
+        vus_max: p.vus,
+        vus_last: p.vus,
+        vus_min: p.vus,
+        vus_peak: p.vus,
+        generator_busy: 0.0,
+    };
+    assemble::result(&shared.spec, &shared.names, merged, Vec::new(), opts.config.clone(), facts)
+}
+
+/// Evaluates the `abortOnFail` thresholds on the merged snapshots; the failing one's text.
+fn abort_check(shared: &Shared, merged: &Recorder) -> Option<String> {
+    let elapsed = shared.start.elapsed();
     let secs = elapsed.as_secs_f64();
     for t in &shared.spec.thresholds {
         for e in &t.exprs {
@@ -152,7 +199,7 @@ fn abort_check(shared: &Shared, snapshots: &[Option<Box<Recorder>>]) -> Option<S
             if t.key.metric.kind == MetricKind::Gauge {
                 continue;
             }
-            let (_, ok) = threshold::verdict(&merged, &t.key, e, secs, &Gauges::default());
+            let (_, ok) = threshold::verdict(merged, &t.key, e, secs, &Gauges::default());
             if !ok {
                 return Some(format!("{}: {}", t.metric(), e.source));
             }

@@ -145,6 +145,7 @@ pub(super) async fn iteration(
             receiving_us: ex.receiving_us,
             bytes_sent: ex.bytes_sent,
             bytes_received: ex.bytes_received,
+            body_bytes: ex.body_bytes,
             backend: match (&shared.backend_header, ex.has_backend) {
                 (None, _) => None,
                 (Some(_), true) => Some(ex.backend.as_str()),

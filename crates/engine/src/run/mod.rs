@@ -44,6 +44,8 @@ struct ThreadOut {
 }
 
 pub(crate) fn run(spec: &Spec, opts: RunOptions) -> Result<volley_metrics::RunResult, EngineError> {
+    // Before any VU moves the spec's counters (feeder cursors, `seq`).
+    let plan_fingerprint = fingerprint(spec);
     let shared = Arc::new(setup::shared(spec, &opts)?);
     let started_at = SystemTime::now();
     let (threads, names) = (shared.threads, shared.names.clone());
@@ -107,7 +109,21 @@ pub(crate) fn run(spec: &Spec, opts: RunOptions) -> Result<volley_metrics::RunRe
             1.0 - idle.as_secs_f64() / wall.as_secs_f64()
         },
     };
-    Ok(assemble::result(spec, &names, &merged, collected.series.finish(), opts.config, facts))
+    let mut config = opts.config;
+    if !shared.tuple.is_full() {
+        config.execution_segment = Some(shared.tuple.segment.to_string());
+        config.execution_segment_sequence = shared.tuple.sequence_text();
+    }
+    config.plan_fingerprint = Some(plan_fingerprint);
+    Ok(assemble::result(spec, &names, &merged, collected.series.finish(), config, facts))
+}
+
+/// What identifies the test whatever the generator and segment: the validated spec, without
+/// the path it was read from, before any VU touched its counters.
+fn fingerprint(spec: &Spec) -> String {
+    let mut spec = spec.clone();
+    spec.source = None;
+    volley_metrics::fingerprint(&format!("{spec:?}"))
 }
 
 /// Per-thread state shared by the thread's tasks.
@@ -282,13 +298,15 @@ async fn run_scenario(ctx: Rc<Ctx>, si: usize) {
     if sc.executor.is_open() {
         open::open_scenario(ctx, si).await;
     } else {
-        let total = crate::schedule::vus_needed(&sc.executor);
+        // This generator's VUs (its segment's share), numbered as in the whole run.
+        let total = shared.shares[si].vus;
         let t = shared.threads as u64;
         let mut vus = Vec::new();
-        let mut g = ctx.idx as u64;
-        while g < total {
+        let mut j = ctx.idx as u64;
+        while j < total {
+            let g = shared.tuple.global(j);
             vus.push(tokio::task::spawn_local(closed::closed_vu(ctx.clone(), si, g)));
-            g += t;
+            j += t;
         }
         for v in vus {
             let _ = v.await;

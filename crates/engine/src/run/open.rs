@@ -6,7 +6,6 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use tokio::time::sleep_until;
-use volley_plan::Executor;
 
 use super::iteration::{Vu, iteration, micros};
 use super::{Ctx, at, stop_expired};
@@ -17,13 +16,13 @@ use crate::schedule;
 pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
     let shared = ctx.shared.clone();
     let sc = &shared.spec.scenarios[si];
-    let (pre, max) = match &sc.executor {
-        Executor::ConstantArrivalRate { pre_allocated_vus, max_vus, .. }
-        | Executor::RampingArrivalRate { pre_allocated_vus, max_vus, .. } => {
-            (*pre_allocated_vus as u64, (*max_vus).max(*pre_allocated_vus) as u64)
-        }
-        _ => return,
-    };
+    if !sc.executor.is_open() {
+        return;
+    }
+    // This generator's segment of the pool (a segment whose share rounds to no VU still gets
+    // one, so that its arrivals are run rather than all dropped).
+    let part = &shared.shares[si];
+    let (pre, max) = (part.pre_allocated_vus, part.max_vus.max(part.pre_allocated_vus).max(1));
     // Threads without a VU of their own take no slots, so no slot is dropped for lack of a
     // thread-local VU while another thread has one free.
     let t = (shared.threads as u64).min(max.max(1));
@@ -34,7 +33,8 @@ pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
     let share = |n: u64| n / t + u64::from(me < n % t);
     let cap = share(max).max(1);
     let ramp = schedule::ramp_of(&sc.executor);
-    let total = schedule::total_arrivals(&sc.executor);
+    let arrivals = schedule::Arrivals::new(&ramp, &shared.tuple, part.arrivals);
+    let total = arrivals.count();
     let end = sc.start_time.saturating_add(ramp.total());
     let pool: Rc<RefCell<Vec<Vu>>> = Rc::new(RefCell::new(Vec::new()));
     let mut next_id = shared.vu_base[si] + me + 1;
@@ -90,7 +90,7 @@ pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
     };
     let stop = shared.stop.cancelled();
     let drop = |n| ctx.recorder.borrow_mut().record_dropped(si, n);
-    schedule::pace(&ramp, slots, origin, stop, start, || freed.notified(), drop).await;
+    schedule::pace(&arrivals, slots, origin, stop, start, || freed.notified(), drop).await;
     while inflight.get() > 0 {
         freed.notified().await;
     }

@@ -30,6 +30,9 @@ pub(super) struct Shared {
     pub(super) vu_base: Vec<u64>,
     /// Iterations claimed so far, per scenario (shared-iterations).
     pub(super) claimed: Vec<AtomicU64>,
+    /// This generator's execution segment, and its share of each scenario.
+    pub(super) tuple: volley_metrics::segment::Tuple,
+    pub(super) shares: Vec<crate::schedule::Share>,
     pub(super) addrs: HashMap<(String, u16), std::net::SocketAddr>,
     pub(super) tls: Option<Arc<rustls::ClientConfig>>,
     pub(super) backend_header: Option<HeaderName>,
@@ -40,6 +43,7 @@ pub(super) struct Shared {
     pub(super) grace: Duration,
     /// Send a recorder snapshot every second (only when some threshold can abort the run).
     pub(super) snapshots: bool,
+    pub(super) control: std::sync::Arc<crate::Control>,
 }
 
 pub(super) struct StepInfo {
@@ -93,7 +97,13 @@ pub(super) fn shared(spec: &Spec, opts: &RunOptions) -> Result<Shared, EngineErr
         vb += sc.executor.max_vus() as u64;
     }
     let stop = opts.stop.child_token();
-    let snapshots = spec.thresholds.iter().any(|t| t.exprs.iter().any(|e| e.abort_on_fail));
+    let shares = spec
+        .scenarios
+        .iter()
+        .map(|sc| crate::schedule::share(&sc.executor, &opts.segment))
+        .collect();
+    let snapshots = opts.live_results
+        || spec.thresholds.iter().any(|t| t.exprs.iter().any(|e| e.abort_on_fail));
     Ok(Shared {
         spec: spec.clone(),
         names,
@@ -101,16 +111,35 @@ pub(super) fn shared(spec: &Spec, opts: &RunOptions) -> Result<Shared, EngineErr
         flow_base,
         vu_base,
         claimed: spec.scenarios.iter().map(|_| AtomicU64::new(0)).collect(),
+        tuple: opts.segment.clone(),
+        shares,
         addrs,
         tls,
         backend_header,
         threads,
         seed: opts.seed,
-        start: Instant::now(),
+        start: wait_for_start(opts),
         stop,
         grace: opts.grace,
         snapshots,
+        control: {
+            opts.control.reset(spec);
+            opts.control.clone()
+        },
     })
+}
+
+/// Waits (after everything else is ready) for the shared wall-clock start of `--start-at`, so
+/// that the shards of a distributed run start together; a stop while waiting starts the run
+/// at once, which then ends at once.
+fn wait_for_start(opts: &RunOptions) -> Instant {
+    if let Some(at) = opts.start_at {
+        while !opts.stop.is_cancelled() {
+            let Ok(left) = at.duration_since(std::time::SystemTime::now()) else { break };
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+    Instant::now()
 }
 
 /// Endpoints, scenarios, flows and checks, indexed before the run.
