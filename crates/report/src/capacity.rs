@@ -22,8 +22,7 @@ fn rate(v: f64) -> String {
 pub fn answer(c: &CapacityResult) -> String {
     match (c.conclusion, c.capacity_rps, c.upper_rps) {
         (Conclusion::Found, Some(lo), Some(hi)) => format!(
-            "Capacity: {} req/s within the SLOs (bracketed between {} good and {} bad)",
-            format!("{lo:.2}"),
+            "Capacity: {lo:.2} req/s within the SLOs (bracketed between {} good and {} bad)",
             rate(lo),
             rate(hi)
         ),
