@@ -27,3 +27,4 @@ mod scale_nginx;
 mod schema;
 mod segments;
 mod transport_http1;
+mod transport_pipeline;
