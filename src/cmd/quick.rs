@@ -65,6 +65,14 @@ pub struct LoadArgs {
     /// Tally requests by the value of this response header (e.g. X-Served-By).
     #[arg(long = "backend-header", value_name = "NAME")]
     pub backend_header: Option<String>,
+    /// HTTP/1.1 pipelining: write N requests at once on each connection and read their
+    /// responses as they arrive (each request timed and counted on its own).
+    #[arg(long = "pipeline", value_name = "N", default_value_t = 1)]
+    pub pipeline: u32,
+    /// Also resend POST/PATCH requests once on a fresh connection when a reused one closed
+    /// before any byte of the response (off: the server may have acted on them).
+    #[arg(long = "retry-non-idempotent")]
+    pub retry_non_idempotent: bool,
 }
 
 /// Where the result goes.
@@ -121,6 +129,8 @@ impl LoadArgs {
             keepalive: !self.no_keepalive,
             insecure: self.insecure,
             backend_header: self.backend_header.clone(),
+            pipeline: self.pipeline,
+            retry_non_idempotent: self.retry_non_idempotent,
         }
     }
 }

@@ -26,3 +26,4 @@ mod scale_nginx;
 mod schema;
 mod segments;
 mod transport_http1;
+mod transport_pipeline;

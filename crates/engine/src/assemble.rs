@@ -111,6 +111,7 @@ pub fn result(
         bytes_received: r.all.bytes_received,
         rps: if secs > 0.0 { requests as f64 / secs } else { 0.0 },
         max_connections: f.max_connections,
+        retries: r.retries,
     };
 
     let mut histograms = BTreeMap::new();

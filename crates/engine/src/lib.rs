@@ -209,6 +209,8 @@ pub enum EngineError {
     Threads(String),
     #[error("TLS set-up failed: {0}")]
     Tls(String),
+    #[error("cannot pipeline: {0}")]
+    Pipeline(String),
 }
 
 /// Runs `spec` to the end (or until `opts.stop`), blocking the calling thread, and returns the

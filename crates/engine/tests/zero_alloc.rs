@@ -86,6 +86,7 @@ fn keep_alive_requests_do_not_allocate_after_warm_up() {
                 addr,
             )])),
             conns: Rc::new(ConnGauge::default()),
+            retry_non_idempotent: false,
         };
         let url = format!("http://{addr}/x");
         let req = Prepared::new(Method::GET, &url, &[], Bytes::new(), true).unwrap();

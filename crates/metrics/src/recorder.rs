@@ -58,6 +58,8 @@ pub struct Sample<'a> {
     pub body_bytes: u64,
     /// Value of the backend header, when one is tallied.
     pub backend: Option<&'a str>,
+    /// The request was sent again on a fresh connection (a reused one had closed).
+    pub retried: bool,
 }
 
 impl Sample<'_> {
@@ -305,7 +307,9 @@ pub struct Interval {
 }
 
 impl Interval {
-    fn new(second: u64) -> Self {
+    /// A second's interval, its histogram sized up front for durations up to a minute (the
+    /// default timeout): recording the first samples of each second does not allocate.
+    pub fn new(second: u64) -> Self {
         Interval {
             second,
             requests: 0,
@@ -317,7 +321,7 @@ impl Interval {
             bytes_sent: 0,
             vus: 0,
             connections: 0,
-            duration: histogram::new(),
+            duration: histogram::sized(60_000_000),
         }
     }
 
@@ -340,6 +344,8 @@ impl Interval {
 pub struct Recorder {
     pub all: Tagged,
     pub transport_failures: u64,
+    /// Requests sent a second time on a fresh connection.
+    pub retries: u64,
     pub bytes_sent: u64,
     pub blocked: Micros,
     pub connecting: Micros,
@@ -371,6 +377,7 @@ impl Recorder {
         Recorder {
             all: Tagged::default(),
             transport_failures: 0,
+            retries: 0,
             bytes_sent: 0,
             blocked: histogram::new(),
             connecting: histogram::new(),
@@ -412,6 +419,7 @@ impl Recorder {
         self.scenarios[s.scenario].record(s);
         self.flows[s.flow].record(s);
         self.bytes_sent += s.bytes_sent;
+        self.retries += u64::from(s.retried);
         let failed = s.failed();
         if let Outcome::Failure(_) = s.outcome {
             self.transport_failures += 1;
@@ -528,6 +536,7 @@ impl Recorder {
         let add = |a: &mut Micros, b: &Micros| a.add(b).expect("auto-resizing histograms merge");
         self.all.merge(&o.all);
         self.transport_failures += o.transport_failures;
+        self.retries += o.retries;
         self.bytes_sent += o.bytes_sent;
         add(&mut self.blocked, &o.blocked);
         add(&mut self.connecting, &o.connecting);
@@ -787,7 +796,9 @@ impl TimeSeries {
         self.done.push(p);
     }
 
-    pub fn add(&mut self, iv: Interval) {
+    /// Adds one worker's interval; when that completes its second (every worker handed one
+    /// in), returns the second's point, for the live progress.
+    pub fn add(&mut self, iv: Interval) -> Option<&TimePoint> {
         let second = iv.second;
         let entry = self.open.entry(second).or_insert_with(|| (0, Interval::new(second)));
         entry.0 += 1;
@@ -795,7 +806,9 @@ impl TimeSeries {
         if entry.0 >= self.workers {
             let (_, iv) = self.open.remove(&second).expect("entry exists");
             self.close(&iv);
+            return self.done.last();
         }
+        None
     }
 
     /// The points so far (complete seconds only), in time order.
@@ -911,6 +924,7 @@ mod tests {
             bytes_received: 100,
             body_bytes: 60,
             backend: Some("a"),
+            retried: false,
         }
     }
 
