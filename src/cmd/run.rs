@@ -125,9 +125,9 @@ fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
 /// connections), and for the kinds a protocol mismatch or a certificate explains, one
 /// diagnostic connection (never counted) names the problem.
 fn why_no_response(result: &RunResult, insecure: bool) -> (Option<String>, String) {
-    let Some((&kind, _)) =
-        result.failures.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))
-    else {
+    let most = result.failures.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(*k)));
+    let named = |name: &String| FailureKind::ALL.into_iter().find(|k| k.as_str() == name);
+    let Some(kind) = most.and_then(|(name, _)| named(name)) else {
         return (None, "see the summary above".into());
     };
     let target = result.config.target.as_deref();
