@@ -37,6 +37,8 @@ enum Command {
     Merge(cmd::merge::MergeArgs),
     /// Run the service as N instances behind a balancer, for each N, and compare.
     Scale(Box<cmd::scale::ScaleArgs>),
+    /// The highest arrival rate the service sustains within SLOs (ramp, then bisect).
+    Capacity(Box<cmd::capacity::CapacityArgs>),
     /// Run N instances of a service behind a round-robin balancer, restarting crashed ones.
     Cluster(cmd::cluster::ClusterArgs),
     /// Serve the built-in demo service (the system under test for demos and tests).
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Some(Command::Merge(a)) => cmd::merge::main(a),
         Some(Command::Compare(a)) => cmd::compare::main(a),
         Some(Command::Scale(a)) => cmd::scale::main(*a),
+        Some(Command::Capacity(a)) => cmd::capacity::main(*a),
         Some(Command::Cluster(a)) => cmd::cluster::main(a),
         Some(Command::ServeDemo(a)) => cmd::serve_demo::main(a),
         Some(Command::Demo(a)) => cmd::demo::main(a),

@@ -1,5 +1,6 @@
 //! One module per command; each owns its flags (`clap::Args`) and its `main`.
 
+pub mod capacity;
 pub mod cluster;
 pub mod compare;
 pub mod dashboard;

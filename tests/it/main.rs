@@ -5,6 +5,7 @@ mod support;
 
 mod architecture;
 
+mod capacity;
 mod cli_errors;
 mod cluster;
 mod compat_k6;

@@ -17,6 +17,7 @@
 pub mod assemble;
 pub mod http1;
 pub mod limits;
+pub mod probe;
 mod run;
 pub mod schedule;
 pub mod transport;
