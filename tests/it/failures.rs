@@ -9,6 +9,12 @@ use crate::support::*;
 /// request was counted once, as a transport failure of `kind`.
 #[track_caller]
 fn all_fail_as(action: Action, kind: &str, n: u64, extra: &[&str]) -> RunResult {
+    all_fail_with_hint(action, kind, n, extra).0
+}
+
+/// [`all_fail_as`], returning what volley printed on stderr too (its cause and hint).
+#[track_caller]
+fn all_fail_with_hint(action: Action, kind: &str, n: u64, extra: &[&str]) -> (RunResult, String) {
     let server = TestServer::start(Behavior::action(action));
     let (ns, url) = (n.to_string(), server.url("/"));
     let mut args = vec![url.as_str(), "-n", ns.as_str(), "-c", "2"];
@@ -24,7 +30,79 @@ fn all_fail_as(action: Action, kind: &str, n: u64, extra: &[&str]) -> RunResult 
     assert_eq!(server.requests(), n, "requests the server read");
     assert_eq!(r.endpoints[0].failure_kinds.get(kind), Some(&n));
     assert_eq!(r.metrics["http_req_failed"].values["rate"], 1.0);
-    r
+    (r, out.stderr)
+}
+
+/// The hint line volley printed after "no response from the target".
+#[track_caller]
+fn hint(stderr: &str) -> &str {
+    assert!(stderr.contains("error: no response from the target"), "{stderr}");
+    let at = stderr.find("  hint: ").unwrap_or_else(|| panic!("no hint in {stderr}"));
+    stderr[at + 8..].lines().next().unwrap()
+}
+
+#[test]
+fn every_kind_gets_its_own_hint_and_only_refused_asks_if_the_service_runs() {
+    let cases = [
+        (Action::Reset, "reset", "closed or reset connections before answering"),
+        (Action::Garbage, "malformed", "does not answer HTTP/1.1 on that port"),
+        (Action::EarlyClose, "closed", "closed or reset connections before answering"),
+    ];
+    for (action, kind, want) in cases {
+        let (_, stderr) = all_fail_with_hint(action, kind, 4, &[]);
+        assert!(hint(&stderr).contains(want), "{kind}: {stderr}");
+        assert!(!stderr.contains("is the service running"), "{kind}: {stderr}");
+    }
+    let (_, stderr) = all_fail_with_hint(Action::Silent, "timeout", 2, &["--timeout", "200ms"]);
+    assert!(hint(&stderr).contains("no complete response in time"), "{stderr}");
+    assert!(!stderr.contains("is the service running"), "{stderr}");
+
+    let url = refused_url("/");
+    let (_, out) = volley_json(&[&url, "-n", "3"], 1);
+    assert_eq!(hint(&out.stderr), format!("is the service running and listening at {url}?"));
+}
+
+#[test]
+fn a_self_signed_certificate_is_named_and_insecure_suggested() {
+    let server = SelfSignedServer::start();
+    let url = format!("https://localhost:{}/", server.port);
+    let (r, out) = volley_json(&[&url, "-n", "6", "-c", "2"], 1);
+    assert_accounting(&r);
+    assert_eq!(r.failures.get("tls"), Some(&6), "{:?}", r.failures);
+    assert!(
+        out.stderr.contains(
+            "  cause: the server's certificate is self-signed or signed by an unknown authority"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(hint(&out.stderr).contains("`--insecure` (-k)"), "{}", out.stderr);
+    // And with --insecure it answers.
+    let (r, _) = volley_json(&[&url, "-n", "6", "-c", "2", "--insecure"], 0);
+    assert_eq!(r.totals.responses, 6);
+}
+
+#[test]
+fn a_url_with_the_wrong_scheme_says_which_to_use() {
+    let tls = SelfSignedServer::start();
+    let url = format!("http://127.0.0.1:{}/", tls.port);
+    let (_, out) = volley_json(&[&url, "-n", "2", "--timeout", "500ms"], 1);
+    assert!(
+        out.stderr.contains("  cause: the port speaks TLS but the URL says http://"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(hint(&out.stderr), "use https:// in the URL");
+
+    let plain = TestServer::start(Behavior::ok());
+    let url = format!("https://{}/", plain.addr());
+    let (_, out) = volley_json(&[&url, "-n", "2", "--timeout", "500ms"], 1);
+    assert!(
+        out.stderr.contains("  cause: the port answers plain HTTP but the URL says https://"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(hint(&out.stderr), "use http:// in the URL");
 }
 
 #[test]
@@ -113,9 +191,12 @@ fn error_statuses_are_responses_that_failed() {
 fn a_failed_tls_handshake_is_counted_as_tls() {
     let server = TestServer::start(Behavior::action(Action::GarbageOnConnect));
     let url = format!("https://{}/", server.addr());
-    let (r, _) = volley_json(&[&url, "-n", "20", "-c", "2", "--insecure"], 1);
+    let (r, out) = volley_json(&[&url, "-n", "20", "-c", "2", "--insecure"], 1);
     assert_accounting(&r);
     assert_eq!(r.totals.requests, 20);
     assert_eq!(r.failures.get("tls"), Some(&20), "{:?}", r.failures);
-    assert_eq!(server.connections(), 20, "one handshake attempt per request");
+    assert!(out.stderr.contains("  cause: the TLS handshake failed: "), "{}", out.stderr);
+    // One handshake attempt per request, then the second look after the run: one more
+    // handshake and one plain-HTTP try, neither counted in the result.
+    assert_eq!(server.connections(), 20 + 2);
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod architecture;
 
+mod capacity;
 mod cli_errors;
 mod cluster;
 mod compat_k6;
@@ -17,6 +18,7 @@ mod fuzz;
 mod hardening_cli;
 mod hardening_engine;
 mod hardening_report;
+mod merge;
 mod open_model;
 mod plan;
 mod quick;
@@ -27,3 +29,4 @@ mod schema;
 mod segments;
 mod transport_http1;
 mod transport_http2;
+mod transport_pipeline;

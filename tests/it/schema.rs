@@ -131,6 +131,7 @@ fn synthetic() -> RunResult {
             bytes_received: 2_000_000,
             rps: 32.8,
             max_connections: 50,
+            retries: 2,
         },
         root_group: Group::root(vec![CheckResult {
             name: "status 200".into(),

@@ -8,11 +8,9 @@ use std::time::{Duration, SystemTime};
 use volley_metrics::recorder::{self, GaugeValue, Gauges, Names};
 use volley_metrics::result::{
     Group, Machine, Metric, OpenModel, RunConfig, RunResult, SCHEMA_VERSION, ScenarioConfig,
-    ThresholdOutcome, TimePoint, Totals,
+    TimePoint, Totals,
 };
-use volley_metrics::{
-    Aggregate, FailureKind, MetricKey, Recorder, catalogue, histogram, summary, threshold,
-};
+use volley_metrics::{FailureKind, MetricKey, Recorder, catalogue, histogram, summary, threshold};
 use volley_plan::{Executor, Spec};
 
 use crate::schedule;
@@ -80,17 +78,11 @@ pub fn result(
     }
     let thresholds = threshold::evaluate(&spec.thresholds, r, secs, &g);
     for t in &spec.thresholds {
-        let name = t.metric();
-        let Some(m) = r.metric(&t.key, secs, &g) else { continue };
-        let entry = metrics.entry(name.clone()).or_insert(m);
-        for (e, tr) in t.exprs.iter().zip(thresholds.iter().filter(|tr| tr.metric == name)) {
-            // The percentiles thresholds ask for beyond the usual ones (`p(97.5)`).
-            if let (Aggregate::Percentile(_), Some(v)) = (e.aggregate, tr.observed) {
-                entry.values.entry(e.aggregate.key()).or_insert(v);
-            }
-            entry.thresholds.insert(tr.expression.clone(), ThresholdOutcome { ok: tr.ok });
+        if let Some(m) = r.metric(&t.key, secs, &g) {
+            metrics.entry(t.metric()).or_insert(m);
         }
     }
+    threshold::annotate(&mut metrics, &spec.thresholds, &thresholds);
 
     let failures: BTreeMap<String, u64> = FailureKind::ALL
         .iter()
@@ -114,6 +106,7 @@ pub fn result(
         bytes_received: r.all.bytes_received,
         rps: if secs > 0.0 { requests as f64 / secs } else { 0.0 },
         max_connections: f.max_connections,
+        retries: r.retries,
     };
 
     let mut histograms = BTreeMap::new();
@@ -142,6 +135,18 @@ pub fn result(
                 format!("http_req_duration{{name:{name}}}"),
                 histogram::encode(&t.duration),
             );
+        }
+    }
+
+    // Every other trend the result shows (sub-metrics), so that `volley merge` recomputes
+    // each from merged histograms.
+    for (k, m) in &metrics {
+        if m.kind != volley_metrics::MetricKind::Trend || histograms.contains_key(k) {
+            continue;
+        }
+        let Ok(key) = MetricKey::parse(k) else { continue };
+        if let Some(h) = r.trend_histogram(&key, &g) {
+            histograms.insert(k.clone(), histogram::encode(h));
         }
     }
 

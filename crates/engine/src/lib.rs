@@ -18,6 +18,7 @@ pub mod assemble;
 pub mod http1;
 pub mod http2;
 pub mod limits;
+pub mod probe;
 mod run;
 pub mod schedule;
 pub mod transport;
@@ -209,6 +210,8 @@ pub enum EngineError {
     Threads(String),
     #[error("TLS set-up failed: {0}")]
     Tls(String),
+    #[error("cannot pipeline: {0}")]
+    Pipeline(String),
 }
 
 /// Runs `spec` to the end (or until `opts.stop`), blocking the calling thread, and returns the

@@ -178,6 +178,9 @@ pub struct Client {
     pub conns: Rc<ConnGauge>,
     /// The thread's HTTP/2 connections, and its responses per protocol.
     pub h2: crate::http2::Pool,
+    /// Retry also non-idempotent requests after a dead reused connection (plan key
+    /// `retry_non_idempotent`, `--retry-non-idempotent`).
+    pub retry_non_idempotent: bool,
 }
 
 /// The measurement of one request. Durations in µs; phases that did not happen are 0.
@@ -256,14 +259,50 @@ enum Attempt {
     },
 }
 
+/// How reading one response failed: the kind, and whether nothing of it had arrived when the
+/// connection closed or was reset (on a reused connection: the request may be sent again).
+type ReadFail = (FailureKind, bool);
+
+/// Marks every exchange of `rest` failed with `kind` (a request of a batch that got no
+/// response).
+fn fail_all(rest: &mut [Exchange], kind: FailureKind, started: Instant) {
+    let now = Instant::now();
+    for o in rest {
+        o.failure = Some(kind);
+        o.started.get_or_insert(started);
+        o.finished = Some(now);
+    }
+}
+
 impl Client {
+    /// Whether a request that found its reused connection dead may be sent again: always for
+    /// idempotent methods, for the others only when the plan asks (`retry_non_idempotent`).
+    fn may_retry(&self, method: &Method) -> bool {
+        self.retry_non_idempotent || http1::request::idempotent(method)
+    }
+
+    /// The VU's connection slot, with the deadline of a request starting at `start`.
+    fn slot(slot: &mut Option<Conn>, start: Instant, timeout: Duration) -> &mut Conn {
+        let deadline = tokio::time::Instant::from_std(start.checked_add(timeout).unwrap_or(
+            // An absurd timeout is no timeout: a year from now.
+            start + Duration::from_secs(365 * 24 * 3600),
+        ));
+        match slot {
+            Some(c) => {
+                c.set_deadline(deadline);
+                c
+            }
+            None => slot.insert(Conn::new(deadline)),
+        }
+    }
+
     /// Sends `req` on the VU's connection (opening one if needed) and records the outcome in
     /// `out`. Never fails: a failure is `out.failure`. `keep` keeps the headers and body.
     ///
     /// A request that fails on a reused connection before any byte of its response arrived
     /// is sent once more on a fresh connection when its method is idempotent (as browsers
-    /// and HTTP clients do: the server closed an idle connection as the request left);
-    /// `out.retried` says so.
+    /// and HTTP clients do: the server closed an idle connection as the request left), or
+    /// when `retry_non_idempotent` allows it; `out.retried` says so.
     pub async fn send(
         &self,
         slot: &mut Option<Conn>,
@@ -276,17 +315,7 @@ impl Client {
         out.reset();
         let start = Instant::now();
         out.started = Some(start);
-        let deadline = tokio::time::Instant::from_std(start.checked_add(timeout).unwrap_or(
-            // An absurd timeout is no timeout: a year from now.
-            start + Duration::from_secs(365 * 24 * 3600),
-        ));
-        let conn = match slot {
-            Some(c) => {
-                c.set_deadline(deadline);
-                c
-            }
-            None => slot.insert(Conn::new(deadline)),
-        };
+        let conn = Self::slot(slot, start, timeout);
         // HTTP/2 (boxed: rare per VU, and inline it would make every VU's future larger);
         // a server that picks HTTP/1.1 in ALPN leaves its connection in `conn` for the loop.
         if self.h2.wants(req.version, &req.origin) {
@@ -303,7 +332,7 @@ impl Client {
                     return;
                 }
                 Attempt::Failed { retryable: true, .. }
-                    if !out.retried && http1::request::idempotent(&req.method) =>
+                    if !out.retried && self.may_retry(&req.method) =>
                 {
                     conn.close();
                     out.retried = true;
@@ -319,6 +348,104 @@ impl Client {
         }
     }
 
+    /// HTTP/1.1 pipelining: sends `outs.len()` copies of `req` in one write on the VU's
+    /// connection and reads the responses as they arrive, one [`Exchange`] each (all timed
+    /// from that write, as wrk and h2load time pipelined requests). `batch` is the VU's
+    /// reused buffer for the written bytes.
+    ///
+    /// When the connection fails, every request without a response fails with that kind;
+    /// but when it was reused and not one byte came back, the whole batch is sent once more
+    /// on a fresh connection (as [`Client::send`] does for one request). A response that
+    /// announces the close (`Connection: close`, nginx's `keepalive_requests`) leaves the
+    /// requests after it unprocessed: they are sent again on a new connection and marked
+    /// `retried`.
+    pub async fn send_pipelined(
+        &self,
+        slot: &mut Option<Conn>,
+        req: &Prepared,
+        timeout: Duration,
+        backend_header: Option<&HeaderName>,
+        outs: &mut [Exchange],
+        batch: &mut Vec<u8>,
+    ) {
+        let n = outs.len();
+        for o in outs.iter_mut() {
+            o.reset();
+        }
+        let start = Instant::now();
+        let conn = Self::slot(slot, start, timeout);
+        let expect_body = req.method != Method::HEAD;
+        let mut reused = conn.is_open_to(&req.origin);
+        let mut done = 0;
+        let mut resent = false;
+        while done < n {
+            let t0 = if done == 0 { start } else { Instant::now() };
+            let rest = &mut outs[done..];
+            let ready = if reused {
+                t0
+            } else {
+                match Box::pin(self.connect(conn, &req.origin, &mut rest[0])).await {
+                    Ok(()) => Instant::now(),
+                    Err(kind) => {
+                        conn.close();
+                        fail_all(rest, kind, t0);
+                        return;
+                    }
+                }
+            };
+            batch.clear();
+            for _ in 0..rest.len() {
+                batch.extend_from_slice(&req.wire);
+            }
+            let mut failed: Option<ReadFail> = None;
+            match conn.write_all(batch).await {
+                Err(e) => failed = Some((io_fail(&e), true)),
+                Ok(()) => {
+                    let written = Instant::now();
+                    for o in rest.iter_mut() {
+                        o.started = Some(t0);
+                        o.bytes_sent += req.wire.len() as u64;
+                        o.sending_us = micros(written - ready);
+                    }
+                    for (i, o) in rest.iter_mut().enumerate() {
+                        match read_response(conn, expect_body, false, backend_header, written, o)
+                            .await
+                        {
+                            Ok(close) => {
+                                done += 1;
+                                if close {
+                                    conn.close();
+                                    reused = false;
+                                    break;
+                                }
+                            }
+                            Err((kind, nothing)) => {
+                                failed = Some((kind, nothing && i == 0));
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some((kind, nothing)) = failed {
+                conn.close();
+                if nothing && reused && !resent && self.may_retry(&req.method) {
+                    resent = true;
+                    reused = false;
+                    for o in &mut outs[done..] {
+                        o.retried = true;
+                    }
+                    continue;
+                }
+                fail_all(&mut outs[done..], kind, t0);
+                return;
+            }
+            for o in &mut outs[done..] {
+                o.retried = true;
+            }
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
@@ -330,14 +457,13 @@ impl Client {
         backend_header: Option<&HeaderName>,
         out: &mut Exchange,
     ) -> Attempt {
-        let fail = |kind| Attempt::Failed { kind, retryable: false };
         let ready = if reused {
             start
         } else {
             // Connecting is boxed: it is rare, and inline its state would make every VU's
             // future larger (memory at 10,000 VUs).
             if let Err(kind) = Box::pin(self.connect(conn, &req.origin, out)).await {
-                return fail(kind);
+                return Attempt::Failed { kind, retryable: false };
             }
             Instant::now()
         };
@@ -347,114 +473,128 @@ impl Client {
         out.bytes_sent += req.wire.len() as u64;
         let written = Instant::now();
         out.sending_us = micros(written - ready);
-        // The head: parse what has arrived, read more while it is incomplete.
         let expect_body = req.method != Method::HEAD;
-        let mut received = 0u64;
-        let head = loop {
-            let backend = &mut out.backend;
-            let has_backend = &mut out.has_backend;
-            let headers = &mut out.headers;
-            let set_cookie = &mut out.set_cookie;
-            let parsed = response::parse_head(conn.pending(), expect_body, |name, value| {
-                if let Some(h) = backend_header
-                    && name.eq_ignore_ascii_case(h.as_str().as_bytes())
-                {
-                    *has_backend = true;
-                    backend.push_str(&String::from_utf8_lossy(value));
+        match read_response(conn, expect_body, keep, backend_header, written, out).await {
+            Ok(close) => {
+                if close || !self.keepalive {
+                    conn.close();
                 }
-                let cookie = name.eq_ignore_ascii_case(b"set-cookie");
-                *set_cookie |= cookie;
-                if (keep || cookie)
-                    && let (Ok(n), Ok(v)) =
-                        (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
-                {
-                    headers.append(n, v);
-                }
-            });
-            match parsed {
-                Ok(response::HeadParse::Final(n, head)) => {
-                    conn.consume(n);
-                    received += n as u64;
-                    break head;
-                }
-                Ok(response::HeadParse::Interim(n)) => {
-                    conn.consume(n);
-                    received += n as u64;
-                }
-                Ok(response::HeadParse::Partial) => match conn.read_more().await {
-                    Ok(0) => {
-                        out.bytes_received += conn.pending().len() as u64;
-                        let nothing = received == 0 && conn.pending().is_empty();
-                        return Attempt::Failed {
-                            kind: FailureKind::Closed,
-                            retryable: reused && nothing,
-                        };
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        out.bytes_received += received + conn.pending().len() as u64;
-                        let nothing = received == 0 && conn.pending().is_empty();
-                        let kind = io_fail(&e);
-                        let retryable = reused && nothing && kind == FailureKind::Reset;
-                        return Attempt::Failed { kind, retryable };
-                    }
-                },
-                Err(kind) => {
-                    out.bytes_received += received + conn.pending().len() as u64;
-                    return fail(kind);
-                }
+                Attempt::Done
             }
-        };
-        let head_at = Instant::now();
-        out.status = head.status;
-        out.waiting_us = micros(head_at.saturating_duration_since(written));
-        let mut body = response::Body::new(head.framing);
-        let sink = &mut out.body;
-        let body_bytes = &mut out.body_bytes;
-        let mut take = |d: &[u8]| {
-            *body_bytes += d.len() as u64;
-            if keep {
-                sink.extend_from_slice(d);
+            Err((kind, nothing)) => Attempt::Failed { kind, retryable: reused && nothing },
+        }
+    }
+}
+
+/// Reads one response from `conn` into `out` (status, phases from `written`, bytes, the
+/// backend header, cookies, and headers and body when `keep`). `Ok(true)` when the connection
+/// cannot carry another request after it.
+async fn read_response(
+    conn: &mut Conn,
+    expect_body: bool,
+    keep: bool,
+    backend_header: Option<&HeaderName>,
+    written: Instant,
+    out: &mut Exchange,
+) -> Result<bool, ReadFail> {
+    // The head: parse what has arrived, read more while it is incomplete.
+    let mut received = 0u64;
+    let head = loop {
+        let backend = &mut out.backend;
+        let has_backend = &mut out.has_backend;
+        let headers = &mut out.headers;
+        let set_cookie = &mut out.set_cookie;
+        let parsed = response::parse_head(conn.pending(), expect_body, |name, value| {
+            if let Some(h) = backend_header
+                && name.eq_ignore_ascii_case(h.as_str().as_bytes())
+            {
+                *has_backend = true;
+                backend.push_str(&String::from_utf8_lossy(value));
             }
-        };
-        while !body.is_done() {
-            match body.feed(conn.pending(), &mut take) {
-                Ok(n) => {
-                    conn.consume(n);
-                    received += n as u64;
-                }
-                Err(kind) => {
-                    out.bytes_received += received;
-                    return fail(kind);
-                }
+            let cookie = name.eq_ignore_ascii_case(b"set-cookie");
+            *set_cookie |= cookie;
+            if (keep || cookie)
+                && let (Ok(n), Ok(v)) =
+                    (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+            {
+                headers.append(n, v);
             }
-            if body.is_done() {
-                break;
+        });
+        match parsed {
+            Ok(response::HeadParse::Final(n, head)) => {
+                conn.consume(n);
+                received += n as u64;
+                break head;
             }
-            match conn.read_more().await {
+            Ok(response::HeadParse::Interim(n)) => {
+                conn.consume(n);
+                received += n as u64;
+            }
+            Ok(response::HeadParse::Partial) => match conn.read_more().await {
                 Ok(0) => {
-                    if let Err(kind) = body.at_eof() {
-                        out.bytes_received += received;
-                        return fail(kind);
-                    }
+                    let nothing = received == 0 && conn.pending().is_empty();
+                    out.bytes_received += received + conn.pending().len() as u64;
+                    return Err((FailureKind::Closed, nothing));
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    out.bytes_received += received;
-                    return fail(io_fail(&e));
+                    let nothing = received == 0 && conn.pending().is_empty();
+                    out.bytes_received += received + conn.pending().len() as u64;
+                    let kind = io_fail(&e);
+                    return Err((kind, nothing && kind == FailureKind::Reset));
                 }
+            },
+            Err(kind) => {
+                out.bytes_received += received + conn.pending().len() as u64;
+                return Err((kind, false));
             }
         }
-        let done = Instant::now();
-        out.receiving_us = micros(done - head_at);
-        out.finished = Some(done);
-        out.bytes_received += received;
-        if head.close || !self.keepalive {
-            conn.close();
+    };
+    let head_at = Instant::now();
+    out.status = head.status;
+    out.waiting_us = micros(head_at.saturating_duration_since(written));
+    let mut body = response::Body::new(head.framing);
+    let sink = &mut out.body;
+    let body_bytes = &mut out.body_bytes;
+    let mut take = |d: &[u8]| {
+        *body_bytes += d.len() as u64;
+        if keep {
+            sink.extend_from_slice(d);
         }
-        Attempt::Done
+    };
+    let fail = |out_bytes: &mut u64, received: u64, kind| {
+        *out_bytes += received;
+        Err((kind, false))
+    };
+    while !body.is_done() {
+        match body.feed(conn.pending(), &mut take) {
+            Ok(n) => {
+                conn.consume(n);
+                received += n as u64;
+            }
+            Err(kind) => return fail(&mut out.bytes_received, received, kind),
+        }
+        if body.is_done() {
+            break;
+        }
+        match conn.read_more().await {
+            Ok(0) => {
+                if let Err(kind) = body.at_eof() {
+                    return fail(&mut out.bytes_received, received, kind);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return fail(&mut out.bytes_received, received, io_fail(&e)),
+        }
     }
+    let done = Instant::now();
+    out.receiving_us = micros(done - head_at);
+    out.finished = Some(done);
+    out.bytes_received += received;
+    Ok(head.close)
+}
 
+impl Client {
     /// Opens a connection to `origin` in `conn` (TCP, then TLS for https), timing each phase.
     async fn connect(
         &self,

@@ -103,6 +103,41 @@ impl FailureKind {
     }
 }
 
+impl FailureKind {
+    /// What to look at when every request failed this way.
+    pub fn hint(self) -> &'static str {
+        match self {
+            FailureKind::Refused => "is the service running and listening at that address?",
+            FailureKind::Reset | FailureKind::Closed => {
+                "the service closed or reset connections before answering: check its logs (a \
+                 crash, a connection limit, or a protocol it does not expect)"
+            }
+            FailureKind::Timeout => {
+                "the service sent no complete response in time: is it stuck or overloaded? \
+                 `--timeout` waits longer"
+            }
+            FailureKind::Tls => {
+                "check the server's certificate and TLS set-up, or pass `--insecure` (-k) for a \
+                 test server"
+            }
+            FailureKind::Dns => "check the host name in the URL",
+            FailureKind::Malformed => {
+                "the service does not answer HTTP/1.1 on that port: check the port and the scheme"
+            }
+            FailureKind::Local => {
+                "raise the open-files limit (`ulimit -n`) or use fewer connections"
+            }
+            FailureKind::Other => "see the failures in the summary",
+            FailureKind::StreamReset => {
+                "the service reset HTTP/2 streams: check its logs and its stream limits                  (max concurrent streams, request size)"
+            }
+            FailureKind::Goaway => {
+                "the service shut HTTP/2 connections down with an error: check its logs"
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for FailureKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

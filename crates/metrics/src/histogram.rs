@@ -15,6 +15,15 @@ pub fn new() -> Micros {
     Histogram::new(3).expect("3 significant digits is a valid histogram precision")
 }
 
+/// An empty histogram with room for values up to `max_us` already allocated (it still grows
+/// past it). For histograms created during the run, so their first samples do not allocate.
+pub fn sized(max_us: u64) -> Micros {
+    let mut h = Histogram::new_with_bounds(1, max_us.max(2), 3)
+        .expect("bounds of 1..max with 3 significant digits are valid");
+    h.auto(true);
+    h
+}
+
 /// Records a duration (0 included), saturating on overflow.
 #[inline]
 pub fn record(h: &mut Micros, micros: u64) {

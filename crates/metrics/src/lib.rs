@@ -9,6 +9,7 @@ pub mod capacity;
 pub mod catalogue;
 pub mod failure;
 pub mod histogram;
+pub mod merge;
 pub mod read;
 pub mod recorder;
 pub mod result;

@@ -58,6 +58,8 @@ pub struct Sample<'a> {
     pub body_bytes: u64,
     /// Value of the backend header, when one is tallied.
     pub backend: Option<&'a str>,
+    /// The request was sent again on a fresh connection (a reused one had closed).
+    pub retried: bool,
 }
 
 impl Sample<'_> {
@@ -219,12 +221,41 @@ impl<'a> Measured<'a> {
     }
 }
 
-/// What a metric's value is computed from.
-enum Source<'a> {
+/// What a metric's value is computed from: the recorder's own measurements in a run, the
+/// merged measurements of its shards in `volley merge` ([`crate::merge`]). Metric values and
+/// threshold aggregates are computed from a source, and only here.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
     Trend(&'a Micros),
     Counter(u64),
+    /// Passes and fails.
     Rate(u64, u64),
     Gauge(GaugeValue),
+}
+
+impl Source<'_> {
+    /// The k6-shaped value of the metric (`contains` as the catalogue says).
+    pub fn metric(&self, duration_s: f64, contains: catalogue::Contains) -> Metric {
+        match *self {
+            Source::Trend(h) => summary::trend(h),
+            Source::Counter(n) => summary::counter(n, duration_s, contains),
+            Source::Rate(p, f) => summary::rate(p, f),
+            Source::Gauge(v) => summary::gauge(v.value, v.min, v.max),
+        }
+    }
+
+    /// The value a threshold aggregate reads (`p(97.5)` included). `None` when the metric has
+    /// no such aggregate, and for a rate with no samples (k6 does not evaluate those).
+    pub fn aggregate(&self, agg: Aggregate, duration_s: f64) -> Option<f64> {
+        match (*self, agg) {
+            (Source::Trend(h), _) => summary::trend_aggregate(h, agg),
+            (Source::Counter(n), Aggregate::Count) => Some(n as f64),
+            (Source::Counter(n), Aggregate::Rate) => Some(per_s(n, duration_s)),
+            (Source::Rate(p, f), Aggregate::Rate) if p + f > 0 => Some(p as f64 / (p + f) as f64),
+            (Source::Gauge(v), Aggregate::Value) => Some(v.value),
+            _ => None,
+        }
+    }
 }
 
 /// Requests, failures and latency for one tag value.
@@ -305,7 +336,9 @@ pub struct Interval {
 }
 
 impl Interval {
-    fn new(second: u64) -> Self {
+    /// A second's interval, its histogram sized up front for durations up to a minute (the
+    /// default timeout): recording the first samples of each second does not allocate.
+    pub fn new(second: u64) -> Self {
         Interval {
             second,
             requests: 0,
@@ -317,7 +350,7 @@ impl Interval {
             bytes_sent: 0,
             vus: 0,
             connections: 0,
-            duration: histogram::new(),
+            duration: histogram::sized(60_000_000),
         }
     }
 
@@ -340,6 +373,8 @@ impl Interval {
 pub struct Recorder {
     pub all: Tagged,
     pub transport_failures: u64,
+    /// Requests sent a second time on a fresh connection.
+    pub retries: u64,
     pub bytes_sent: u64,
     pub blocked: Micros,
     pub connecting: Micros,
@@ -371,6 +406,7 @@ impl Recorder {
         Recorder {
             all: Tagged::default(),
             transport_failures: 0,
+            retries: 0,
             bytes_sent: 0,
             blocked: histogram::new(),
             connecting: histogram::new(),
@@ -412,6 +448,7 @@ impl Recorder {
         self.scenarios[s.scenario].record(s);
         self.flows[s.flow].record(s);
         self.bytes_sent += s.bytes_sent;
+        self.retries += u64::from(s.retried);
         let failed = s.failed();
         if let Outcome::Failure(_) = s.outcome {
             self.transport_failures += 1;
@@ -528,6 +565,7 @@ impl Recorder {
         let add = |a: &mut Micros, b: &Micros| a.add(b).expect("auto-resizing histograms merge");
         self.all.merge(&o.all);
         self.transport_failures += o.transport_failures;
+        self.retries += o.retries;
         self.bytes_sent += o.bytes_sent;
         add(&mut self.blocked, &o.blocked);
         add(&mut self.connecting, &o.connecting);
@@ -636,7 +674,8 @@ impl Recorder {
         self.subs.iter().find(|s| s.selector.same_selection(sel))
     }
 
-    fn source<'a>(&'a self, key: &MetricKey, g: &Gauges) -> Option<Source<'a>> {
+    /// The measurement behind a metric key; `None` for a sub-metric that was not watched.
+    pub fn source<'a>(&'a self, key: &MetricKey, g: &Gauges) -> Option<Source<'a>> {
         let name = key.metric.name;
         if name == "vus" {
             return Some(Source::Gauge(g.vus));
@@ -690,17 +729,20 @@ impl Recorder {
     /// k6-shaped value of a metric or a watched sub-metric. `None` for a sub-metric that was
     /// not watched.
     pub fn metric(&self, key: &MetricKey, duration_s: f64, g: &Gauges) -> Option<Metric> {
-        let contains = key.metric.contains;
-        Some(match self.source(key, g)? {
-            Source::Trend(h) => summary::trend(h),
-            Source::Counter(n) => summary::counter(n, duration_s, contains),
-            Source::Rate(p, f) => summary::rate(p, f),
-            Source::Gauge(v) => summary::gauge(v.value, v.min, v.max),
-        })
+        Some(self.source(key, g)?.metric(duration_s, key.metric.contains))
     }
 
-    /// The value a threshold aggregate reads (`p(97.5)` included). `None` when the metric has
-    /// no such aggregate, and for a rate with no samples (k6 does not evaluate those).
+    /// The histogram behind a trend metric or watched trend sub-metric (what the result
+    /// serializes so that shards merge exactly).
+    pub fn trend_histogram(&self, key: &MetricKey, g: &Gauges) -> Option<&Micros> {
+        match self.source(key, g)? {
+            Source::Trend(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// The value a threshold aggregate reads ([`Source::aggregate`]); `None` also for a
+    /// sub-metric that was not watched.
     pub fn aggregate(
         &self,
         key: &MetricKey,
@@ -708,14 +750,13 @@ impl Recorder {
         duration_s: f64,
         g: &Gauges,
     ) -> Option<f64> {
-        match (self.source(key, g)?, agg) {
-            (Source::Trend(h), _) => summary::trend_aggregate(h, agg),
-            (Source::Counter(n), Aggregate::Count) => Some(n as f64),
-            (Source::Counter(n), Aggregate::Rate) => Some(per_s(n, duration_s)),
-            (Source::Rate(p, f), Aggregate::Rate) if p + f > 0 => Some(p as f64 / (p + f) as f64),
-            (Source::Gauge(v), Aggregate::Value) => Some(v.value),
-            _ => None,
-        }
+        self.source(key, g)?.aggregate(agg, duration_s)
+    }
+}
+
+impl crate::threshold::Measurements for Recorder {
+    fn source(&self, key: &MetricKey, g: &Gauges) -> Option<Source<'_>> {
+        Recorder::source(self, key, g)
     }
 }
 
@@ -787,7 +828,9 @@ impl TimeSeries {
         self.done.push(p);
     }
 
-    pub fn add(&mut self, iv: Interval) {
+    /// Adds one worker's interval; when that completes its second (every worker handed one
+    /// in), returns the second's point, for the live progress.
+    pub fn add(&mut self, iv: Interval) -> Option<&TimePoint> {
         let second = iv.second;
         let entry = self.open.entry(second).or_insert_with(|| (0, Interval::new(second)));
         entry.0 += 1;
@@ -795,7 +838,9 @@ impl TimeSeries {
         if entry.0 >= self.workers {
             let (_, iv) = self.open.remove(&second).expect("entry exists");
             self.close(&iv);
+            return self.done.last();
         }
+        None
     }
 
     /// The points so far (complete seconds only), in time order.
@@ -911,6 +956,7 @@ mod tests {
             bytes_received: 100,
             body_bytes: 60,
             backend: Some("a"),
+            retried: false,
         }
     }
 

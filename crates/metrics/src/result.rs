@@ -174,6 +174,10 @@ pub struct Totals {
     pub rps: f64,
     /// Largest number of connections open at once.
     pub max_connections: u64,
+    /// Requests sent a second time on a fresh connection because a reused one closed before
+    /// any byte of the response arrived (each counted once in `requests`).
+    #[serde(default)]
+    pub retries: u64,
 }
 
 impl Totals {

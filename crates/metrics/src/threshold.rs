@@ -5,12 +5,15 @@
 //! recorder (at the end, and during the run for `abortOnFail`); the verdicts go into the result,
 //! and reports read them from there without evaluating anything again.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use crate::catalogue::MetricDef;
-use crate::recorder::{Gauges, Recorder};
-use crate::result::{MetricKind, ThresholdResult};
+#[cfg(doc)]
+use crate::recorder::Recorder;
+use crate::recorder::{Gauges, Source};
+use crate::result::{Metric, MetricKind, ThresholdOutcome, ThresholdResult};
 use crate::selector::MetricKey;
 
 /// All expressions on one metric key.
@@ -144,35 +147,43 @@ impl ThresholdExpr {
     }
 }
 
-/// One expression on the recorder: the observed value and the verdict. As k6: a rate with
-/// no samples is not evaluated (it passes, with no observed value); any other aggregate the
-/// recorder cannot give (a sub-metric nobody watched) fails, so nothing passes by accident.
-pub fn verdict(
-    r: &Recorder,
+/// What thresholds are judged on: the measurement behind a metric key. A run's [`Recorder`]
+/// is one; the merged shards of a run ([`crate::merge`]) are another. Either way the verdict
+/// is [`verdict`]'s, so a merged run is judged exactly as a single run would be.
+pub trait Measurements {
+    /// `None` when the key was not measured (a sub-metric nobody watched).
+    fn source(&self, key: &MetricKey, g: &Gauges) -> Option<Source<'_>>;
+}
+
+/// One expression on the measurements: the observed value and the verdict. As k6: a rate
+/// with no samples is not evaluated (it passes, with no observed value); any other aggregate
+/// the measurements cannot give (a sub-metric nobody watched) fails, so nothing passes by
+/// accident.
+pub fn verdict<M: Measurements + ?Sized>(
+    m: &M,
     key: &MetricKey,
     e: &ThresholdExpr,
     duration_s: f64,
     g: &Gauges,
 ) -> (Option<f64>, bool) {
-    match r.aggregate(key, e.aggregate, duration_s, g) {
+    let Some(source) = m.source(key, g) else { return (None, false) };
+    match source.aggregate(e.aggregate, duration_s) {
         Some(v) => (Some(v), e.holds(v)),
-        None => {
-            (None, key.metric.kind == MetricKind::Rate && r.metric(key, duration_s, g).is_some())
-        }
+        None => (None, key.metric.kind == MetricKind::Rate),
     }
 }
 
 /// Every expression of every threshold, in order: the verdicts the result carries.
-pub fn evaluate(
+pub fn evaluate<M: Measurements + ?Sized>(
     thresholds: &[Threshold],
-    r: &Recorder,
+    m: &M,
     duration_s: f64,
     g: &Gauges,
 ) -> Vec<ThresholdResult> {
     let mut out = Vec::new();
     for t in thresholds {
         for e in &t.exprs {
-            let (observed, ok) = verdict(r, &t.key, e, duration_s, g);
+            let (observed, ok) = verdict(m, &t.key, e, duration_s, g);
             out.push(ThresholdResult {
                 metric: t.metric(),
                 expression: e.source.clone(),
@@ -183,6 +194,43 @@ pub fn evaluate(
         }
     }
     out
+}
+
+/// Writes the verdicts (as [`evaluate`] returned them for `thresholds`) into the metrics they
+/// judge: each metric's `thresholds` map, and the percentiles thresholds ask for beyond the
+/// usual ones (`p(97.5)`). Metrics absent from `metrics` are skipped.
+pub fn annotate(
+    metrics: &mut BTreeMap<String, Metric>,
+    thresholds: &[Threshold],
+    verdicts: &[ThresholdResult],
+) {
+    let exprs = thresholds.iter().flat_map(|t| t.exprs.iter());
+    for (e, tr) in exprs.zip(verdicts) {
+        let Some(m) = metrics.get_mut(&tr.metric) else { continue };
+        if let (Aggregate::Percentile(_), Some(v)) = (e.aggregate, tr.observed) {
+            m.values.entry(e.aggregate.key()).or_insert(v);
+        }
+        m.thresholds.insert(tr.expression.clone(), ThresholdOutcome { ok: tr.ok });
+    }
+}
+
+/// The thresholds a result was judged on, read back from its verdicts (metric text and
+/// expression as written, through the one key and expression parsers).
+pub fn from_verdicts(verdicts: &[ThresholdResult]) -> Result<Vec<Threshold>, ExprError> {
+    let mut out: Vec<Threshold> = Vec::new();
+    for v in verdicts {
+        let key = MetricKey::parse(&v.metric).map_err(|es| {
+            let why: Vec<String> = es.iter().map(|e| e.to_string()).collect();
+            err(format!("`{}`: {}", v.metric, why.join("; ")), None)
+        })?;
+        let mut e = parse_expr(&v.expression, Some(key.metric))?;
+        e.abort_on_fail = v.abort_on_fail;
+        match out.last_mut() {
+            Some(t) if t.metric() == key.to_string() => t.exprs.push(e),
+            _ => out.push(Threshold { key, exprs: vec![e] }),
+        }
+    }
+    Ok(out)
 }
 
 /// A problem with an expression, with a hint.

@@ -271,6 +271,8 @@ const DEFAULTS_KEYS: &[&str] = &[
     "backend_header",
     "http2",
     "streams",
+    "pipeline",
+    "retry_non_idempotent",
 ];
 const FLOW_KEYS: &[&str] = &["name", "weight", "steps"];
 const METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options"];
@@ -726,6 +728,11 @@ impl Resolver {
             None => Vec::new(),
         };
 
+        if let Some(p) = root.get("defaults").and_then(|d| d.get("pipeline"))
+            && let Err(why) = http.check_pipeline(&scenarios)
+        {
+            self.err(&p.pos, format!("`pipeline: {}`: {why}", http.pipeline), None);
+        }
         if !self.errors.is_empty() {
             return None;
         }
@@ -864,6 +871,14 @@ impl Resolver {
         }
         if let Some(p) = n.get("streams").and_then(|p| self.u32(p, "streams", 1)) {
             http.streams = p;
+        }
+        if let Some(p) = n.get("pipeline").and_then(|p| self.u32(p, "pipeline", 1)) {
+            http.pipeline = p;
+        }
+        if let Some(b) =
+            n.get("retry_non_idempotent").and_then(|b| self.boolean(b, "retry_non_idempotent"))
+        {
+            http.retry_non_idempotent = b;
         }
         (http, think)
     }

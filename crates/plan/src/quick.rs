@@ -42,6 +42,10 @@ pub struct QuickInput {
     pub version: HttpVersion,
     /// `-p/--streams`: HTTP/2 streams per connection; `-c` stays the number of connections.
     pub streams: Option<u32>,
+    /// `--pipeline N`: requests written at once per connection (1: no pipelining).
+    pub pipeline: u32,
+    /// `--retry-non-idempotent`.
+    pub retry_non_idempotent: bool,
 }
 
 impl Default for QuickInput {
@@ -63,6 +67,8 @@ impl Default for QuickInput {
             backend_header: None,
             version: HttpVersion::Http1,
             streams: None,
+            pipeline: 1,
+            retry_non_idempotent: false,
         }
     }
 }
@@ -135,6 +141,9 @@ pub fn build(q: &QuickInput) -> Result<Spec, QuickError> {
         return Err(err(format!(
             "`--rps {r}`: the rate must be a positive number of requests per second"
         )));
+    }
+    if q.pipeline == 0 {
+        return Err(err("`--pipeline 0`: give at least 1 (1 is no pipelining)"));
     }
     let body = match (&q.body, &q.body_file) {
         (Some(b), _) => Body::Bytes(b.as_bytes().into()),
@@ -260,10 +269,19 @@ pub fn build(q: &QuickInput) -> Result<Spec, QuickError> {
             expected_statuses: StatusSet::default(),
             version: q.version,
             streams,
+            pipeline: q.pipeline,
+            retry_non_idempotent: q.retry_non_idempotent,
         },
         variables: Vec::new(),
         feeders: Vec::new(),
         source: None,
+    })
+    .and_then(|spec: Spec| {
+        let flag = if q.rps.is_some() { "--rps" } else { "--no-keepalive" };
+        spec.http.check_pipeline(&spec.scenarios).map_err(|why| {
+            err(format!("`--pipeline {}`: {why} (hint: drop {flag} or --pipeline)", q.pipeline))
+        })?;
+        Ok(spec)
     })
 }
 

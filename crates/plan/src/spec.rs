@@ -40,6 +40,13 @@ pub struct HttpOptions {
     pub backend_header: Option<String>,
     /// Statuses that count as success; k6's default is 200–399.
     pub expected_statuses: StatusSet,
+    /// HTTP/1.1 pipelining: requests written at once per connection (1: none). Only for
+    /// one-step flows whose step has no checks or extractions (see [`HttpOptions::check_pipeline`]).
+    pub pipeline: u32,
+    /// Send a request again on a fresh connection after a reused connection failed before
+    /// any byte of its response, also for non-idempotent methods (POST, PATCH); off by default:
+    /// the server may have acted on it.
+    pub retry_non_idempotent: bool,
     /// The HTTP version of steps that do not choose one (theirs or their scenario's).
     pub version: HttpVersion,
     /// HTTP/2 streams per connection (oha's `-p`): that many VUs share one connection, each
@@ -80,7 +87,61 @@ impl Default for HttpOptions {
             expected_statuses: StatusSet::default(),
             version: HttpVersion::Http1,
             streams: 1,
+            pipeline: 1,
+            retry_non_idempotent: false,
         }
+    }
+}
+
+/// The most requests `pipeline` may batch per connection.
+pub const MAX_PIPELINE: u32 = 1024;
+
+impl HttpOptions {
+    /// Pipelining needs requests known without waiting for the previous response: `Err` says
+    /// why `scenarios` cannot be pipelined.
+    pub fn check_pipeline(&self, scenarios: &[Scenario]) -> Result<(), String> {
+        if self.pipeline <= 1 {
+            return Ok(());
+        }
+        if self.pipeline > MAX_PIPELINE {
+            return Err(format!("pipeline {} is more than {MAX_PIPELINE}", self.pipeline));
+        }
+        if !self.keepalive {
+            return Err("pipelining needs keep-alive connections".into());
+        }
+        for sc in scenarios {
+            if matches!(
+                sc.executor,
+                Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. }
+            ) {
+                return Err(format!(
+                    "scenario `{}`: pipelining works with closed-model executors only (an \
+                     arrival rate starts requests one by one)",
+                    sc.name
+                ));
+            }
+            for f in &sc.flows {
+                if f.steps.len() != 1 {
+                    return Err(format!(
+                        "flow `{}` has {} steps; pipelining sends one step's request many times",
+                        f.name,
+                        f.steps.len()
+                    ));
+                }
+                let st = &f.steps[0];
+                if !st.checks.is_empty() || !st.extract.is_empty() || st.think_time.is_some() {
+                    return Err(format!(
+                        "step `{}`: checks, extractions and think times need one response at a \
+                         time (no pipelining)",
+                        st.name
+                    ));
+                }
+            }
+            if sc.think_time.is_some() {
+                return Err(format!("scenario `{}`: a think time rules out pipelining", sc.name));
+            }
+        }
+        Ok(())
     }
 }
 

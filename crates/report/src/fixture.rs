@@ -333,6 +333,7 @@ impl Spec {
             bytes_received,
             rps: requests as f64 / duration_s.max(1e-9),
             max_connections: vus_max,
+            retries: 0,
         };
         RunResult {
             schema_version: SCHEMA_VERSION,

@@ -6,6 +6,7 @@
 //! or HTML), [`charts`] (SVG charts), [`html::environment`] (the HTML page shell and its
 //! auto-escaping template environment), [`format`] (human units).
 
+pub mod capacity;
 pub mod charts;
 pub mod compare;
 pub mod csv;

@@ -319,6 +319,16 @@ fn draw(result: &RunResult, style: Style) -> String {
     kv(&mut out, "vus", &format!("{last}  min={min} max={max}"));
     kv(&mut out, "vus_max", &format::count(facts::vus_max(r)));
     kv(&mut out, "connections", &format!("{} max open", format::count(t.max_connections)));
+    if t.retries > 0 {
+        kv(
+            &mut out,
+            "retries",
+            &format!(
+                "{} sent again on a fresh connection (a reused one was closed by the server)",
+                format::count(t.retries)
+            ),
+        );
+    }
 
     heading(&mut out, &p, "NETWORK");
     kv(

@@ -12,6 +12,7 @@
 //! The binary's commands only convert their flags into these inputs (as ripgrep's low-level
 //! arguments become its high-level ones) and print or save what comes back.
 
+pub mod capacity;
 pub mod dashboard;
 pub mod live;
 pub mod observe;

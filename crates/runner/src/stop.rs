@@ -34,6 +34,12 @@ impl Stop {
         self.token.cancel();
     }
 
+    /// A stop of its own that this one also triggers (a capacity step the overload guard
+    /// may end without ending the search).
+    pub fn child(&self) -> Stop {
+        Stop { token: self.token.child_token() }
+    }
+
     pub fn is_stopped(&self) -> bool {
         self.token.is_cancelled()
     }

@@ -291,7 +291,7 @@ impl SweepPlan {
     }
 }
 
-fn machine() -> Machine {
+pub(crate) fn machine() -> Machine {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())

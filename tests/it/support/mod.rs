@@ -8,6 +8,7 @@
 //!   server side. [`refused_url`] is a port nobody listens on.
 //! - [`scripted`]: a raw-TCP server answering every request with the same bytes, possibly
 //!   split into small writes, possibly closing after each answer without saying so.
+//! - [`tls`]: an https server with a self-signed certificate.
 //! - [`demo`]: the real demo service (`volley serve-demo`) in-process on port 0.
 //! - [`assert_accounting`]: the invariants every result must keep.
 //!
@@ -17,11 +18,13 @@
 // Each theme uses a different subset of the helpers.
 #![allow(dead_code, unused_imports)]
 
+pub mod capacity_server;
 pub mod h2server;
 pub mod http;
 pub mod misbehave;
 pub mod process;
 pub mod scripted;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -29,6 +32,7 @@ pub use h2server::{H2Behavior, H2Server};
 pub use misbehave::{Action, Behavior, TestServer, refused_url};
 pub use process::{Output, Spawned, VOLLEY, parse_result, read_result, volley, volley_command};
 pub use scripted::{Script, ScriptedServer};
+pub use tls::SelfSignedServer;
 pub use volley_metrics::RunResult;
 
 /// A generous bound for one short volley run in a debug build on a busy 2-core machine.

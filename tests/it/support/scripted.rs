@@ -2,7 +2,9 @@
 //! (optionally in small pieces, so the client sees a response split across reads), and
 //! optionally closes the connection after each answer without saying so. It counts the
 //! requests it read and the connections it accepted. For transport tests of the HTTP/1.1
-//! codec: interim responses, HEAD, chunked framing, close-delimited bodies, silent closes.
+//! codec: interim responses, HEAD, chunked framing, close-delimited bodies, silent closes, and
+//! pipelining (the answers to the requests of one read written together, split at a moving
+//! byte boundary; a connection closed after a number of answers).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -18,11 +20,31 @@ pub struct Script {
     pub piece: usize,
     /// Close the connection after each response (without `Connection: close`).
     pub close_after: bool,
+    /// Answer the requests of one read with one buffer, written in two writes split at a
+    /// boundary that moves by one byte with every batch of the connection (1, 2, ... len-1, 1,
+    /// ...): a pipelining client sees its responses cut at every byte offset.
+    pub split_batches: bool,
+    /// Close the connection (without `Connection: close`) after this many answers on it.
+    pub close_after_answers: Option<u64>,
 }
 
 impl Script {
     pub fn new(response: impl Into<Vec<u8>>) -> Script {
-        Script { response: response.into(), piece: 0, close_after: false }
+        Script {
+            response: response.into(),
+            piece: 0,
+            close_after: false,
+            split_batches: false,
+            close_after_answers: None,
+        }
+    }
+    pub fn split_batches(mut self) -> Script {
+        self.split_batches = true;
+        self
+    }
+    pub fn close_after_answers(mut self, n: u64) -> Script {
+        self.close_after_answers = Some(n);
+        self
     }
     pub fn in_pieces(mut self, piece: usize) -> Script {
         self.piece = piece;
@@ -97,11 +119,21 @@ fn serve(mut sock: TcpStream, script: &Script, counts: &Counts) {
     let _ = sock.set_read_timeout(Some(Duration::from_secs(30)));
     let mut pending = Vec::new();
     let mut buf = [0u8; 4096];
+    let (mut answered, mut batches) = (0u64, 0usize);
+    let mut out = Vec::new();
     loop {
         while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            if script.close_after_answers.is_some_and(|n| answered >= n) {
+                flush_batch(&mut sock, &mut out, &mut batches);
+                return close_unanswered(sock);
+            }
             pending.drain(..end + 4);
             counts.requests.fetch_add(1, Ordering::Relaxed);
-            let ok = if script.piece == 0 {
+            answered += 1;
+            let ok = if script.split_batches {
+                out.extend_from_slice(&script.response);
+                true
+            } else if script.piece == 0 {
                 sock.write_all(&script.response).is_ok()
             } else {
                 script.response.chunks(script.piece).all(|p| {
@@ -111,12 +143,44 @@ fn serve(mut sock: TcpStream, script: &Script, counts: &Counts) {
                 })
             };
             if !ok || script.close_after {
+                flush_batch(&mut sock, &mut out, &mut batches);
                 return;
             }
+        }
+        if !flush_batch(&mut sock, &mut out, &mut batches) {
+            return;
+        }
+        if script.close_after_answers.is_some_and(|n| answered >= n) {
+            return close_unanswered(sock);
         }
         match sock.read(&mut buf) {
             Ok(0) | Err(_) => return,
             Ok(n) => pending.extend_from_slice(&buf[..n]),
         }
     }
+}
+
+/// Closes without answering what else was sent: the FIN first, then whatever the client still
+/// sends is read and dropped until it closes too (closing with unread bytes would send a reset
+/// instead, which may destroy answers the client has not read yet).
+fn close_unanswered(mut sock: TcpStream) {
+    let _ = sock.shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 4096];
+    while matches!(sock.read(&mut sink), Ok(n) if n > 0) {}
+}
+
+/// Writes the answers gathered in `out` in two writes, cut after byte `1 + batches % (len-1)`
+/// with a pause between them so that the client reads them apart.
+fn flush_batch(sock: &mut TcpStream, out: &mut Vec<u8>, batches: &mut usize) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let cut = if out.len() > 1 { 1 + *batches % (out.len() - 1) } else { out.len() };
+    *batches += 1;
+    let ok = sock.write_all(&out[..cut]).is_ok() && {
+        std::thread::sleep(Duration::from_millis(1));
+        sock.write_all(&out[cut..]).is_ok()
+    };
+    out.clear();
+    ok
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use tokio::time::sleep_until;
 use volley_plan::Executor;
 
-use super::iteration::{Vu, iteration, micros, think};
+use super::iteration::{Vu, iteration, micros, pipelined, think};
 use super::{Ctx, at, instant_after, stop_expired};
 use crate::schedule;
 
@@ -35,9 +35,12 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
     let cutoff = sleep_until(hard_end);
     tokio::pin!(cutoff);
     let mut cutoff_at = hard_end;
+    // Pipelining: each pass of the loop runs a batch of this many iterations (one request
+    // each) on the VU's connection.
+    let pipe = u64::from(shared.spec.http.pipeline.max(1));
     loop {
         let now = Instant::now();
-        if shared.stop.is_cancelled() || now >= end_at {
+        if ctx.stopped.get() || now >= end_at {
             break;
         }
         // Paused, or above an externally-controlled VU count: wait, idle, and look again.
@@ -49,13 +52,17 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
             }
         }
         let mut deadline = hard_end;
+        let mut n = pipe;
         match &sc.executor {
             Executor::PerVuIterations { iterations, .. } if done >= *iterations => break,
-            Executor::SharedIterations { .. }
-                if shared.claimed[si].fetch_add(1, Ordering::Relaxed)
-                    >= shared.shares[si].iterations =>
-            {
-                break;
+            Executor::PerVuIterations { iterations, .. } => n = n.min(iterations - done),
+            Executor::SharedIterations { .. } => {
+                let total = shared.shares[si].iterations;
+                let before = shared.claimed[si].fetch_add(pipe, Ordering::Relaxed);
+                if before >= total {
+                    break;
+                }
+                n = n.min(total - before);
             }
             Executor::RampingVus { graceful_ramp_down, .. } => {
                 let t = now.saturating_duration_since(sc_start);
@@ -87,7 +94,13 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
         }
         let failed = tokio::select! {
             biased;
-            f = iteration(&ctx, si, &mut vu, None) => Some(f),
+            f = async {
+                if pipe > 1 {
+                    pipelined(&ctx, si, &mut vu, n as usize).await
+                } else {
+                    iteration(&ctx, si, &mut vu, None).await
+                }
+            } => Some(f),
             _ = &mut cutoff => None,
             _ = &mut stop => None,
         };
@@ -96,7 +109,8 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
         // follows: that is part of the iteration, as a k6 `sleep()` at the end of the default
         // function is part of `iteration_duration`.
         let mut t1 = match failed {
-            Some(_) => vu.ex.finished.unwrap_or_else(Instant::now),
+            Some(_) if pipe == 1 => vu.ex.finished.unwrap_or_else(Instant::now),
+            Some(_) => Instant::now(),
             None => Instant::now(),
         };
         let mut stopped = false;
@@ -112,14 +126,17 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
             t1 = Instant::now();
         }
         let elapsed = micros(t1.saturating_duration_since(t0));
-        ctx.recorder.borrow_mut().record_iteration(si, elapsed, failed.is_none());
-        done += 1;
+        // A batch is n iterations of one request each, all ending with the batch.
+        for _ in 0..n {
+            ctx.recorder.borrow_mut().record_iteration(si, elapsed, failed.is_none());
+        }
+        done += n;
         match failed {
             None => {
                 vu.conn = None;
                 // Cut off by a ramp-down: the VU may come back when the ramp rises again.
                 if matches!(sc.executor, Executor::RampingVus { .. })
-                    && !shared.stop.is_cancelled()
+                    && !ctx.stopped.get()
                     && Instant::now() < end_at
                 {
                     continue;

@@ -2,11 +2,10 @@
 //! the time series and the live progress, and evaluates `abortOnFail` thresholds on their
 //! recorder snapshots.
 
-use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime};
 
-use volley_metrics::recorder::{Gauges, Names, TimeSeries};
+use volley_metrics::recorder::{Gauges, TimeSeries};
 use volley_metrics::{MetricKind, Recorder, RunResult, threshold};
 
 use super::setup::Shared;
@@ -41,7 +40,6 @@ pub(super) fn collect(shared: &Shared, rx: mpsc::Receiver<Msg>, opts: &RunOption
     let mut series = TimeSeries::new(threads);
     let mut done = vec![false; threads];
     let mut last_second = vec![0u64; threads];
-    let mut per_second: HashMap<u64, (usize, volley_metrics::Interval)> = HashMap::new();
     let mut partial: std::collections::HashSet<u64> = std::collections::HashSet::new();
     let mut snapshots: Vec<Option<Box<Recorder>>> = (0..threads).map(|_| None).collect();
     let mut aborted_by = None;
@@ -49,7 +47,6 @@ pub(super) fn collect(shared: &Shared, rx: mpsc::Receiver<Msg>, opts: &RunOption
     let mut pending: Option<Progress> = None;
     let (mut requests, mut failures, mut dropped) = (0u64, 0u64, 0u64);
     let (mut vus_last, mut vus_min, mut vus_peak) = (0u64, u64::MAX, 0u64);
-    let empty = Recorder::new(&Names::default());
     let mut remaining = threads;
     while remaining > 0 {
         let Ok(msg) = rx.recv() else { break };
@@ -69,53 +66,39 @@ pub(super) fn collect(shared: &Shared, rx: mpsc::Receiver<Msg>, opts: &RunOption
                 for (j, d) in done.iter().enumerate() {
                     if *d && last_second[j] < s {
                         for t in last_second[j] + 1..=s {
-                            let mut e = empty.clone().take_interval(0, 0, 0);
-                            e.second = t;
-                            batch.push(e);
+                            batch.push(volley_metrics::Interval::new(t));
                         }
                         last_second[j] = s;
                     }
                 }
                 for iv in batch {
-                    let s = iv.second;
-                    let entry = per_second.entry(s).or_insert_with(|| {
-                        let mut e = empty.clone().take_interval(0, 0, 0);
-                        e.second = s;
-                        (0, e)
-                    });
-                    entry.0 += 1;
-                    entry.1.requests += iv.requests;
-                    entry.1.vus += iv.vus;
-                    entry.1.duration.add(&iv.duration).ok();
-                    let complete = entry.0 >= threads;
-                    series.add(iv);
-                    if complete {
-                        let (_, sum) = per_second.remove(&s).expect("entry exists");
-                        if !partial.contains(&s) {
-                            vus_last = sum.vus;
-                            vus_min = vus_min.min(sum.vus);
-                            vus_peak = vus_peak.max(sum.vus);
-                        }
-                        if opts.progress.is_some() {
-                            let p95 = volley_metrics::summary::percentile_ms(&sum.duration, 95.0);
-                            let p = Progress {
-                                elapsed: Duration::from_secs(s + 1),
-                                requests,
-                                failures,
-                                rps: sum.requests as f64,
-                                p95_ms: p95,
-                                vus: sum.vus,
-                                dropped,
-                                point: series.points().last().filter(|p| p.t == s).cloned(),
-                                result: None,
-                            };
-                            // With live results, the second waits for every thread's
-                            // recorder copy (sent right after the interval).
-                            if opts.live_results {
-                                pending = Some(p);
-                            } else if let Some(tx) = &opts.progress {
-                                let _ = tx.send(p);
-                            }
+                    // The time series owns the seconds: a point comes back once every thread
+                    // handed in its interval for that second.
+                    let Some(point) = series.add(iv) else { continue };
+                    let (t, vus) = (point.t, point.vus);
+                    if !partial.contains(&t) {
+                        vus_last = vus;
+                        vus_min = vus_min.min(vus);
+                        vus_peak = vus_peak.max(vus);
+                    }
+                    if opts.progress.is_some() {
+                        let p = Progress {
+                            elapsed: Duration::from_secs(t + 1),
+                            requests,
+                            failures,
+                            rps: point.requests as f64,
+                            p95_ms: point.latency.as_ref().map_or(0.0, |l| l.p95),
+                            vus,
+                            dropped,
+                            point: Some(point.clone()),
+                            result: None,
+                        };
+                        // With live results, the second waits for every thread's recorder
+                        // copy (sent right after the interval).
+                        if opts.live_results {
+                            pending = Some(p);
+                        } else if let Some(tx) = &opts.progress {
+                            let _ = tx.send(p);
                         }
                     }
                 }

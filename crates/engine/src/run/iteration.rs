@@ -10,6 +10,7 @@ use volley_metrics::recorder::Outcome;
 use volley_plan::{ResponseView, Scenario, ThinkTime, VuState};
 
 use super::Ctx;
+use super::setup::StepInfo;
 use crate::transport::{Conn, Exchange, Prepared};
 
 /// One virtual user: its variables, its connection, its reusable measurement buffer.
@@ -17,11 +18,20 @@ pub(super) struct Vu {
     pub(super) state: VuState,
     pub(super) conn: Option<Conn>,
     pub(super) ex: Exchange,
+    /// Pipelining: one measurement per request of a batch, and the batch's bytes.
+    pub(super) batch: Vec<Exchange>,
+    pub(super) wire: Vec<u8>,
 }
 
 impl Vu {
     pub(super) fn new(id: u64, seed: u64) -> Self {
-        Vu { state: VuState::new(id, seed), conn: None, ex: Exchange::default() }
+        Vu {
+            state: VuState::new(id, seed),
+            conn: None,
+            ex: Exchange::default(),
+            batch: Vec::new(),
+            wire: Vec::new(),
+        }
     }
 }
 
@@ -100,60 +110,9 @@ pub(super) async fn iteration(
             }
         }
         let ex = &vu.ex;
-        let (start, end) = ex.span();
-        let outcome = match ex.failure {
-            Some(k) => {
-                any_failure = true;
-                Outcome::Failure(k)
-            }
-            None => Outcome::Response {
-                status: ex.status,
-                expected: spec.http.expected_statuses.contains(ex.status),
-            },
-        };
-        let measured = match outcome {
-            Outcome::Response { .. } => ex.sending_us + ex.waiting_us + ex.receiving_us,
-            Outcome::Failure(_) => micros(end - start),
-        };
-        // Open model, first step: measured from when it should have started, so a stalled
-        // server shows in the percentiles (no coordinated omission).
-        let first_open = if i == 0 { intended } else { None };
-        let (duration_us, raw_us, lag_us) = match first_open {
-            // A slot started up to half a timer tick early counts from its actual start.
-            Some(due) => (
-                micros(end.saturating_duration_since(due.min(start))),
-                Some(micros(end - start)),
-                Some(micros(start.saturating_duration_since(due))),
-            ),
-            None => (measured, None, None),
-        };
-        // The generator's own failure (out of files or ports) has no latency to keep.
-        let raw_us = raw_us.filter(|_| !matches!(outcome, Outcome::Failure(k) if k.is_local()));
-        let sample = Sample {
-            endpoint: info.endpoint,
-            scenario: si,
-            flow: shared.flow_base[si] + fi,
-            outcome,
-            duration_us,
-            raw_us,
-            lag_us,
-            // No DNS phase on the addresses volley may load: blocked is connect + TLS.
-            blocked_us: ex.connecting_us + ex.tls_us,
-            connecting_us: ex.connecting_us,
-            tls_us: ex.tls_us,
-            sending_us: ex.sending_us,
-            waiting_us: ex.waiting_us,
-            receiving_us: ex.receiving_us,
-            bytes_sent: ex.bytes_sent,
-            bytes_received: ex.bytes_received,
-            body_bytes: ex.body_bytes,
-            backend: match (&shared.backend_header, ex.has_backend) {
-                (None, _) => None,
-                (Some(_), true) => Some(ex.backend.as_str()),
-                (Some(_), false) => Some("(none)"),
-            },
-        };
-        ctx.recorder.borrow_mut().record(&sample);
+        let (failed, measured) =
+            record(ctx, si, fi, info, ex, if i == 0 { intended } else { None });
+        any_failure |= failed;
         if ex.set_cookie
             && let Ok(req) = req
         {
@@ -182,5 +141,131 @@ pub(super) async fn iteration(
         }
     }
     vu.state.iteration += 1;
+    any_failure
+}
+
+/// Records one request's exchange (step `info` of flow `fi` of scenario `si`); `first_open`
+/// is the intended start of an open-model iteration's first request. Returns whether it
+/// failed at the transport level, and its measured duration in µs.
+fn record(
+    ctx: &Ctx,
+    si: usize,
+    fi: usize,
+    info: &StepInfo,
+    ex: &Exchange,
+    first_open: Option<Instant>,
+) -> (bool, u64) {
+    let shared = &ctx.shared;
+    let spec = &shared.spec;
+    let (start, end) = ex.span();
+    let outcome = match ex.failure {
+        Some(k) => Outcome::Failure(k),
+        None => Outcome::Response {
+            status: ex.status,
+            expected: spec.http.expected_statuses.contains(ex.status),
+        },
+    };
+    let measured = match outcome {
+        Outcome::Response { .. } => ex.sending_us + ex.waiting_us + ex.receiving_us,
+        Outcome::Failure(_) => micros(end - start),
+    };
+    // Open model, first step: measured from when it should have started, so a stalled
+    // server shows in the percentiles (no coordinated omission).
+    let (duration_us, raw_us, lag_us) = match first_open {
+        // A slot started up to half a timer tick early counts from its actual start.
+        Some(due) => (
+            micros(end.saturating_duration_since(due.min(start))),
+            Some(micros(end - start)),
+            Some(micros(start.saturating_duration_since(due))),
+        ),
+        None => (measured, None, None),
+    };
+    // The generator's own failure (out of files or ports) has no latency to keep.
+    let raw_us = raw_us.filter(|_| !matches!(outcome, Outcome::Failure(k) if k.is_local()));
+    let sample = Sample {
+        endpoint: info.endpoint,
+        scenario: si,
+        flow: shared.flow_base[si] + fi,
+        outcome,
+        duration_us,
+        raw_us,
+        lag_us,
+        // No DNS phase on the addresses volley may load: blocked is connect + TLS.
+        blocked_us: ex.connecting_us + ex.tls_us,
+        connecting_us: ex.connecting_us,
+        tls_us: ex.tls_us,
+        sending_us: ex.sending_us,
+        waiting_us: ex.waiting_us,
+        receiving_us: ex.receiving_us,
+        bytes_sent: ex.bytes_sent,
+        bytes_received: ex.bytes_received,
+        body_bytes: ex.body_bytes,
+        retried: ex.retried,
+        backend: match (&shared.backend_header, ex.has_backend) {
+            (None, _) => None,
+            (Some(_), true) => Some(ex.backend.as_str()),
+            (Some(_), false) => Some("(none)"),
+        },
+    };
+    ctx.recorder.borrow_mut().record(&sample);
+    (matches!(outcome, Outcome::Failure(_)), measured)
+}
+
+/// `n` iterations of a pipelined scenario (one-step flows without checks, see
+/// `HttpOptions::check_pipeline`): the step's request `n` times in one write on the VU's
+/// connection, each response recorded on its own. A templated step is rendered once per batch.
+/// True when a request failed at the transport level.
+pub(super) async fn pipelined(ctx: &Ctx, si: usize, vu: &mut Vu, n: usize) -> bool {
+    let shared = &ctx.shared;
+    let spec = &shared.spec;
+    let sc: &Scenario = &spec.scenarios[si];
+    sc.begin_iteration(spec, &mut vu.state);
+    let fi = sc.pick_flow(&mut vu.state).min(sc.flows.len().saturating_sub(1));
+    let step = &sc.flows[fi].steps[0];
+    let info = &shared.steps[si][fi][0];
+    let rendered;
+    let req = match &info.fixed {
+        Some(p) if vu.state.cookies.is_empty() => Ok(p),
+        _ => {
+            let r = step.render(spec.base_url.as_ref(), &spec.http, &mut vu.state);
+            rendered = Prepared::new(
+                r.method,
+                &r.url,
+                &r.headers,
+                Bytes::from(r.body),
+                spec.http.keepalive,
+            );
+            rendered.as_ref().map_err(|reason| warn_unsendable(&step.name, reason))
+        }
+    };
+    if vu.batch.len() < n {
+        vu.batch.resize_with(n, Exchange::default);
+    }
+    let outs = &mut vu.batch[..n];
+    match req {
+        Ok(req) => {
+            let timeout = step.timeout.unwrap_or(spec.http.timeout);
+            let backend = shared.backend_header.as_ref();
+            ctx.client
+                .send_pipelined(&mut vu.conn, req, timeout, backend, outs, &mut vu.wire)
+                .await;
+        }
+        Err(()) => {
+            for ex in outs.iter_mut() {
+                *ex = Exchange::default();
+                ex.failure = Some(volley_metrics::FailureKind::Other);
+            }
+        }
+    }
+    let mut any_failure = false;
+    for ex in &vu.batch[..n] {
+        any_failure |= record(ctx, si, fi, info, ex, None).0;
+        if ex.set_cookie
+            && let Ok(req) = req
+        {
+            vu.state.store_cookies(&req.url, &ex.headers);
+        }
+    }
+    vu.state.iteration += n as u64;
     any_failure
 }

@@ -146,6 +146,10 @@ struct Ctx {
     /// Largest value `vus` reached, over the run and within the current second.
     vus_peak: Cell<u64>,
     vus_second: Cell<u64>,
+    /// The run's stop token, cached per thread (as mini-redis's `Shutdown` caches its
+    /// broadcast): `CancellationToken::is_cancelled` takes the token's mutex, which every VU
+    /// of every thread would otherwise take on every iteration. Set by [`watch_stop`].
+    stopped: Cell<bool>,
 }
 
 impl Ctx {
@@ -220,6 +224,7 @@ fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> Thre
             addrs: RefCell::new(shared.addrs.clone()),
             conns: conns.clone(),
             h2: crate::http2::Pool::new(shared.spec.http.streams),
+            retry_non_idempotent: shared.spec.http.retry_non_idempotent,
         },
         shared,
         idx,
@@ -227,9 +232,11 @@ fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> Thre
         allocated: Cell::new(0),
         vus_peak: Cell::new(0),
         vus_second: Cell::new(0),
+        stopped: Cell::new(false),
     });
     local.block_on(&rt, async {
         let ticker = tokio::task::spawn_local(ticker(ctx.clone(), tx.clone()));
+        let watcher = tokio::task::spawn_local(watch_stop(ctx.clone()));
         let mut scenarios = Vec::new();
         for si in 0..ctx.shared.spec.scenarios.len() {
             scenarios.push(tokio::task::spawn_local(run_scenario(ctx.clone(), si)));
@@ -239,6 +246,8 @@ fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> Thre
         }
         ticker.abort();
         let _ = ticker.await;
+        watcher.abort();
+        let _ = watcher.await;
     });
     // The last, partial second.
     let next = ctx.shared.start.elapsed().as_secs() + 1;
@@ -278,6 +287,13 @@ async fn ticker(ctx: Rc<Ctx>, tx: mpsc::Sender<Msg>) {
         }
         s += 1;
     }
+}
+
+/// Sets the thread's cached stop flag once the run is stopped (one registration with the
+/// token per thread).
+async fn watch_stop(ctx: Rc<Ctx>) {
+    ctx.shared.stop.cancelled().await;
+    ctx.stopped.set(true);
 }
 
 /// Resolves when the run is stopped (Ctrl-C, abort) and its grace period has passed.

@@ -58,6 +58,7 @@ pub(super) fn shared(spec: &Spec, opts: &RunOptions) -> Result<Shared, EngineErr
     if spec.scenarios.is_empty() {
         return Err(EngineError::Empty);
     }
+    spec.http.check_pipeline(&spec.scenarios).map_err(EngineError::Pipeline)?;
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     } else {

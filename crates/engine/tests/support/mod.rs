@@ -258,10 +258,17 @@ pub struct TlsServer {
 
 impl TlsServer {
     pub fn start() -> TlsServer {
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
         let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let cert: CertificateDer<'static> = ck.cert.der().clone();
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+        TlsServer::with_cert(ck.cert.der().clone(), key)
+    }
+
+    /// The same server presenting `cert` (tests of certificate problems).
+    pub fn with_cert(
+        cert: rustls::pki_types::CertificateDer<'static>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> TlsServer {
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))

@@ -1,0 +1,77 @@
+//! An https server with a fresh self-signed certificate for `localhost` on 127.0.0.1:0: it
+//! completes handshakes and answers `200 ok` to each request head. Stops when dropped.
+
+use std::sync::Arc;
+
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct SelfSignedServer {
+    pub port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SelfSignedServer {
+    pub fn start() -> SelfSignedServer {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![ck.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let accept = async {
+                    loop {
+                        let Ok((sock, _)) = listener.accept().await else { continue };
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut tls) = acceptor.accept(sock).await else { return };
+                            let mut head = Vec::new();
+                            let mut chunk = [0u8; 2048];
+                            while let Ok(n @ 1..) = tls.read(&mut chunk).await {
+                                head.extend_from_slice(&chunk[..n]);
+                                while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n")
+                                {
+                                    head.drain(..end + 4);
+                                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                                    if tls.write_all(ok).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = accept => {}
+                    _ = stop_rx => {}
+                }
+            });
+            rt.shutdown_background();
+        });
+        SelfSignedServer { port, stop: Some(stop), thread: Some(thread) }
+    }
+}
+
+impl Drop for SelfSignedServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
