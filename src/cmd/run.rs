@@ -61,7 +61,7 @@ pub fn execute(mut run: Run, output: &OutputArgs) -> anyhow::Result<Outcome> {
         d.finish_run(&result);
     }
     write_outputs(&result, output)?;
-    Ok(outcome_of(&result, run.spec.http.insecure))
+    Ok(outcome_of(&result, &run.spec))
 }
 
 /// The runner's errors as the binary reports them: the user's mistakes exit 2.
@@ -124,7 +124,7 @@ fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
 /// hint follows the most frequent failure kind ("is the service running" only for refused
 /// connections), and for the kinds a protocol mismatch or a certificate explains, one
 /// diagnostic connection (never counted) names the problem.
-fn why_no_response(result: &RunResult, insecure: bool) -> (Option<String>, String) {
+fn why_no_response(result: &RunResult, spec: &volley_plan::Spec) -> (Option<String>, String) {
     let most = result.failures.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(*k)));
     let named = |name: &String| FailureKind::ALL.into_iter().find(|k| k.as_str() == name);
     let Some(kind) = most.and_then(|(name, _)| named(name)) else {
@@ -145,11 +145,11 @@ fn why_no_response(result: &RunResult, insecure: bool) -> (Option<String>, Strin
     );
     if second_look && let Some(url) = target {
         let wait = Duration::from_secs_f64(result.config.timeout_s.clamp(0.1, 2.0));
-        if let Some(found) = volley_engine::probe::diagnose(url, insecure, wait) {
+        if let Some(found) = volley_engine::probe::diagnose(url, spec.http.insecure, wait) {
             return (Some(found.cause()), found.hint().to_string());
         }
     }
-    (None, kind.hint().to_string())
+    (None, kind.hint(volley_engine::protocol_spoken(spec)).into_owned())
 }
 
 /// Prints the summary (or JSON) and writes `-o` and `--report`.
@@ -173,7 +173,7 @@ fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn outcome_of(result: &RunResult, insecure: bool) -> Outcome {
+fn outcome_of(result: &RunResult, spec: &volley_plan::Spec) -> Outcome {
     if result.interrupted {
         Outcome::Interrupted
     } else if result.totals.requests == 0 {
@@ -194,7 +194,7 @@ fn outcome_of(result: &RunResult, insecure: bool) -> Outcome {
             result.totals.requests,
             kinds.join(", "),
         );
-        let (cause, hint) = why_no_response(result, insecure);
+        let (cause, hint) = why_no_response(result, spec);
         if let Some(cause) = cause {
             eprintln!("  cause: {cause}");
         }

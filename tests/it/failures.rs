@@ -63,6 +63,21 @@ fn every_kind_gets_its_own_hint_and_only_refused_asks_if_the_service_runs() {
 }
 
 #[test]
+fn the_malformed_hint_names_the_protocol_volley_spoke() {
+    let server = TestServer::start(Behavior::action(Action::GarbageOnConnect));
+    let url = server.url("/");
+    // (Garbage before the HTTP/2 preface fails as `other` under `--http2-prior-knowledge`;
+    // the HTTP/2 wording is unit-tested with `FailureKind::hint` and `protocol_spoken`.)
+    for (flag, protocol) in [("--http1.1", "HTTP/1.1")] {
+        let (r, out) = volley_json(&[&url, "-n", "4", "-c", "2", flag], 1);
+        assert_accounting(&r);
+        assert_eq!(r.failures.get("malformed"), Some(&4), "{flag}: {:?}", r.failures);
+        let hint = hint(&out.stderr);
+        assert!(hint.contains(&format!("does not answer {protocol} on that port")), "{hint}");
+    }
+}
+
+#[test]
 fn a_self_signed_certificate_is_named_and_insecure_suggested() {
     let server = SelfSignedServer::start();
     let url = format!("https://localhost:{}/", server.port);

@@ -180,7 +180,7 @@ pub fn result(
             .iter()
             .map(|s| {
                 let i = names.scenarios.iter().position(|n| *n == s.name).unwrap_or(0);
-                r.scenarios.get(i).map_or(0, |t| t.requests)
+                r.scenario_requests.get(i).copied().unwrap_or(0)
             })
             .sum();
         let achieved = if window > 0.0 { started as f64 / window } else { 0.0 };

@@ -220,6 +220,25 @@ pub fn run(spec: &Spec, opts: RunOptions) -> Result<RunResult, EngineError> {
     run::run(spec, opts)
 }
 
+/// The protocol `spec`'s requests go out in, as results name it (`HTTP/1.1`, `HTTP/2`, both
+/// when its steps differ): what an answer failing as `malformed` did not follow.
+pub fn protocol_spoken(spec: &Spec) -> &'static str {
+    let steps = spec.scenarios.iter().flat_map(|s| &s.flows).flat_map(|f| &f.steps);
+    let (mut h1, mut h2) = (false, false);
+    for st in steps {
+        if st.version_in(&spec.http).is_http2() {
+            h2 = true;
+        } else {
+            h1 = true;
+        }
+    }
+    match (h1, h2) {
+        (true, true) => "HTTP/1.1 or HTTP/2",
+        (false, true) => "HTTP/2",
+        _ => "HTTP/1.1",
+    }
+}
+
 #[cfg(test)]
 mod control_tests {
     use super::*;
@@ -227,6 +246,21 @@ mod control_tests {
     fn spec(text: &str) -> Spec {
         volley_plan::load_str(text, "p.yaml", std::path::Path::new("."), &Default::default())
             .unwrap()
+    }
+
+    #[test]
+    fn the_protocol_spoken_follows_every_step() {
+        let one = |step: &str| {
+            protocol_spoken(&spec(&format!(
+                "base_url: http://h\nvus: 1\niterations: 1\nsteps: [ {{ get: /{step} }} ]\n"
+            )))
+        };
+        assert_eq!(one(""), "HTTP/1.1");
+        assert_eq!(one(", http2: true"), "HTTP/2");
+        let mixed = spec(
+            "base_url: http://h\nscenarios:\n  a: { executor: shared-iterations, vus: 1, iterations: 1, steps: [ { get: / } ] }\n  b: { executor: shared-iterations, vus: 1, iterations: 1, http2: true, steps: [ { get: / } ] }\n",
+        );
+        assert_eq!(protocol_spoken(&mixed), "HTTP/1.1 or HTTP/2");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! A request either yields an HTTP response (whatever its status) or fails with one of these
 //! kinds. Kinds are data, not errors: they are counted, never propagated.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// Transport-level failure of one request (no complete HTTP response was received).
@@ -104,9 +106,10 @@ impl FailureKind {
 }
 
 impl FailureKind {
-    /// What to look at when every request failed this way.
-    pub fn hint(self) -> &'static str {
-        match self {
+    /// What to look at when every request failed this way; `protocol` is the one volley spoke
+    /// (`HTTP/1.1`, `HTTP/2`), which a `malformed` answer did not follow.
+    pub fn hint(self, protocol: &str) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
             FailureKind::Refused => "is the service running and listening at that address?",
             FailureKind::Reset | FailureKind::Closed => {
                 "the service closed or reset connections before answering: check its logs (a \
@@ -122,19 +125,23 @@ impl FailureKind {
             }
             FailureKind::Dns => "check the host name in the URL",
             FailureKind::Malformed => {
-                "the service does not answer HTTP/1.1 on that port: check the port and the scheme"
+                return Cow::Owned(format!(
+                    "the service does not answer {protocol} on that port: check the port and the \
+                     scheme"
+                ));
             }
             FailureKind::Local => {
                 "raise the open-files limit (`ulimit -n`) or use fewer connections"
             }
             FailureKind::Other => "see the failures in the summary",
             FailureKind::StreamReset => {
-                "the service reset HTTP/2 streams: check its logs and its stream limits                  (max concurrent streams, request size)"
+                "the service reset HTTP/2 streams: check its logs and its stream limits (max \
+                 concurrent streams, request size)"
             }
             FailureKind::Goaway => {
                 "the service shut HTTP/2 connections down with an error: check its logs"
             }
-        }
+        })
     }
 }
 
@@ -157,5 +164,17 @@ mod tests {
             assert_eq!(serde_json::from_str::<FailureKind>(&json).unwrap(), *k);
         }
         assert!(FailureKind::Local.is_local() && !FailureKind::Refused.is_local());
+    }
+
+    #[test]
+    fn the_malformed_hint_names_the_protocol_spoken() {
+        for p in ["HTTP/1.1", "HTTP/2"] {
+            let h = FailureKind::Malformed.hint(p);
+            assert!(h.contains(&format!("does not answer {p} on that port")), "{h}");
+        }
+        assert!(!FailureKind::Reset.hint("HTTP/2").contains("HTTP/1.1"));
+        for k in FailureKind::ALL {
+            assert!(!k.hint("HTTP/2").contains("  "), "{k}: no run of spaces in a hint");
+        }
     }
 }

@@ -36,6 +36,15 @@ pub fn record(h: &mut Micros, micros: u64) {
     }
 }
 
+/// Records `n` zeros at once: what `n` calls of [`record`] with 0 would (the phases of
+/// requests on a reused connection, counted in bulk).
+#[inline]
+pub fn record_zeros(h: &mut Micros, n: u64) {
+    if n > 0 && h.record_n(0, n).is_err() {
+        h.saturating_record_n(0, n);
+    }
+}
+
 /// Serializes as HdrHistogram's V2 + DEFLATE format, base64 encoded (the format of
 /// HdrHistogram's own log files, readable by its Java, Go and Python ports).
 pub fn encode(h: &Micros) -> String {
@@ -71,6 +80,16 @@ mod tests {
         for v in [0, 1, 50_000, 50_100, 1_000_000, 3_600_000_000] {
             record(&mut h, v);
         }
+        let mut zeros = new();
+        record_zeros(&mut zeros, 0);
+        assert_eq!(zeros.len(), 0);
+        record_zeros(&mut zeros, 3);
+        let mut one_by_one = new();
+        for _ in 0..3 {
+            record(&mut one_by_one, 0);
+        }
+        assert_eq!(zeros, one_by_one);
+        assert_eq!(encode(&zeros), encode(&one_by_one));
         let back = decode(&encode(&h)).unwrap();
         assert_eq!(back.len(), 6);
         assert_eq!(back.max(), h.max());

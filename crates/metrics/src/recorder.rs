@@ -4,6 +4,12 @@
 //! takes no lock. Recording never allocates either, except the first time a new status code or
 //! backend value is seen (a handful of times per run). Once per second the worker hands its
 //! [`Interval`] to the collector, which builds the time series; at the end the recorders merge.
+//!
+//! Recording is the per-request cost of the whole measurement, so it records each value once
+//! where it can: the zero phases of a reused connection (blocked, connecting, TLS) are counted
+//! and added in bulk when the recorder is settled (by [`Recorder::take_interval`] and
+//! [`Recorder::merge`], before anything reads it), the only endpoint of a run reads the run's
+//! own figures, and per scenario only the request count is kept (all that is read of it).
 
 use std::collections::BTreeMap;
 
@@ -70,6 +76,11 @@ impl Sample<'_> {
     /// The generator itself failed ([`FailureKind::Local`]): no latency to record.
     pub fn is_local(&self) -> bool {
         matches!(self.outcome, Outcome::Failure(k) if k.is_local())
+    }
+
+    /// Sent on a reused connection: nothing to wait for before sending.
+    fn reused_connection(&self) -> bool {
+        self.blocked_us == 0 && self.connecting_us == 0 && self.tls_us == 0
     }
 }
 
@@ -139,6 +150,9 @@ pub struct Sub {
     pub iteration: Micros,
     pub dropped: u64,
     pub checks: (u64, u64),
+    /// Responses on a reused connection whose zero blocked, connecting and TLS phases are
+    /// not in those histograms yet (see [`Recorder::settle`]).
+    reused: u64,
 }
 
 impl Sub {
@@ -158,6 +172,14 @@ impl Sub {
             iteration: histogram::new(),
             dropped: 0,
             checks: (0, 0),
+            reused: 0,
+        }
+    }
+
+    fn settle(&mut self) {
+        let n = std::mem::take(&mut self.reused);
+        for h in [&mut self.blocked, &mut self.connecting, &mut self.tls] {
+            histogram::record_zeros(h, n);
         }
     }
 
@@ -176,6 +198,8 @@ impl Sub {
         self.dropped += o.dropped;
         self.checks.0 += o.checks.0;
         self.checks.1 += o.checks.1;
+        self.reused += o.reused;
+        self.settle();
     }
 }
 
@@ -389,15 +413,19 @@ pub struct Recorder {
     pub iterations: u64,
     pub interrupted_iterations: u64,
     pub dropped: u64,
-    pub endpoints: Vec<Tagged>,
-    pub scenarios: Vec<Tagged>,
-    pub flows: Vec<Tagged>,
+    /// Per endpoint index; with one endpoint, unused: its figures are `all`'s (read them
+    /// through [`Recorder::endpoint`]).
+    endpoints: Vec<Tagged>,
+    /// Requests per scenario index (the open model's achieved rate).
+    pub scenario_requests: Vec<u64>,
     pub backends: Vec<(String, Tagged)>,
     /// The watched sub-metrics, `{expected_response:true}` first.
     pub subs: Vec<Sub>,
     /// (passes, fails) per check index.
     pub checks: Vec<(u64, u64)>,
     interval: Interval,
+    /// As [`Sub`]'s: reused-connection responses whose zero phases are not recorded yet.
+    reused: u64,
 }
 
 impl Recorder {
@@ -421,8 +449,7 @@ impl Recorder {
             interrupted_iterations: 0,
             dropped: 0,
             endpoints: vec![Tagged::default(); names.endpoints.len().max(1)],
-            scenarios: vec![Tagged::default(); names.scenarios.len().max(1)],
-            flows: vec![Tagged::default(); names.flows.len().max(1)],
+            scenario_requests: vec![0; names.scenarios.len().max(1)],
             backends: Vec::new(),
             subs: std::iter::once(expected_response_true().selector.expect("a selector"))
                 .chain(names.watched.iter().cloned())
@@ -437,16 +464,45 @@ impl Recorder {
                 .collect(),
             checks: vec![(0, 0); names.checks.len()],
             interval: Interval::new(0),
+            reused: 0,
         }
+    }
+
+    /// With one endpoint every request is its request: `all` holds its figures.
+    fn single_endpoint(&self) -> bool {
+        self.endpoints.len() == 1
+    }
+
+    /// The figures of endpoint `i`.
+    pub fn endpoint(&self, i: usize) -> &Tagged {
+        if self.single_endpoint() { &self.all } else { &self.endpoints[i] }
+    }
+
+    /// Adds the zero phases of the reused-connection responses recorded since the last time:
+    /// after it, every response has its blocked, connecting and TLS value in the histograms.
+    fn settle(&mut self) {
+        let n = std::mem::take(&mut self.reused);
+        for h in [&mut self.blocked, &mut self.connecting, &mut self.tls] {
+            histogram::record_zeros(h, n);
+        }
+        for sub in &mut self.subs {
+            sub.settle();
+        }
+    }
+
+    /// Whether every value recorded is in the histograms (what a reader needs).
+    fn settled(&self) -> bool {
+        self.reused == 0 && self.subs.iter().all(|s| s.reused == 0)
     }
 
     /// Records one finished request (the hot path).
     #[inline]
     pub fn record(&mut self, s: &Sample<'_>) {
         self.all.record(s);
-        self.endpoints[s.endpoint].record(s);
-        self.scenarios[s.scenario].record(s);
-        self.flows[s.flow].record(s);
+        if !self.single_endpoint() {
+            self.endpoints[s.endpoint].record(s);
+        }
+        self.scenario_requests[s.scenario] += 1;
         self.bytes_sent += s.bytes_sent;
         self.retries += u64::from(s.retried);
         let failed = s.failed();
@@ -454,12 +510,17 @@ impl Recorder {
             self.transport_failures += 1;
             self.interval.transport_failures += 1;
         }
+        let reused = s.reused_connection();
         if let Outcome::Response { .. } = s.outcome {
             // Every response has every phase, 0 when it did not happen (a reused
-            // connection), as k6 records them.
-            histogram::record(&mut self.blocked, s.blocked_us);
-            histogram::record(&mut self.connecting, s.connecting_us);
-            histogram::record(&mut self.tls, s.tls_us);
+            // connection), as k6 records them; those zeros are added in bulk.
+            if reused {
+                self.reused += 1;
+            } else {
+                histogram::record(&mut self.blocked, s.blocked_us);
+                histogram::record(&mut self.connecting, s.connecting_us);
+                histogram::record(&mut self.tls, s.tls_us);
+            }
             histogram::record(&mut self.sending, s.sending_us);
             histogram::record(&mut self.waiting, s.waiting_us);
             histogram::record(&mut self.receiving, s.receiving_us);
@@ -479,9 +540,13 @@ impl Recorder {
                 sub.requests.record(s);
                 sub.bytes_sent += s.bytes_sent;
                 if status.is_some() {
-                    histogram::record(&mut sub.blocked, s.blocked_us);
-                    histogram::record(&mut sub.connecting, s.connecting_us);
-                    histogram::record(&mut sub.tls, s.tls_us);
+                    if reused {
+                        sub.reused += 1;
+                    } else {
+                        histogram::record(&mut sub.blocked, s.blocked_us);
+                        histogram::record(&mut sub.connecting, s.connecting_us);
+                        histogram::record(&mut sub.tls, s.tls_us);
+                    }
                     histogram::record(&mut sub.sending, s.sending_us);
                     histogram::record(&mut sub.waiting, s.waiting_us);
                     histogram::record(&mut sub.receiving, s.receiving_us);
@@ -555,6 +620,7 @@ impl Recorder {
     /// Hands over the current second's activity and starts the next one. Called by the
     /// worker's ticker once per second; the gauges are the worker's values at that moment.
     pub fn take_interval(&mut self, next_second: u64, vus: u64, connections: u64) -> Interval {
+        self.settle();
         let mut iv = std::mem::replace(&mut self.interval, Interval::new(next_second));
         iv.vus = vus;
         iv.connections = connections;
@@ -579,14 +645,13 @@ impl Recorder {
         self.iterations += o.iterations;
         self.interrupted_iterations += o.interrupted_iterations;
         self.dropped += o.dropped;
-        for (a, b) in self.endpoints.iter_mut().zip(&o.endpoints) {
-            a.merge(b);
+        if !self.single_endpoint() {
+            for (a, b) in self.endpoints.iter_mut().zip(&o.endpoints) {
+                a.merge(b);
+            }
         }
-        for (a, b) in self.scenarios.iter_mut().zip(&o.scenarios) {
-            a.merge(b);
-        }
-        for (a, b) in self.flows.iter_mut().zip(&o.flows) {
-            a.merge(b);
+        for (a, b) in self.scenario_requests.iter_mut().zip(&o.scenario_requests) {
+            *a += b;
         }
         for (name, t) in &o.backends {
             match self.backends.iter_mut().find(|(n, _)| n == name) {
@@ -602,6 +667,8 @@ impl Recorder {
             a.0 += b.0;
             a.1 += b.1;
         }
+        self.reused += o.reused;
+        self.settle();
     }
 
     pub fn requests(&self) -> u64 {
@@ -610,8 +677,8 @@ impl Recorder {
 
     /// Per-endpoint statistics in registration order; endpoints never hit are left out.
     pub fn endpoint_stats(&self, names: &Names, duration_s: f64) -> Vec<EndpointStats> {
-        self.endpoints
-            .iter()
+        (0..self.endpoints.len())
+            .map(|i| self.endpoint(i))
             .zip(&names.endpoints)
             .filter(|(t, _)| t.requests > 0)
             .map(|(t, (method, name))| EndpointStats {
@@ -661,7 +728,8 @@ impl Recorder {
     /// Every request of the endpoints called `name` (whatever their method).
     pub fn by_name(&self, names: &Names, name: &str) -> Tagged {
         let mut out = Tagged::default();
-        for (t, (_, n)) in self.endpoints.iter().zip(&names.endpoints) {
+        for (t, (_, n)) in (0..self.endpoints.len()).map(|i| self.endpoint(i)).zip(&names.endpoints)
+        {
             if n == name {
                 out.merge(t);
             }
@@ -676,6 +744,7 @@ impl Recorder {
 
     /// The measurement behind a metric key; `None` for a sub-metric that was not watched.
     pub fn source<'a>(&'a self, key: &MetricKey, g: &Gauges) -> Option<Source<'a>> {
+        debug_assert!(self.settled(), "a recorder is read after `merge` or `take_interval`");
         let name = key.metric.name;
         if name == "vus" {
             return Some(Source::Gauge(g.vus));
@@ -1026,6 +1095,85 @@ mod tests {
             empty.aggregate(&key("http_reqs{status:500}"), Aggregate::Count, 1.0, &g),
             Some(0.0)
         );
+    }
+
+    #[test]
+    fn reused_connection_zeros_count_in_every_phase_as_if_recorded_one_by_one() {
+        let n = names();
+        let g = Gauges::default();
+        let ok = Outcome::Response { status: 200, expected: true };
+        let mut a = Recorder::new(&n);
+        let mut fresh = sample(0, ok, 5);
+        (fresh.blocked_us, fresh.connecting_us, fresh.tls_us) = (700, 300, 400);
+        a.record(&fresh);
+        for _ in 0..9 {
+            a.record(&sample(0, ok, 5));
+        }
+        let mut b = Recorder::new(&n);
+        b.record(&sample(1, Outcome::Response { status: 500, expected: false }, 7));
+        // A failure has no phases at all.
+        b.record(&sample(1, Outcome::Failure(FailureKind::Reset), 9));
+        let one_by_one = |fresh_us: u64, zeros: usize| {
+            let mut h = histogram::new();
+            histogram::record(&mut h, fresh_us);
+            for _ in 0..zeros {
+                histogram::record(&mut h, 0);
+            }
+            summary::trend(&h)
+        };
+        let mut merged = Recorder::new(&n);
+        merged.merge(&a);
+        merged.merge(&b);
+        for (metric, fresh_us) in [
+            ("http_req_blocked", 700),
+            ("http_req_connecting", 300),
+            ("http_req_tls_handshaking", 400),
+        ] {
+            // Whole run: 11 responses, one on a new connection.
+            let m = merged.metric(&key(metric), 1.0, &g).unwrap();
+            assert_eq!(m, one_by_one(fresh_us, 10), "{metric}");
+            assert_eq!(m.values["count"], 11.0);
+            assert_eq!(m.values["p(90)"], 0.0);
+            // `{expected_response:true}`: the 10 responses with an expected status.
+            let sub = format!("{metric}{{expected_response:true}}");
+            let m = merged.metric(&key(&sub), 1.0, &g).unwrap();
+            assert_eq!(m, one_by_one(fresh_us, 9), "{sub}");
+        }
+        // A worker's own recorder is settled by its interval, the collector's reads by merge.
+        let mut c = Recorder::new(&n);
+        c.record(&sample(0, ok, 5));
+        c.take_interval(1, 1, 1);
+        assert_eq!(c.metric(&key("http_req_connecting"), 1.0, &g).unwrap().values["count"], 1.0);
+    }
+
+    #[test]
+    fn the_only_endpoint_reads_the_runs_figures() {
+        let n = Names {
+            endpoints: vec![("GET".into(), "/".into())],
+            scenarios: vec!["default".into()],
+            flows: vec!["default".into()],
+            ..Names::default()
+        };
+        let (mut a, b) = (Recorder::new(&n), {
+            let mut b = Recorder::new(&n);
+            b.record(&sample(0, Outcome::Failure(FailureKind::Reset), 9));
+            b
+        });
+        a.record(&sample(0, Outcome::Response { status: 200, expected: true }, 5));
+        a.record(&sample(0, Outcome::Response { status: 503, expected: false }, 7));
+        let mut m = Recorder::new(&n);
+        m.merge(&a);
+        m.merge(&b);
+        let eps = m.endpoint_stats(&n, 1.0);
+        assert_eq!(eps.len(), 1);
+        let e = &eps[0];
+        assert_eq!((e.requests, e.failures, e.bytes_received, e.body_bytes), (3, 2, 300, 180));
+        assert_eq!(e.status_codes, BTreeMap::from([("200".into(), 1), ("503".into(), 1)]));
+        assert_eq!(e.failure_kinds, BTreeMap::from([("reset".into(), 1)]));
+        assert_eq!(e.latency, summary::latency(&m.all.duration));
+        assert_eq!(e.latency.count, 3);
+        assert_eq!(m.by_name(&n, "/").requests, 3);
+        assert_eq!(m.scenario_requests, vec![3]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use rand::Rng;
 use volley_metrics::Sample;
 use volley_metrics::recorder::Outcome;
-use volley_plan::{ResponseView, Scenario, ThinkTime, VuState};
+use volley_plan::{ResponseView, Scenario, Spec, Step, ThinkTime, VuState};
 
 use super::Ctx;
 use super::setup::StepInfo;
@@ -43,6 +43,23 @@ pub(super) fn think(vu: &mut VuState, tt: ThinkTime) -> Duration {
 pub(super) fn micros(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
 }
+/// A rendered request that cannot be sent: its URL and why.
+#[derive(Debug)]
+pub(super) struct Unsendable {
+    pub(super) url: String,
+    pub(super) reason: String,
+}
+
+/// Renders `step` for `vu` into the request as sent: the one way a step becomes a request,
+/// before the run for a static step (set-up) and per request otherwise (steps, batches).
+pub(super) fn prepare(step: &Step, spec: &Spec, vu: &mut VuState) -> Result<Prepared, Unsendable> {
+    let r = step.render(spec.base_url.as_ref(), &spec.http, vu);
+    match Prepared::new(r.method, &r.url, &r.headers, Bytes::from(r.body), spec.http.keepalive) {
+        Ok(p) => Ok(p.with_version(step.version_in(&spec.http))),
+        Err(reason) => Err(Unsendable { url: r.url, reason }),
+    }
+}
+
 /// A rendered request that cannot be sent (a CSV value making the port 108279) is counted as
 /// failure `other`; the first one of the process also says why on stderr, once, so the count
 /// has a reason without a line per request.
@@ -78,16 +95,8 @@ pub(super) async fn iteration(
             // A fixed request carries no cookies: render when the jar has some.
             Some(p) if vu.state.cookies.is_empty() => Ok(p),
             _ => {
-                let r = step.render(spec.base_url.as_ref(), &spec.http, &mut vu.state);
-                rendered = Prepared::new(
-                    r.method,
-                    &r.url,
-                    &r.headers,
-                    Bytes::from(r.body),
-                    spec.http.keepalive,
-                )
-                .map(|p| p.with_version(step.version_in(&spec.http)));
-                rendered.as_ref().map_err(|reason| warn_unsendable(&step.name, reason))
+                rendered = prepare(step, spec, &mut vu.state);
+                rendered.as_ref().map_err(|u| warn_unsendable(&step.name, &u.reason))
             }
         };
         let timeout = step.timeout.unwrap_or(spec.http.timeout);
@@ -227,15 +236,8 @@ pub(super) async fn pipelined(ctx: &Ctx, si: usize, vu: &mut Vu, n: usize) -> bo
     let req = match &info.fixed {
         Some(p) if vu.state.cookies.is_empty() => Ok(p),
         _ => {
-            let r = step.render(spec.base_url.as_ref(), &spec.http, &mut vu.state);
-            rendered = Prepared::new(
-                r.method,
-                &r.url,
-                &r.headers,
-                Bytes::from(r.body),
-                spec.http.keepalive,
-            );
-            rendered.as_ref().map_err(|reason| warn_unsendable(&step.name, reason))
+            rendered = prepare(step, spec, &mut vu.state);
+            rendered.as_ref().map_err(|u| warn_unsendable(&step.name, &u.reason))
         }
     };
     if vu.batch.len() < n {

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::HeaderName;
 use tokio_util::sync::CancellationToken;
 use volley_metrics::recorder::Names;
 use volley_plan::{Body, JsonTemplate, Spec, Step, VuState};
 
+use super::iteration::prepare;
 use crate::transport::{self, Origin, Prepared};
 use crate::{EngineError, RunOptions};
 
@@ -192,17 +192,8 @@ fn prepare_steps(spec: &Spec, names: &Names) -> Result<StepTable, EngineError> {
                 let key = (st.method.as_str().to_string(), st.name.clone());
                 let endpoint = names.endpoints.iter().position(|e| *e == key).unwrap_or(0);
                 let fixed = if is_static(st, spec) {
-                    let mut vu = VuState::new(0, 0);
-                    let r = st.render(spec.base_url.as_ref(), &spec.http, &mut vu);
-                    let p = Prepared::new(
-                        r.method,
-                        &r.url,
-                        &r.headers,
-                        Bytes::from(r.body),
-                        spec.http.keepalive,
-                    )
-                    .map_err(|reason| bad_url(&r.url, reason))?
-                    .with_version(st.version_in(&spec.http));
+                    let p = prepare(st, spec, &mut VuState::new(0, 0))
+                        .map_err(|u| EngineError::BadUrl { url: u.url, reason: u.reason })?;
                     if !origins.contains(&p.origin) {
                         origins.push(p.origin.clone());
                     }
