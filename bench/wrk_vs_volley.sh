@@ -9,7 +9,7 @@
 #
 # Environment: DURATION (s, default 10), CONNS (default 50), MEM_CONNS (default 10000),
 # RPS (default 20000), PORT (default 18080), STATUS_PORT (default 18081), H2C_PORT (default
-# 18082), TLS_PORT (default 18083), OHA (default /tmp/fast/oha/bin/oha or oha on PATH), VOLLEY (binary;
+# 18082), TLS_PORT (default 18083), DASH_PORT (default 18084), OHA (default /tmp/fast/oha/bin/oha or oha on PATH), VOLLEY (binary;
 # default target/release/volley, built if missing), NGINX_CPU (default 0), GEN_CPU (default 1).
 set -euo pipefail
 
@@ -23,7 +23,8 @@ PORT=${PORT:-18080}
 STATUS_PORT=${STATUS_PORT:-18081}
 H2C_PORT=${H2C_PORT:-18082}
 TLS_PORT=${TLS_PORT:-18083}
-SCENARIOS=${SCENARIOS:-c1 c50 c1000 body10k pipeline16 h2c h2tls}
+DASH_PORT=${DASH_PORT:-18084}
+SCENARIOS=${SCENARIOS:-c1 c50 c1000 body10k pipeline16 h2c h2tls dashboard}
 REPEAT=${REPEAT:-3}
 CMP_DURATION=${CMP_DURATION:-4}
 NGINX_CPU=${NGINX_CPU:-0}
@@ -286,7 +287,30 @@ cmp_scenario() {
                     -p "$H2_STREAMS" -d "${d}s" "${vout[@]}"
             fi
             return ;;
-        *) die "unknown scenario '$scen' (c1 c50 c1000 body10k pipeline16 h2c h2tls)" ;;
+        dashboard)
+            # The live dashboard's cost: -c 50 without and with --dashboard, a page's event
+            # stream open and /metrics scraped every second (the watcher's own CPU is not
+            # counted; the dashboard's server thread runs inside volley and is).
+            cmp_one "$scen" "$rep" wrk wrk -t1 -c"$c" -d"${d}s" "$url"
+            cmp_one "$scen" "$rep" volley "$VOLLEY" "$url" -c "$c" -d "${d}s" "${vout[@]}"
+            local dash="127.0.0.1:$DASH_PORT"
+            (
+                end=$(( $(date +%s) + d + 3 ))
+                until curl -fs "http://$dash/metrics" >/dev/null 2>&1; do
+                    [ "$(date +%s)" -lt "$end" ] || exit 0; sleep 0.05
+                done
+                curl -sN --max-time $((d + 2)) "http://$dash/events" >/dev/null 2>&1 &
+                while [ "$(date +%s)" -lt "$end" ] && curl -fs "http://$dash/metrics" >/dev/null 2>&1; do
+                    sleep 1
+                done
+                wait
+            ) &
+            local watcher=$!
+            cmp_one "$scen" "$rep" vol+dash "$VOLLEY" "$url" -c "$c" -d "${d}s" \
+                --dashboard="$dash" -q -o "$WORK/$scen.vol+dash.$rep.json"
+            wait "$watcher" 2>/dev/null || true
+            return ;;
+        *) die "unknown scenario '$scen' (c1 c50 c1000 body10k pipeline16 h2c h2tls dashboard)" ;;
     esac
     cmp_one "$scen" "$rep" wrk wrk -t1 -c"$c" -d"${d}s" "$url"
     [ -n "$OHA" ] && cmp_one "$scen" "$rep" oha "$OHA" --no-tui -c "$c" -z "${d}s" "$url"
@@ -399,6 +423,9 @@ else:
     goal("req per cpu-s, --pipeline 16 over unpipelined", None, 3.0, "")
 goal("HTTP/2 (h2c) cpu/req vs h2load", med(ratios.get(("h2c", "volley"), [])), 1.0, "{:.2f}x")
 goal("HTTP/2 (TLS) cpu/req vs h2load", med(ratios.get(("h2tls", "volley"), [])), 1.0, "{:.2f}x")
+vd, vn = data.get(("dashboard", "vol+dash"), {}), data.get(("dashboard", "volley"), {})
+goal("dashboard cost: cpu/req with --dashboard over without (-c 50)",
+     med([vd[k]["cpu"] / vn[k]["cpu"] for k in vd if k in vn]) if vd and vn else None, 1.02, "{:.3f}x")
 PY
 }
 

@@ -62,6 +62,8 @@ pub struct CapacityArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub load: LoadArgs,
+    #[command(flatten)]
+    pub dashboard: super::dashboard::DashboardArgs,
 }
 
 /// `5%` or `0.05`.
@@ -174,12 +176,20 @@ pub fn main(args: CapacityArgs) -> anyhow::Result<Outcome> {
     }
     let plan = plan(&args)?;
     let stop = Stop::on_signals();
+    let live = Live::new();
+    let dashboard = args.dashboard.start(&stop, &live)?;
     let quiet = args.quiet;
-    let (result, error) = plan.run(&stop, &Live::new(), &mut |e: CapacityEvent<'_>| {
+    let (result, error) = plan.run(&stop, &live, &mut |e: CapacityEvent<'_>| {
+        if let Some(d) = &dashboard {
+            d.capacity_event(&e);
+        }
         if !quiet {
             eprintln!("volley capacity: {e}");
         }
     });
+    if let Some(d) = dashboard {
+        d.finish_capacity(&result);
+    }
     if !result.steps.is_empty() {
         print!("\n{}", volley_report::capacity::text(&result));
     }

@@ -448,3 +448,64 @@ fn the_real_k6_cli_scales_pauses_and_resumes_an_externally_controlled_run() {
     assert!(vus[paused..].contains(&5), "{vus:?}");
     assert_eq!(result.config.scenarios[0].executor, "externally-controlled");
 }
+
+#[test]
+fn a_capacity_search_shows_its_steps_live_and_offers_its_report() {
+    // 20 ms per request, one at a time: 50 requests/s.
+    let server = crate::support::capacity_server::QueueServer::start(Duration::from_millis(20));
+    let dir = temp_dir();
+    let out = dir.path().join("capacity.json");
+    let (child, addr) = start(&[
+        "capacity",
+        &server.url(),
+        "--slo",
+        "http_req_duration: p(95)<100",
+        "--start",
+        "20",
+        "--step",
+        "1s",
+        "--settle",
+        "0s",
+        "--max-steps",
+        "4",
+        "--dashboard=127.0.0.1:0",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let events = http::sse(&addr, "/events", Duration::from_secs(90), |e| {
+        matches!(e["phase"].as_str(), Some("ended" | "interrupted"))
+    });
+    let done = child.wait(RUN_TIMEOUT);
+    done.expect_code(0);
+    let c: volley_metrics::capacity::CapacityResult =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+
+    // While it ran: the steps' requests rose within each step (a step is a run of its own).
+    let running: Vec<&Value> = events.iter().filter(|e| e["phase"] == "running").collect();
+    assert!(running.len() >= 2, "{} running events", running.len());
+    // The SLO is judged live as a threshold of the step.
+    assert!(
+        running.iter().any(|e| e["thresholds"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["expression"] == "p(95)<100"))),
+        "no live SLO verdict"
+    );
+    // At the end: every finished step, with the figures of the saved search, and the capacity.
+    let last = events.last().unwrap();
+    assert_eq!(last["phase"], "ended");
+    let cap = &last["capacity"];
+    let steps = cap["steps"].as_array().expect("the capacity panel");
+    assert_eq!(steps.len(), c.steps.len());
+    for (live, saved) in steps.iter().zip(&c.steps) {
+        assert_eq!(live["index"].as_u64(), Some(saved.index as u64));
+        assert_eq!(live["offered_rps"].as_f64(), Some(saved.figures.offered_rps));
+        assert_eq!(live["achieved_rps"].as_f64(), Some(saved.figures.achieved_rps));
+        assert_eq!(live["verdict"] == "good", saved.good, "{live}");
+    }
+    assert_eq!(cap["capacity_rps"].as_f64(), c.capacity_rps);
+    // The report offered at the end (carried by the last event) is the search's own, with its
+    // knee chart.
+    let report = last["report_html"].as_str().expect("the report comes with the end");
+    assert!(report.contains("<svg") && report.contains("apacity"), "{report}");
+}

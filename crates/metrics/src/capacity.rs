@@ -119,6 +119,16 @@ pub enum Phase {
     Bisect,
 }
 
+impl Phase {
+    /// As the result file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Ramp => "ramp",
+            Phase::Bisect => "bisect",
+        }
+    }
+}
+
 /// Why a step was bad.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]

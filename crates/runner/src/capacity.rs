@@ -49,11 +49,7 @@ impl std::fmt::Display for CapacityEvent<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CapacityEvent::Step { index, phase, rate } => {
-                let phase = match phase {
-                    Phase::Ramp => "ramp",
-                    Phase::Bisect => "bisect",
-                };
-                write!(f, "step {index} ({phase}): offering {rate:.2} req/s")
+                write!(f, "step {index} ({}): offering {rate:.2} req/s", phase.name())
             }
             CapacityEvent::Done(s) => {
                 let f2 = &s.figures;
@@ -239,7 +235,7 @@ fn guarded(
     stop: &Stop,
     parent: &Live,
 ) -> (Live, Arc<Mutex<Option<String>>>) {
-    let live = Live::new();
+    let live = parent.child();
     let slot = Arc::new(Mutex::new(None));
     let (me, s, p) = (slot.clone(), stop.clone(), parent.clone());
     live.subscribe(move |snap| {

@@ -43,6 +43,17 @@ impl Live {
         Live::default()
     }
 
+    /// A stream of its own readers that shares this one's steering and its need for results:
+    /// a part of a larger run (a capacity step) watched by its own guard, forwarding to the
+    /// parent, and still driven from the parent's dashboard.
+    pub fn child(&self) -> Live {
+        Live {
+            readers: Arc::default(),
+            results: self.results.clone(),
+            control: self.control.clone(),
+        }
+    }
+
     /// Calls `reader` with every snapshot of every run started after this call.
     pub fn subscribe(&self, reader: impl FnMut(&Snapshot) + Send + 'static) {
         self.readers.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(reader));
@@ -117,5 +128,17 @@ mod tests {
         drop(tx);
         h.join().unwrap();
         assert_eq!(*seen.lock().unwrap(), vec![(0, 1), (1, 1), (0, 2), (1, 2), (0, 3), (1, 3)]);
+    }
+
+    #[test]
+    fn a_child_has_its_own_readers_but_the_parents_control_and_needs() {
+        let parent = Live::new();
+        let child = parent.child();
+        assert!(!child.has_readers() && !child.wants_results());
+        parent.want_results();
+        assert!(child.wants_results());
+        assert!(Arc::ptr_eq(&parent.control(), &child.control()));
+        parent.subscribe(|_| {});
+        assert!(!child.has_readers());
     }
 }

@@ -43,22 +43,6 @@ pub struct H2Server {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-fn acceptor(alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert: CertificateDer<'static> = ck.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .unwrap();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    tokio_rustls::TlsAcceptor::from(Arc::new(config))
-}
-
 impl H2Server {
     pub fn start(b: H2Behavior) -> H2Server {
         let tls = b.tls;
@@ -109,7 +93,7 @@ impl H2Server {
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let counts = Arc::new(Counts::default());
-        let acceptor = tls.then(|| acceptor(alpn));
+        let acceptor = tls.then(|| super::tls::acceptor(alpn));
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let c = counts.clone();
         let thread = std::thread::spawn(move || {

@@ -1,6 +1,7 @@
 //! What the dashboard knows: the current run's per-second points (bounded: one per second,
 //! never raw samples), the latest result so far (assembled by the engine, thresholds
-//! evaluated by metrics' one evaluation), server samples, a sweep's progress, and at the end
+//! evaluated by metrics' one evaluation), server samples, a sweep's or a capacity search's
+//! progress, and at the end
 //! the final result and its HTML report. Every reader (event stream, Prometheus, k6's API)
 //! reads this one state.
 
@@ -19,6 +20,19 @@ pub enum Phase {
     Running,
     Ended,
     Interrupted,
+}
+
+/// A finished step of a capacity search, as the page lists it.
+#[derive(Debug, Clone)]
+pub struct CapacityRow {
+    pub index: usize,
+    pub phase: &'static str,
+    pub offered_rps: f64,
+    pub achieved_rps: f64,
+    pub p95_ms: f64,
+    pub error_rate: f64,
+    /// `good`, or why the step was bad (the SLOs it crossed, the shortfall).
+    pub verdict: String,
 }
 
 /// A measured run of a sweep, as the page lists it.
@@ -51,6 +65,12 @@ pub struct State {
     pub sweep_current: Option<usize>,
     pub sweep_note: Option<String>,
     pub sweep_rows: Vec<SweepRow>,
+    /// `capacity`: what the search is doing, its finished steps, and (at the end) the capacity
+    /// found with the rate that bounded it.
+    pub capacity_note: Option<String>,
+    pub capacity_rows: Vec<CapacityRow>,
+    pub capacity_rps: Option<f64>,
+    pub capacity_upper_rps: Option<f64>,
     /// The final HTML report (set once the run is over).
     pub report: Option<Arc<String>>,
     /// VUs a `k6 scale` asked for (not applied: see the k6 API).
@@ -226,6 +246,14 @@ impl State {
                 "note": self.sweep_note,
                 "runs": self.sweep_rows.iter().map(|r| json!({"instances": r.instances, "repeat": r.repeat,
                     "rps": r.rps, "p95_ms": r.p95_ms, "failures": r.failures})).collect::<Vec<_>>(),
+            })),
+            "capacity": (self.capacity_note.is_some() || !self.capacity_rows.is_empty()).then(|| json!({
+                "note": self.capacity_note,
+                "capacity_rps": self.capacity_rps,
+                "upper_rps": self.capacity_upper_rps,
+                "steps": self.capacity_rows.iter().map(|r| json!({"index": r.index, "phase": r.phase,
+                    "offered_rps": r.offered_rps, "achieved_rps": r.achieved_rps, "p95_ms": r.p95_ms,
+                    "error_rate": r.error_rate, "verdict": r.verdict})).collect::<Vec<_>>(),
             })),
             "report": self.report.is_some(),
         })

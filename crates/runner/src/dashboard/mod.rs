@@ -2,7 +2,8 @@
 //! serves the page (the project's own HTML/JS/CSS, embedded), a server-sent event stream of
 //! the [`board`] once a second, Prometheus at `/metrics` ([`prom`]), k6's REST API at
 //! `/v1/status` and `/v1/metrics` ([`k6`]), a stop button, and at the end the run's HTML
-//! report.
+//! report. A sweep (`scale`) and a capacity search (`capacity`) feed it their runs one after
+//! the other, plus their own progress: the instance counts or the steps so far.
 //!
 //! Security: loopback by default; any other address needs a token, which every request must
 //! carry (`Authorization: Bearer T`, `X-Volley-Token: T` or `?token=T`). Without a token the
@@ -29,9 +30,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use volley_metrics::RunResult;
 
+use crate::capacity::CapacityEvent;
 use crate::sweep::SweepEvent;
 use crate::{Live, Stop};
-use board::{Board, SweepRow};
+use board::{Board, CapacityRow, SweepRow};
 
 /// k6's dashboard port.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:5665";
@@ -208,6 +210,40 @@ impl Dashboard {
             }
             s.sweep_note = Some(e.to_string());
         });
+    }
+
+    /// A capacity search's progress: the step running, then each finished step's figures
+    /// and verdict.
+    pub fn capacity_event(&self, e: &CapacityEvent<'_>) {
+        self.app.board.update(|s| {
+            if let CapacityEvent::Done(step) = e {
+                let f = &step.figures;
+                s.capacity_rows.push(CapacityRow {
+                    index: step.index,
+                    phase: step.phase.name(),
+                    offered_rps: f.offered_rps,
+                    achieved_rps: f.achieved_rps,
+                    p95_ms: f.p95_ms,
+                    error_rate: f.error_rate,
+                    verdict: if step.good {
+                        "good".into()
+                    } else {
+                        step.reasons.iter().map(|r| r.short()).collect::<Vec<_>>().join("; ")
+                    },
+                });
+            }
+            s.capacity_note = Some(e.to_string());
+        });
+    }
+
+    /// The search is over: the capacity found, the search's HTML report, then
+    /// [`Dashboard::finish`].
+    pub fn finish_capacity(self, c: &volley_metrics::capacity::CapacityResult) {
+        self.app.board.update(|s| {
+            s.capacity_rps = c.capacity_rps;
+            s.capacity_upper_rps = c.upper_rps;
+        });
+        self.finish(None, volley_report::capacity::html(c).ok());
     }
 
     /// The run is over: its final figures and its HTML report (rendered by

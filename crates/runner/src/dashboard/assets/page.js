@@ -89,6 +89,14 @@
       $('sweep-note').textContent = (e.sweep.current ? 'now: ' + e.sweep.current + ' instance(s). ' : '') + (e.sweep.note || '');
       rows($('sweep-rows'), e.sweep.runs, (r) => [r.instances, r.repeat, fmt(r.rps, 1), fmt(r.p95_ms, 1), fmt(r.failures)]);
     }
+    if (e.capacity) {
+      const c = e.capacity;
+      $('capacity').hidden = false;
+      $('capacity-note').textContent = c.capacity_rps !== null && c.capacity_rps !== undefined
+        ? 'capacity: ' + fmt(c.capacity_rps, 1) + ' req/s' + (c.upper_rps ? ' (bad at ' + fmt(c.upper_rps, 1) + ' req/s)' : '')
+        : (c.note || '');
+      rows($('capacity-rows'), c.steps, (r) => [r.index, r.phase, fmt(r.offered_rps, 1), fmt(r.achieved_rps, 1), fmt(r.p95_ms, 1), fmt(r.error_rate * 100, 2) + ' %', r.verdict]);
+    }
     draw();
     if (e.phase === 'ended' || e.phase === 'interrupted') {
       $('stop').disabled = true;
