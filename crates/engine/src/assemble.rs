@@ -218,7 +218,7 @@ pub fn result(
             .map(|s| ScenarioConfig {
                 name: s.name.clone(),
                 executor: s.executor.name().to_string(),
-                description: schedule::describe(&s.executor),
+                description: s.executor.describe(),
             })
             .collect();
     }
