@@ -3,11 +3,14 @@
 //!
 //! Also the loader every command that reads result files shares (`compare`): one clear message
 //! for a missing file, a file that is not a result, or a result of another schema version.
+//! `volley report` also renders the sweeps of `volley scale -o` and the searches of `volley
+//! capacity -o` (Markdown, HTML), told apart by `volley_metrics::read::document_from_path`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use volley_metrics::RunResult;
+use volley_metrics::read::{Document, ReadError};
 use volley_report::{csv, html, junit, k6, markdown};
 
 use crate::outcome::{Outcome, usage};
@@ -48,35 +51,43 @@ pub struct ReportArgs {
 /// Reads and checks a result file with `volley_metrics::read` (histograms decode, counts add
 /// up); every problem is a usage error with a hint (exit 2).
 pub fn load_result(path: &Path) -> anyhow::Result<RunResult> {
-    use volley_metrics::read::{self, ReadError};
-    read::from_path(path).map_err(|e| {
-        let hint = match &e {
-            ReadError::Io(_) => {
-                "write one with `volley URL -o result.json` or `volley run PLAN --out result.json`"
-            }
-            ReadError::NoSchemaVersion => {
-                "pass the file written by `-o`/`--out`, not a report or a k6 summary"
-            }
-            ReadError::NotJson(_) => "pass the file written by `-o`/`--out`",
-            ReadError::SchemaVersion { .. } => "render it with the volley version that wrote it",
-            ReadError::Shape(_) => "was the file edited by hand?",
-            ReadError::Histogram { .. } | ReadError::Counts { .. } => {
-                "the file is damaged or was edited by hand; write it again with `-o`"
-            }
-        };
-        let what = match &e {
-            ReadError::Io(_) => format!("cannot read the result file `{}`", path.display()),
-            ReadError::NotJson(_) | ReadError::NoSchemaVersion => {
-                format!("`{}` is not a volley result file", path.display())
-            }
-            _ => format!("`{}` cannot be used", path.display()),
-        };
-        let detail = match &e {
-            ReadError::Io(io) => io.to_string(),
-            other => other.to_string(),
-        };
-        usage(format!("{what}: {detail}\n  hint: {hint}"))
-    })
+    volley_metrics::read::from_path(path).map_err(|e| read_error(path, e))
+}
+
+fn hint(e: &ReadError) -> &'static str {
+    match e {
+        ReadError::Io(_) => {
+            "write one with `volley URL -o result.json` or `volley run PLAN --out result.json`"
+        }
+        ReadError::NoSchemaVersion => {
+            "pass the file written by `-o`/`--out`, not a report or a k6 summary"
+        }
+        ReadError::NotJson(_) => "pass the file written by `-o`/`--out`",
+        ReadError::SchemaVersion { .. } | ReadError::DocumentVersion { .. } => {
+            "render it with the volley version that wrote it"
+        }
+        ReadError::Shape(_) => "was the file edited by hand?",
+        ReadError::Histogram { .. } | ReadError::Counts { .. } => {
+            "the file is damaged or was edited by hand; write it again with `-o`"
+        }
+        ReadError::Inner { source, .. } => hint(source),
+    }
+}
+
+/// One message with the file, what is wrong and a hint (a usage error: exit 2).
+fn read_error(path: &Path, e: ReadError) -> anyhow::Error {
+    let what = match &e {
+        ReadError::Io(_) => format!("cannot read the result file `{}`", path.display()),
+        ReadError::NotJson(_) | ReadError::NoSchemaVersion => {
+            format!("`{}` is not a volley result file", path.display())
+        }
+        _ => format!("`{}` cannot be used", path.display()),
+    };
+    let detail = match &e {
+        ReadError::Io(io) => io.to_string(),
+        other => other.to_string(),
+    };
+    usage(format!("{what}: {detail}\n  hint: {}", hint(&e)))
 }
 
 /// The format a file name asks for, from its extension.
@@ -158,12 +169,50 @@ pub fn write_report(path: &Path, result: &RunResult) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A sweep or a capacity search in `format` (Markdown, HTML, or the file itself).
+fn render_document(doc: &Document, format: Format, path: &Path) -> anyhow::Result<String> {
+    let (what, json) = match doc {
+        Document::Sweep(s) => ("sweep", serde_json::to_string_pretty(s)),
+        Document::Capacity(c) => ("capacity search", serde_json::to_string_pretty(c)),
+        Document::Run(_) => unreachable!("runs render through render_to"),
+    };
+    Ok(match (format, doc) {
+        (Format::Md, Document::Sweep(s)) => volley_report::scale::markdown(s),
+        (Format::Html, Document::Sweep(s)) => volley_report::scale::html(s)?,
+        (Format::Md, Document::Capacity(c)) => volley_report::capacity::markdown(c),
+        (Format::Html, Document::Capacity(c)) => volley_report::capacity::html(c)?,
+        (Format::Json, _) => json.context("serializing the file")? + "\n",
+        _ => {
+            return Err(usage(format!(
+                "`{}` is a {what}: it renders as md, html or json\n  hint: csv, junit and k6 \
+                 are formats of one run",
+                path.display()
+            )));
+        }
+    })
+}
+
 pub fn main(args: ReportArgs) -> anyhow::Result<Outcome> {
-    let result = load_result(&args.result)?;
     let format = match (args.format, &args.out) {
         (Some(f), _) => f,
         (None, Some(out)) => format_of(out)?,
         (None, None) => Format::Md,
+    };
+    let result = match volley_metrics::read::document_from_path(&args.result)
+        .map_err(|e| read_error(&args.result, e))?
+    {
+        Document::Run(r) => *r,
+        doc => {
+            let text = render_document(&doc, format, &args.result)?;
+            match &args.out {
+                Some(out) => {
+                    write(out, &text)?;
+                    eprintln!("wrote {}", out.display());
+                }
+                None => print!("{text}"),
+            }
+            return Ok(Outcome::Success);
+        }
     };
     match &args.out {
         Some(out) => {

@@ -61,7 +61,16 @@ pub fn execute(mut run: Run, output: &OutputArgs) -> anyhow::Result<Outcome> {
         d.finish_run(&result);
     }
     write_outputs(&result, output)?;
-    Ok(outcome_of(&result, &run.spec))
+    let protocol = volley_engine::protocol_spoken(&run.spec);
+    match outcome(&result, run.spec.http.insecure, protocol) {
+        Outcome::ThresholdsCrossed if output.no_threshold_exit => Ok(Outcome::Success),
+        o => Ok(o),
+    }
+}
+
+/// `-o -`: the result on stdout, framed.
+fn to_stdout(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
 }
 
 /// The runner's errors as the binary reports them: the user's mistakes exit 2.
@@ -77,7 +86,7 @@ pub fn run_error(e: RunError) -> anyhow::Error {
 /// the folder must exist and be writable, the path must not be a folder, and a report's
 /// extension must name a format (usage errors, exit 2).
 pub fn check_outputs(output: &OutputArgs) -> anyhow::Result<()> {
-    if let Some(path) = &output.out {
+    if let Some(path) = output.out.as_deref().filter(|p| !to_stdout(p)) {
         check_writable(path, "-o/--out")?;
     }
     if let Some(path) = &output.report {
@@ -87,7 +96,7 @@ pub fn check_outputs(output: &OutputArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+pub fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
     if path.is_dir() {
         return Err(usage(format!(
             "{flag} `{}` is a folder (hint: give a file name, e.g. {}/result.json)",
@@ -124,7 +133,7 @@ fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
 /// hint follows the most frequent failure kind ("is the service running" only for refused
 /// connections), and for the kinds a protocol mismatch or a certificate explains, one
 /// diagnostic connection (never counted) names the problem.
-fn why_no_response(result: &RunResult, spec: &volley_plan::Spec) -> (Option<String>, String) {
+fn why_no_response(result: &RunResult, insecure: bool, protocol: &str) -> (Option<String>, String) {
     let most = result.failures.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(*k)));
     let named = |name: &String| FailureKind::ALL.into_iter().find(|k| k.as_str() == name);
     let Some(kind) = most.and_then(|(name, _)| named(name)) else {
@@ -145,16 +154,18 @@ fn why_no_response(result: &RunResult, spec: &volley_plan::Spec) -> (Option<Stri
     );
     if second_look && let Some(url) = target {
         let wait = Duration::from_secs_f64(result.config.timeout_s.clamp(0.1, 2.0));
-        if let Some(found) = volley_engine::probe::diagnose(url, spec.http.insecure, wait) {
+        if let Some(found) = volley_engine::probe::diagnose(url, insecure, wait) {
             return (Some(found.cause()), found.hint().to_string());
         }
     }
-    (None, kind.hint(volley_engine::protocol_spoken(spec)).into_owned())
+    (None, kind.hint(protocol).into_owned())
 }
 
-/// Prints the summary (or JSON) and writes `-o` and `--report`.
+/// Prints the summary (or JSON) and writes `-o` and `--report`; `-o -` prints the result
+/// framed on stdout after the summary.
 fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> {
-    if let Some(path) = &output.out {
+    let framed = output.out.as_deref().is_some_and(to_stdout);
+    if let Some(path) = output.out.as_deref().filter(|p| !to_stdout(p)) {
         let json = serde_json::to_string_pretty(result).context("serializing the result")?;
         std::fs::write(path, json + "\n")
             .with_context(|| format!("cannot write the result to `{}`", path.display()))?;
@@ -170,10 +181,20 @@ fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> 
         let style = volley_report::terminal::Style { color };
         print!("{}", volley_report::terminal::render(result, style));
     }
+    if framed {
+        let json = serde_json::to_string_pretty(result).context("serializing the result")?;
+        print!("{}", volley_runner::kubernetes::frame(&json));
+    }
     Ok(())
 }
 
-fn outcome_of(result: &RunResult, spec: &volley_plan::Spec) -> Outcome {
+/// [`outcome`] of a run that spoke HTTP/1.1.
+pub fn outcome_of(result: &RunResult, insecure: bool) -> Outcome {
+    outcome(result, insecure, "HTTP/1.1")
+}
+
+/// The exit outcome of a run that spoke `protocol` (for the hint when nothing answered).
+fn outcome(result: &RunResult, insecure: bool, protocol: &str) -> Outcome {
     if result.interrupted {
         Outcome::Interrupted
     } else if result.totals.requests == 0 {
@@ -194,7 +215,7 @@ fn outcome_of(result: &RunResult, spec: &volley_plan::Spec) -> Outcome {
             result.totals.requests,
             kinds.join(", "),
         );
-        let (cause, hint) = why_no_response(result, spec);
+        let (cause, hint) = why_no_response(result, insecure, protocol);
         if let Some(cause) = cause {
             eprintln!("  cause: {cause}");
         }

@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use volley_metrics::sweep::Sweep;
-
 use crate::cluster::{CPU_HEAVY, MARK, unique_mark, wait_no_marked};
-use crate::support::{RUN_TIMEOUT, Spawned, VOLLEY, temp_dir, volley, volley_command};
+use crate::support::sweep::{DemoSweep, scale_demo};
+use crate::support::{RUN_TIMEOUT, Spawned, volley, volley_command};
 
 /// Steps of `/heavy` per request: a few milliseconds of CPU in a debug build.
 pub const HEAVY: &str = "/heavy?n=300000";
@@ -15,44 +14,27 @@ pub const HEAVY: &str = "/heavy?n=300000";
 #[test]
 fn two_instances_beat_one_on_a_cpu_bound_route() {
     let _cpu = CPU_HEAVY.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = temp_dir();
-    let out = dir.path().join("scale.json");
-    let md = dir.path().join("scale.md");
-    let mark = unique_mark("scale");
-    let mut cmd = volley_command(&[
+    let DemoSweep { run, sweep, markdown, .. } = scale_demo(
         "scale",
-        "--instances",
-        "1,2",
-        "--path",
-        HEAVY,
-        "-c",
-        "6",
-        "-d",
-        "4s",
-        "--warmup",
-        "1s",
-        "--generator-threads",
-        "1",
-        "--balancer-threads",
-        "1",
-        "-o",
-        out.to_str().unwrap(),
-        "--report",
-        md.to_str().unwrap(),
-        "--",
-        VOLLEY,
-        "serve-demo",
-        "--threads",
-        "1",
-        "--port",
-        "{port}",
-    ]);
-    cmd.env(MARK, &mark);
-    let run = Spawned::start(cmd).wait(Duration::from_secs(120));
-    run.expect_code(0);
-    assert!(wait_no_marked(&mark, Duration::from_secs(5)).is_empty(), "instances left behind");
-
-    let sweep: Sweep = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        &[
+            "--instances",
+            "1,2",
+            "--path",
+            HEAVY,
+            "-c",
+            "6",
+            "-d",
+            "4s",
+            "--warmup",
+            "1s",
+            "--generator-threads",
+            "1",
+            "--balancer-threads",
+            "1",
+        ],
+        &[],
+        Duration::from_secs(120),
+    );
     assert_eq!(sweep.sweep.len(), 2);
     assert_eq!(sweep.rows.iter().map(|r| r.instances).collect::<Vec<_>>(), vec![1, 2]);
     let (one, two) = (&sweep.sweep[0], &sweep.sweep[1]);
@@ -109,8 +91,7 @@ fn two_instances_beat_one_on_a_cpu_bound_route() {
         "{}",
         run.streams()
     );
-    let text = std::fs::read_to_string(&md).unwrap();
-    assert!(text.contains("| instances | req/s |"), "{text}");
+    assert!(markdown.contains("| instances | req/s |"), "{markdown}");
 }
 
 #[test]
@@ -144,36 +125,12 @@ fn a_service_that_cannot_start_fails_once_with_its_output() {
 
 #[test]
 fn restarts_during_a_run_are_counted_and_reported() {
-    let dir = temp_dir();
-    let out = dir.path().join("scale.json");
-    let mark = unique_mark("scale-restart");
-    let mut cmd = volley_command(&[
-        "scale",
-        "--instances",
-        "1",
-        "-n",
-        "200",
-        "--rps",
-        "100",
-        "--warmup",
-        "0s",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        VOLLEY,
-        "serve-demo",
-        "--threads",
-        "1",
-        "--port",
-        "{port}",
-        "--exit-after",
-        "40",
-    ]);
-    cmd.env(MARK, &mark);
-    let run = Spawned::start(cmd).wait(Duration::from_secs(90));
-    run.expect_code(0);
-    assert!(wait_no_marked(&mark, Duration::from_secs(5)).is_empty(), "instances left behind");
-    let sweep: Sweep = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let DemoSweep { sweep, .. } = scale_demo(
+        "scale-restart",
+        &["--instances", "1", "-n", "200", "--rps", "100", "--warmup", "0s"],
+        &["--exit-after", "40"],
+        Duration::from_secs(90),
+    );
     let r = &sweep.sweep[0];
     // 200 requests over 2 s, an exit every 40 responses: restarted at least twice (each
     // restart waits longer: 100 ms, 200 ms, ...; requests meanwhile get the balancer's 502).

@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use volley_metrics::sweep::Sweep;
-
 use crate::cluster::{MARK, unique_mark, wait_no_marked};
-use crate::support::{Spawned, VOLLEY, assert_accounting, temp_dir, volley_command};
+use crate::support::sweep::scale_demo;
+use crate::support::{Spawned, VOLLEY, assert_accounting, volley_command};
 
 pub fn nginx_available() -> bool {
     if volley_harness::nginx::available() {
@@ -23,43 +22,28 @@ fn scale_through_nginx_tallies_each_backend() {
     if !nginx_available() {
         return;
     }
-    let dir = temp_dir();
-    let out = dir.path().join("scale.json");
-    let md = dir.path().join("scale.md");
-    let mark = unique_mark("scale-nginx");
-    let mut cmd = volley_command(&[
-        "scale",
-        "--instances",
-        "1,2",
-        "--balancer",
-        "nginx",
-        "--path",
-        "/",
-        "-c",
-        "4",
-        "-n",
-        "600",
-        "--warmup",
-        "0s",
-        "--generator-threads",
-        "1",
-        "-o",
-        out.to_str().unwrap(),
-        "--report",
-        md.to_str().unwrap(),
-        "--",
-        VOLLEY,
-        "serve-demo",
-        "--threads",
-        "1",
-        "--port",
-        "{port}",
-    ]);
-    cmd.env(MARK, &mark);
-    let run = Spawned::start(cmd).wait(Duration::from_secs(90));
-    run.expect_code(0);
-    assert!(wait_no_marked(&mark, Duration::from_secs(5)).is_empty(), "instances left behind");
-    let sweep: Sweep = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let done = scale_demo(
+        "scale-nginx",
+        &[
+            "--instances",
+            "1,2",
+            "--balancer",
+            "nginx",
+            "--path",
+            "/",
+            "-c",
+            "4",
+            "-n",
+            "600",
+            "--warmup",
+            "0s",
+            "--generator-threads",
+            "1",
+        ],
+        &[],
+        Duration::from_secs(90),
+    );
+    let (sweep, markdown) = (&done.sweep, &done.markdown);
     assert_eq!(sweep.balancer, "nginx");
     assert_eq!(sweep.sweep.len(), 2);
     for r in &sweep.sweep {
@@ -80,9 +64,40 @@ fn scale_through_nginx_tallies_each_backend() {
     // Round-robin: two instances split the requests evenly.
     let two = &sweep.sweep[1].served;
     assert!(two[0].abs_diff(two[1]) <= 60, "{two:?}");
-    let report = std::fs::read_to_string(&md).unwrap();
-    assert!(report.contains("nginx"), "{report}");
-    assert!(report.contains(&sweep.sweep[1].backend_names[0]), "{report}");
+    assert!(markdown.contains("nginx"), "{markdown}");
+    // The findings name nginx as the balancer, not volley.
+    let findings = sweep.analysis.findings.join("\n");
+    assert!(
+        findings.contains("the balancer (nginx)") || findings.contains("The balancer (nginx)"),
+        "{findings}"
+    );
+    assert!(!findings.contains("for the balancer"), "{findings}");
+    // Seed 003's comparison, with a column per instance count and the figures of the runs.
+    assert!(markdown.contains("| metric | 1 instance | 2 instances |"), "{markdown}");
+    let responses: Vec<String> =
+        sweep.sweep.iter().map(|r| r.result.totals.responses.to_string()).collect();
+    assert!(markdown.contains(&format!("| responses | {} |", responses.join(" | "))), "{markdown}");
+    // `volley report` renders the saved sweep: the same Markdown, and the HTML page.
+    let json = done.json_path();
+    let json = json.to_str().unwrap();
+    let again =
+        crate::support::volley(&["report", json, "--format", "md"], crate::support::RUN_TIMEOUT);
+    again.expect_code(0);
+    assert_eq!(&again.stdout, markdown);
+    let html = done.dir.path().join("again.html");
+    crate::support::volley(
+        &["report", json, "-o", html.to_str().unwrap()],
+        crate::support::RUN_TIMEOUT,
+    )
+    .expect_code(0);
+    let html = std::fs::read_to_string(&html).unwrap();
+    assert!(html.contains("<h2>Comparison per instance count</h2>"), "{html}");
+    assert!(html.contains("id=\"throughput\"") && html.contains("id=\"latency\""), "{html}");
+    let csv =
+        crate::support::volley(&["report", json, "--format", "csv"], crate::support::RUN_TIMEOUT);
+    csv.expect_code(2);
+    assert!(csv.stderr.contains("is a sweep: it renders as md, html or json"), "{}", csv.stderr);
+    assert!(markdown.contains(&sweep.sweep[1].backend_names[0]), "{markdown}");
 }
 
 #[test]

@@ -36,10 +36,11 @@ pub enum HarnessError {
     PortInUse(u16),
     #[error("cannot listen on port {port}: {source}")]
     Bind { port: u16, source: std::io::Error },
-    #[error("instance {instance} exited during start-up ({status}){}", tail(.output))]
-    ExitedAtStart { instance: usize, status: String, output: Vec<String> },
-    #[error("instance {instance} was not ready after {}{}", humantime::format_duration(*.timeout), tail(.output))]
-    NeverReady { instance: usize, timeout: Duration, output: Vec<String> },
+    /// `instance` names it as its log lines do: `instance 2`, `nginx`.
+    #[error("{instance} exited during start-up ({status}){}", tail(.output))]
+    ExitedAtStart { instance: String, status: String, output: Vec<String> },
+    #[error("{instance} was not ready after {}{}", humantime::format_duration(*.timeout), tail(.output))]
+    NeverReady { instance: String, timeout: Duration, output: Vec<String> },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -90,7 +90,7 @@ pub struct Nginx {
 
 impl Nginx {
     /// Writes the configuration, starts nginx on 127.0.0.1:`port` and waits until it accepts
-    /// connections. `number` is the label its supervisor logs with.
+    /// connections. Its supervisor's log lines and errors call it `nginx`.
     pub fn start(
         port: u16,
         upstreams: &[SocketAddr],
@@ -125,7 +125,7 @@ impl Nginx {
             ready_timeout,
             echo_output: false,
         };
-        let sup = Supervisor::start(0, port, launch, epoch).map_err(|e| match e {
+        let sup = Supervisor::start_named(NGINX, port, launch, epoch).map_err(|e| match e {
             HarnessError::CommandNotFound(_) => HarnessError::NginxNotFound,
             e => e,
         })?;
@@ -250,6 +250,23 @@ mod tests {
         let resp = get(ng.addr());
         assert!(resp.starts_with("HTTP/1.1 200"), "{resp}\n{:?}", ng.error_log_tail());
         assert!(resp.contains(&format!("X-Served-By: {up_addr}")), "{resp}");
+        // Killed, it is restarted, and its events name it (not "instance 0").
+        let inst = ng.supervisor.as_ref().unwrap().instance.clone();
+        let pid = inst.pid.load(Ordering::SeqCst);
+        // SAFETY: kill has no memory-safety preconditions; the group is nginx's own.
+        unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let back = || inst.events.lock().unwrap().iter().any(|(_, e)| e.ends_with("is back"));
+        while !back() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let events: Vec<String> = inst.events.lock().unwrap().iter().map(|e| e.1.clone()).collect();
+        assert!(events.len() >= 2, "{events:?}");
+        assert!(
+            events[0].starts_with(&format!("nginx (pid {pid}) exited (killed by signal 9)")),
+            "{events:?}"
+        );
+        assert!(events.iter().all(|e| e.starts_with("nginx (pid ")), "{events:?}");
         ng.stop();
         drop(ng);
         assert!(!prefix.exists(), "the prefix directory is removed");

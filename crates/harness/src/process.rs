@@ -46,6 +46,8 @@ pub struct Launch {
 pub struct Instance {
     /// 1-based, as shown in `X-Served-By` and in reports.
     pub number: usize,
+    /// How log lines and errors name it: `instance 3`, or `nginx` for the balancer.
+    pub name: String,
     pub port: u16,
     pub addr: SocketAddr,
     /// PID of the running child, 0 while none runs.
@@ -63,8 +65,13 @@ pub struct Instance {
 
 impl Instance {
     pub(crate) fn new(number: usize, port: u16) -> Instance {
+        Instance::named(format!("instance {number}"), number, port)
+    }
+
+    fn named(name: String, number: usize, port: u16) -> Instance {
         Instance {
             number,
+            name,
             port,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             pid: AtomicU32::new(0),
@@ -102,7 +109,27 @@ impl Supervisor {
         launch: Launch,
         epoch: Instant,
     ) -> Result<Supervisor, HarnessError> {
-        let instance = Arc::new(Instance::new(number, port));
+        Supervisor::start_instance(Instance::new(number, port), launch, epoch)
+    }
+
+    /// Starts a supervised process that is not one of the numbered instances (nginx), named
+    /// `name` in log lines, events and errors.
+    pub fn start_named(
+        name: &str,
+        port: u16,
+        launch: Launch,
+        epoch: Instant,
+    ) -> Result<Supervisor, HarnessError> {
+        Supervisor::start_instance(Instance::named(name.into(), 0, port), launch, epoch)
+    }
+
+    fn start_instance(
+        instance: Instance,
+        launch: Launch,
+        epoch: Instant,
+    ) -> Result<Supervisor, HarnessError> {
+        let number = instance.number;
+        let instance = Arc::new(instance);
         let stopping = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let thread = {
@@ -189,7 +216,7 @@ fn supervise(
                     let _ = tx.send(StartReport::Failed(e));
                     return;
                 }
-                log(instance, epoch, format!("instance {} cannot restart: {e}", instance.number));
+                log(instance, epoch, format!("{} cannot restart: {e}", instance.name));
                 sleep_unless(stopping, backoff);
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
@@ -204,11 +231,7 @@ fn supervise(
                 if let Some(tx) = first.take() {
                     let _ = tx.send(StartReport::Ready);
                 } else {
-                    log(
-                        instance,
-                        epoch,
-                        format!("instance {} (pid {pid}) is back", instance.number),
-                    );
+                    log(instance, epoch, format!("{} (pid {pid}) is back", instance.name));
                 }
             }
             Readiness::Exited(status) => {
@@ -216,7 +239,7 @@ fn supervise(
                     // Let the output readers drain the pipes the child wrote before dying.
                     std::thread::sleep(Duration::from_millis(50));
                     let _ = tx.send(StartReport::Failed(HarnessError::ExitedAtStart {
-                        instance: instance.number,
+                        instance: instance.name.clone(),
                         status: describe(status),
                         output: instance.output_tail(),
                     }));
@@ -231,13 +254,13 @@ fn supervise(
                 tell_reaper('-', pid);
                 if let Some(tx) = first.take() {
                     let _ = tx.send(StartReport::Failed(HarnessError::NeverReady {
-                        instance: instance.number,
+                        instance: instance.name.clone(),
                         timeout: launch.ready_timeout,
                         output: instance.output_tail(),
                     }));
                     return;
                 }
-                log(instance, epoch, format!("instance {} was not ready in time", instance.number));
+                log(instance, epoch, format!("{} was not ready in time", instance.name));
             }
             Readiness::Stopping => {}
         }
@@ -259,8 +282,8 @@ fn supervise(
             instance,
             epoch,
             format!(
-                "instance {} (pid {pid}) exited ({how}); restart #{n} in {} ms",
-                instance.number,
+                "{} (pid {pid}) exited ({how}); restart #{n} in {} ms",
+                instance.name,
                 backoff.as_millis()
             ),
         );
@@ -377,7 +400,7 @@ fn pump(instance: Arc<Instance>, stream: impl Read + Send + 'static, echo: bool)
             let line = String::from_utf8_lossy(&line).trim_end().to_string();
             if echo {
                 let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "[instance {}] {line}", instance.number);
+                let _ = writeln!(err, "[{}] {line}", instance.name);
             }
             if let Ok(mut tail) = instance.output.lock() {
                 if tail.len() == TAIL_LINES {
@@ -481,6 +504,20 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("exit code 3"), "{msg}");
         assert!(msg.contains(&format!("boom on {port}")), "{msg}");
+    }
+
+    /// nginx is supervised like an instance but is not one: its messages say `nginx`.
+    #[test]
+    fn a_named_process_is_called_by_its_name() {
+        let port = free_ports(1).unwrap()[0];
+        let l = launch(&["sh", "-c", "exit 3"]);
+        let err = Supervisor::start_named("nginx", port, l.clone(), Instant::now()).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "nginx exited during start-up (exit code 3); it printed nothing"
+        );
+        let err = Supervisor::start(2, port, l, Instant::now()).err().unwrap();
+        assert!(err.to_string().starts_with("instance 2 exited during start-up"), "{err}");
     }
 
     #[test]

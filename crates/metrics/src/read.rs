@@ -6,11 +6,16 @@
 //! failed`, for the totals and for every endpoint; status and failure tallies match them). A
 //! report of a file that does not add up would print figures that are wrong, so such a file is
 //! refused with the field that is wrong named ([`ReadError`]).
+//!
+//! [`document_from_path`] reads any file volley writes with `-o`: one run, a sweep (`volley
+//! scale`) or a capacity search (`volley capacity`), each run inside checked the same way.
 
 use std::path::Path;
 
+use crate::capacity::{CAPACITY_SCHEMA_VERSION, CapacityResult};
 use crate::histogram::{self, DecodeError};
 use crate::result::{RunResult, SCHEMA_VERSION};
+use crate::sweep::{SWEEP_SCHEMA_VERSION, Sweep};
 
 /// Why a result file cannot be used; each message names the field at fault.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +41,73 @@ pub enum ReadError {
     /// A count that does not add up; `field` is its JSON path (`totals`, `endpoints[2]`).
     #[error("`{field}` does not add up: {detail}")]
     Counts { field: String, detail: String },
+    /// A sweep or capacity file of another schema version (`what`: `sweep`, `capacity search`).
+    #[error(
+        "it is a {what} of schema version {found} (written by volley {by}); this volley reads version {expected}"
+    )]
+    DocumentVersion { what: &'static str, found: u64, expected: u32, by: String },
+    /// A run inside a sweep or capacity file that fails the checks; `at` is its JSON path
+    /// (`sweep[1].result`, `steps[3].result`).
+    #[error("in `{at}`: {source}")]
+    Inner {
+        at: String,
+        #[source]
+        source: Box<ReadError>,
+    },
+}
+
+/// What a file volley wrote with `-o` holds.
+#[derive(Debug, Clone)]
+pub enum Document {
+    /// One run (quick mode, `run`, `merge`).
+    Run(Box<RunResult>),
+    /// A scaling sweep (`volley scale`, `volley demo`).
+    Sweep(Box<Sweep>),
+    /// A capacity search (`volley capacity`).
+    Capacity(Box<CapacityResult>),
+}
+
+/// Reads any file volley writes with `-o` (see [`document_from_str`]).
+pub fn document_from_path(path: &Path) -> Result<Document, ReadError> {
+    document_from_str(&std::fs::read_to_string(path)?)
+}
+
+/// Tells a sweep (top-level `sweep` and `rows`) and a capacity search (`steps` and
+/// `conclusion`) from a run's result, checks its schema version, and checks every run inside as
+/// [`from_str`] checks one.
+pub fn document_from_str(text: &str) -> Result<Document, ReadError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(ReadError::NotJson)?;
+    let has = |k: &str| value.get(k).is_some();
+    let (what, expected) = if has("sweep") && has("rows") {
+        ("sweep", SWEEP_SCHEMA_VERSION)
+    } else if has("steps") && has("conclusion") {
+        ("capacity search", CAPACITY_SCHEMA_VERSION)
+    } else {
+        return from_value(value).map(|r| Document::Run(Box::new(r)));
+    };
+    let Some(found) = value.get("schema_version").and_then(|v| v.as_u64()) else {
+        return Err(ReadError::NoSchemaVersion);
+    };
+    if found != u64::from(expected) {
+        let by = value.get("volley_version").and_then(|v| v.as_str()).unwrap_or("another version");
+        return Err(ReadError::DocumentVersion { what, found, expected, by: by.to_string() });
+    }
+    let inner = |at: String, r: &RunResult| {
+        check(r).map_err(|e| ReadError::Inner { at, source: Box::new(e) })
+    };
+    if what == "sweep" {
+        let s: Sweep = serde_json::from_value(value).map_err(ReadError::Shape)?;
+        for (i, run) in s.sweep.iter().enumerate() {
+            inner(format!("sweep[{i}].result"), &run.result)?;
+        }
+        Ok(Document::Sweep(Box::new(s)))
+    } else {
+        let c: CapacityResult = serde_json::from_value(value).map_err(ReadError::Shape)?;
+        for (i, step) in c.steps.iter().enumerate() {
+            inner(format!("steps[{i}].result"), &step.result)?;
+        }
+        Ok(Document::Capacity(Box::new(c)))
+    }
 }
 
 impl ReadError {
@@ -52,7 +124,10 @@ pub fn from_path(path: &Path) -> Result<RunResult, ReadError> {
 
 /// Parses and checks the text of a result file.
 pub fn from_str(text: &str) -> Result<RunResult, ReadError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(ReadError::NotJson)?;
+    from_value(serde_json::from_str(text).map_err(ReadError::NotJson)?)
+}
+
+fn from_value(value: serde_json::Value) -> Result<RunResult, ReadError> {
     let Some(found) = value.get("schema_version").and_then(|v| v.as_u64()) else {
         return Err(ReadError::NoSchemaVersion);
     };
@@ -254,5 +329,53 @@ mod tests {
         assert!(matches!(from_str(r#"{"schema_version": 1}"#), Err(ReadError::Shape(_))));
         let text = valid().to_string();
         assert!(matches!(from_str(&text[..text.len() / 2]), Err(ReadError::NotJson(_))));
+    }
+
+    /// Sweeps and capacity searches are told from runs, and the runs inside them are checked.
+    #[test]
+    fn documents_are_told_apart_and_their_runs_checked() {
+        use crate::sweep::{SweepRun, analyze};
+        let run = read(&valid()).unwrap();
+        assert!(matches!(document_from_str(&valid().to_string()), Ok(Document::Run(_))));
+        let runs = vec![SweepRun::from_result(1, 1, run.clone())];
+        let (rows, analysis) = analyze(&runs);
+        let sweep = Sweep {
+            schema_version: SWEEP_SCHEMA_VERSION,
+            volley_version: "0".into(),
+            command: vec!["app".into()],
+            workload: "GET /".into(),
+            balancer: "round-robin".into(),
+            machine: run.machine.clone(),
+            started_at: run.started_at.clone(),
+            sweep: runs,
+            rows,
+            analysis,
+        };
+        let mut v = serde_json::to_value(&sweep).unwrap();
+        assert!(matches!(document_from_str(&v.to_string()), Ok(Document::Sweep(s)) if *s == sweep));
+        v["sweep"][0]["result"]["totals"]["succeeded"] = 9.into();
+        let e = document_from_str(&v.to_string()).unwrap_err().to_string();
+        assert!(e.starts_with("in `sweep[0].result`: `totals` does not add up"), "{e}");
+        v["schema_version"] = 1.into();
+        let e = document_from_str(&v.to_string()).unwrap_err().to_string();
+        assert!(e.starts_with("it is a sweep of schema version 1 (written by volley 0)"), "{e}");
+
+        use crate::capacity::{CapacityHead, CapacityStep, Phase, Search, Settings};
+        let mut search = Search::new(Settings::default()).unwrap();
+        let step = CapacityStep::new(1, Phase::Ramp, 10.0, 1.0, None, run.clone());
+        search.record(10.0, &step.reasons);
+        let head = CapacityHead {
+            volley_version: "0".into(),
+            workload: "GET /".into(),
+            slos: vec![],
+            machine: run.machine.clone(),
+            started_at: run.started_at.clone(),
+        };
+        let c = CapacityResult::assemble(&search, vec![step], head);
+        let mut v = serde_json::to_value(&c).unwrap();
+        assert!(matches!(document_from_str(&v.to_string()), Ok(Document::Capacity(_))));
+        v["steps"][0]["result"]["status_codes"] = serde_json::json!({});
+        let e = document_from_str(&v.to_string()).unwrap_err().to_string();
+        assert!(e.starts_with("in `steps[0].result`: `status_codes` does not add up"), "{e}");
     }
 }

@@ -59,6 +59,10 @@ pub struct SweepRun {
     #[serde(default)]
     pub request_rps: f64,
     pub requests: u64,
+    /// Requests answered with an HTTP response of any status (requests minus transport
+    /// failures).
+    #[serde(default)]
+    pub responses: u64,
     pub failures: u64,
     pub error_rate: f64,
     /// `error_rate > HIGH_ERROR_RATE`: not used for speedup, efficiency or the fit.
@@ -165,6 +169,7 @@ impl SweepRun {
             rps,
             request_rps: t.rps,
             requests: t.requests,
+            responses: t.responses,
             failures: t.failed,
             error_rate: t.error_rate(),
             high_error_rate: t.error_rate() > HIGH_ERROR_RATE,
@@ -197,8 +202,13 @@ pub struct SweepRow {
     pub rps_max: f64,
     /// Sample standard deviation over repeats (0 for a single run).
     pub rps_stddev: f64,
-    /// Mean requests and failures per run.
+    /// Every request per second, failed ones included, mean over repeats (the traffic).
+    #[serde(default)]
+    pub request_rps: f64,
+    /// Mean requests, responses and failures per run.
     pub requests: f64,
+    #[serde(default)]
+    pub responses: f64,
     pub failures: f64,
     pub error_rate: f64,
     /// Some run at this count had a high error rate ([`HIGH_ERROR_RATE`]): no speedup.
@@ -312,7 +322,9 @@ pub fn rows(runs: &[SweepRun]) -> Vec<SweepRow> {
                 rps_min: rps.iter().copied().fold(f64::INFINITY, f64::min),
                 rps_max: rps.iter().copied().fold(0.0, f64::max),
                 rps_stddev: stddev,
+                request_rps: mean(rs.iter().map(|r| r.request_rps)),
                 requests: mean(rs.iter().map(|r| r.requests as f64)),
+                responses: mean(rs.iter().map(|r| r.responses as f64)),
                 failures: mean(rs.iter().map(|r| r.failures as f64)),
                 error_rate: mean(rs.iter().map(|r| r.error_rate)),
                 high_error_rate: rs.iter().any(|r| r.high_error_rate),

@@ -43,11 +43,14 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Dashed line (a second run in a comparison, a raw vs corrected pair).
     pub dashed: bool,
+    /// A dot on every point: for few, discrete points (one per instance count, one per step),
+    /// which a line alone would hide (a single point draws no line at all).
+    pub markers: bool,
 }
 
 impl Series {
     pub fn new(name: impl Into<String>, color: (u8, u8, u8), points: Vec<(f64, f64)>) -> Series {
-        Series { name: name.into(), color, points, dashed: false }
+        Series { name: name.into(), color, points, dashed: false, markers: false }
     }
 }
 
@@ -198,6 +201,10 @@ pub fn line_chart(chart: &Chart) -> Result<String, ChartError> {
             let color = RGBColor(s.color.0, s.color.1, s.color.2);
             let style = color.stroke_width(2);
             let pts = s.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite());
+            if s.markers {
+                ctx.draw_series(pts.clone().map(|p| Circle::new(p, 4, color.filled())))
+                    .map_err(err)?;
+            }
             let drawn = if s.dashed {
                 ctx.draw_series(DashedLineSeries::new(pts, 6, 4, style)).map_err(err)?
             } else {
@@ -350,6 +357,29 @@ mod tests {
         assert!(svg.contains("viewBox"));
         assert!(svg.contains("<polyline"));
         assert!(!svg.contains("<script>"));
+    }
+
+    #[test]
+    fn markers_draw_a_dot_per_point() {
+        let pts = vec![(1.0, 10.0), (2.0, 19.0), (3.0, 25.0)];
+        let plain = line_chart(&Chart {
+            x_label: "instances".into(),
+            y_label: "req/s".into(),
+            x_unit: Unit::Count,
+            y_unit: Unit::Count,
+            series: vec![Series::new("a", PALETTE[0], pts.clone())],
+        })
+        .unwrap();
+        let dotted = line_chart(&Chart {
+            x_label: "instances".into(),
+            y_label: "req/s".into(),
+            x_unit: Unit::Count,
+            y_unit: Unit::Count,
+            series: vec![Series { markers: true, ..Series::new("a", PALETTE[0], pts) }],
+        })
+        .unwrap();
+        assert_eq!(plain.matches("<circle").count(), 0);
+        assert_eq!(dotted.matches("<circle").count(), 3, "{dotted}");
     }
 
     #[test]

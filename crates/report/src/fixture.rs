@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use volley_metrics::histogram::{self, Micros};
 use volley_metrics::{
-    CheckResult, EndpointStats, InstanceUsage, LatencyStats, Machine, OpenModel, ResourceSample,
-    RunConfig, RunResult, SCHEMA_VERSION, ServerObservation, ThresholdResult, TimePoint, Totals,
+    BackendStats, CheckResult, EndpointStats, InstanceUsage, LatencyStats, Machine, OpenModel,
+    ResourceSample, RunConfig, RunResult, SCHEMA_VERSION, ServerObservation, ThresholdResult,
+    TimePoint, Totals,
 };
 use volley_metrics::{Contains, summary};
 
@@ -439,4 +440,87 @@ pub fn plan_run() -> RunResult {
     r.totals.iterations = r.totals.requests / 2;
     r.totals.interrupted_iterations = 3;
     r
+}
+
+/// A sweep like seed 003's (nginx in front of 2, 3 and 4 instances of a service on a 2-core
+/// machine), analysed the way `volley scale` does: throughput grows to 3 instances and then
+/// flattens, latency falls then rises, the 4-instance run has 1% failures (500s, 502s and
+/// timeouts), every instance and the balancer observed.
+pub fn sweep() -> volley_metrics::sweep::Sweep {
+    use volley_metrics::sweep::{SWEEP_SCHEMA_VERSION, Sweep, SweepRun, analyze};
+    // (instances, requests per second, failures per second, median ms, CPU % per instance)
+    let shape = [(2, 120, 0, 40.0, 93.0), (3, 170, 0, 30.0, 64.0), (4, 180, 2, 45.0, 48.0)];
+    let runs: Vec<SweepRun> = shape
+        .iter()
+        .map(|&(n, rps, fail, p50, cpu)| {
+            let seconds = vec![Second { requests: rps, failures: fail, p50_ms: p50, vus: 50 }; 4];
+            let spec = Spec {
+                concurrency: 50,
+                seconds,
+                endpoints: vec![("GET".into(), "/stock".into(), 1)],
+                server: Some((vec![cpu; n], 35.0)),
+                ..Spec::default()
+            };
+            let mut result = spec.build();
+            if let Some(s) = result.server.as_mut() {
+                let mut balancer = s.instances[0].clone();
+                balancer.label = "balancer".into();
+                balancer.cpu_pct_avg = 12.0;
+                s.balancer = Some(balancer);
+            }
+            // nginx names each backend by its address, as docker compose's network gives them;
+            // requests without an answer carry no name.
+            let names: Vec<String> = (0..n).map(|k| format!("172.18.0.{}:8000", k + 3)).collect();
+            let t = result.totals.clone();
+            let latency = result.endpoints[0].latency.clone();
+            let http_failed = t.failed - t.transport_failures;
+            result.backends = names
+                .iter()
+                .enumerate()
+                .map(|(k, name)| {
+                    let share =
+                        |total: u64| total / n as u64 + u64::from((k as u64) < total % n as u64);
+                    BackendStats {
+                        backend: name.clone(),
+                        requests: share(t.responses),
+                        failures: share(http_failed),
+                        latency: latency.clone(),
+                    }
+                })
+                .collect();
+            if t.transport_failures > 0 {
+                result.backends.push(BackendStats {
+                    backend: volley_metrics::sweep::NO_BACKEND.into(),
+                    requests: t.transport_failures,
+                    failures: t.transport_failures,
+                    latency: LatencyStats::default(),
+                });
+            }
+            let mut run = SweepRun::with_backends(n, 1, result, Some(&names));
+            run.other_cpu_pct = Some(4.0);
+            run
+        })
+        .collect();
+    let (rows, analysis) = analyze(&runs);
+    let mut s = Sweep {
+        schema_version: SWEEP_SCHEMA_VERSION,
+        volley_version: "0.1.0".into(),
+        command: vec!["docker".into(), "compose".into(), "up".into()],
+        workload: "GET /stock".into(),
+        balancer: "nginx".into(),
+        machine: Machine {
+            hostname: "lab".into(),
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            cpus: 2,
+            memory_bytes: 8 << 30,
+            threads: 2,
+        },
+        started_at: "2025-06-29T20:42:32Z".into(),
+        sweep: runs,
+        rows,
+        analysis,
+    };
+    s.analysis.findings = crate::sweep_findings::sweep(&s);
+    s
 }

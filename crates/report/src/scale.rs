@@ -1,9 +1,11 @@
 //! Renderers of a scaling sweep (`volley scale`, `volley demo`): the terminal table, Markdown
 //! and a self-contained HTML page, all from the same [`Sweep`] document.
 //!
-//! The table is the one seed 003 left empty (traffic, errors, p95 & p99, CPU and memory per
-//! instance) with speedup and efficiency added; the findings and the USL fit come from the
-//! sweep's own analysis so every format says the same thing.
+//! Markdown and HTML open with the comparison seed 003 left empty, in its layout (one row per
+//! figure, one column per instance count: traffic, errors, responses, p95 & p99, CPU and memory
+//! per instance) with throughput, speedup, efficiency and capacity added ([`comparison`]);
+//! the detailed table ([`table`], the terminal's) follows. The findings and the USL fit come
+//! from the sweep's own analysis so every format says the same thing.
 
 use minijinja::context;
 use volley_metrics::sweep::{Sweep, SweepRow, SweepRun};
@@ -48,6 +50,51 @@ fn rps_cell(r: &SweepRow) -> String {
         format::rate(r.rps)
     }
 }
+
+/// An absent figure (a capacity the sweep did not search, a speedup of a flagged count): a
+/// dash, never a 0 that would read as measured.
+const ABSENT: &str = "—";
+
+fn instances_header(n: usize) -> String {
+    if n == 1 { "1 instance".into() } else { format!("{n} instances") }
+}
+
+fn per_run(v: f64) -> String {
+    format::count(v.round() as u64)
+}
+
+/// The comparison seed 003 left empty, in its layout: one row per figure, one column per
+/// instance count. Counts are per run (means over repeats); `capacity` is the highest arrival
+/// rate within the SLOs, when the sweep searched it.
+pub fn comparison(s: &Sweep) -> Table {
+    let headers = std::iter::once("metric".to_string())
+        .chain(s.rows.iter().map(|r| instances_header(r.instances)));
+    let mut t = Table::new(headers);
+    let mut line = |label: &str, cell: &dyn Fn(&SweepRow) -> String| {
+        t.row(std::iter::once(label.to_string()).chain(s.rows.iter().map(cell)));
+    };
+    line("traffic (requests/s)", &|r| format::rate(r.request_rps));
+    line("errors (failed requests)", &|r| {
+        let flag = if r.high_error_rate { ", high: not used" } else { "" };
+        format!("{} ({}{flag})", per_run(r.failures), format::pct(r.error_rate))
+    });
+    line("responses", &|r| per_run(r.responses));
+    line("latency p95 / p99", &|r| format!("{} / {}", format::ms(r.p95_ms), format::ms(r.p99_ms)));
+    line("CPU per instance", &|r| per_instance(&r.cpu_pct, cpu));
+    line("memory per instance", &|r| per_instance(&r.mem_bytes, format::bytes));
+    line("throughput (successful/s)", &|r| rps_cell(r));
+    line("speedup", &|r| r.speedup.map_or(ABSENT.into(), |v| format!("{v:.2}×")));
+    line("efficiency", &|r| r.efficiency.map_or(ABSENT.into(), |v| format!("{:.0}%", v * 100.0)));
+    line("capacity (req/s within the SLOs)", &|_| ABSENT.into());
+    t
+}
+
+/// Said under the comparison in Markdown and HTML.
+const COMPARISON_NOTE: &str = "Traffic counts every request per second, failed ones included; \
+throughput only the successful responses, and speedup and efficiency are of throughput. \
+Errors and responses are per run (means over repeats). CPU: 100% = one core; memory: \
+resident set size, averaged over the run. —: no figure (speedup and efficiency of a count \
+with a high error rate; capacity when the sweep did not search it with --capacity).";
 
 /// Said under the main table in every format.
 const THROUGHPUT_NOTE: &str = "req/s counts successful responses only; a count whose error rate is high is not used for speedup, efficiency or the fit.";
@@ -193,7 +240,6 @@ fn draw_text(s: &Sweep) -> String {
     out
 }
 
-/// GitHub-flavoured Markdown.
 /// GitHub-flavoured Markdown. Every user string goes through [`escape::md_escape`], the
 /// command through [`escape::md_code_span`].
 pub fn markdown(s: &Sweep) -> String {
@@ -210,7 +256,10 @@ pub fn markdown(s: &Sweep) -> String {
         md_escape(&s.machine.hostname),
         md_escape(&s.machine.os)
     ));
-    out.push_str("## Throughput, latency and resources per instance count\n\n");
+    out.push_str("## Comparison per instance count\n\n");
+    out.push_str(&comparison(s).to_markdown());
+    out.push_str(&format!("\n{}\n", md_escape(COMPARISON_NOTE)));
+    out.push_str("\n## Throughput, latency and resources per instance count\n\n");
     out.push_str(&table(s).to_markdown());
     out.push_str(&format!("\n{}\n", md_escape(THROUGHPUT_NOTE)));
     out.push_str("\n## Balancer, load generator and distribution of requests\n\n");
@@ -230,11 +279,11 @@ fn throughput_chart(s: &Sweep) -> Result<String, ChartError> {
     let point = |r: &SweepRun| (r.instances as f64, r.rps);
     let measured: Vec<(f64, f64)> =
         s.sweep.iter().filter(|r| !r.high_error_rate).map(point).collect();
-    let mut series = vec![Series::new("successful req/s", PALETTE[0], measured)];
+    let mut series = vec![dots(Series::new("successful req/s", PALETTE[0], measured))];
     let flagged: Vec<(f64, f64)> =
         s.sweep.iter().filter(|r| r.high_error_rate).map(point).collect();
     if !flagged.is_empty() {
-        series.push(Series::new("high error rate (not used)", PALETTE[3], flagged));
+        series.push(dots(Series::new("high error rate (not used)", PALETTE[3], flagged)));
     }
     if let Some(u) = s.analysis.usl {
         let max_n = s.rows.iter().map(|r| r.instances).max().unwrap_or(1) as f64;
@@ -249,6 +298,28 @@ fn throughput_chart(s: &Sweep) -> Result<String, ChartError> {
         x_unit: Unit::Count,
         y_unit: Unit::Count,
         series,
+    })
+}
+
+fn dots(s: Series) -> Series {
+    Series { markers: true, ..s }
+}
+
+/// p50, p95 and p99 per instance count (means over repeats).
+fn latency_chart(s: &Sweep) -> Result<String, ChartError> {
+    let pts = |f: fn(&SweepRow) -> f64| -> Vec<(f64, f64)> {
+        s.rows.iter().map(|r| (r.instances as f64, f(r))).collect()
+    };
+    line_chart(&Chart {
+        x_label: "instances".into(),
+        y_label: "latency".into(),
+        x_unit: Unit::Count,
+        y_unit: Unit::Ms,
+        series: vec![
+            dots(Series::new("p50", PALETTE[0], pts(|r| r.p50_ms))),
+            dots(Series::new("p95", PALETTE[1], pts(|r| r.p95_ms))),
+            dots(Series::new("p99", PALETTE[3], pts(|r| r.p99_ms))),
+        ],
     })
 }
 
@@ -286,6 +357,9 @@ const PAGE: &str = r#"{% extends "base.html" %}
 Balancer: {{ balancer }}. Command: <code>{{ command }}</code></p>
 <h2>Findings</h2>
 <ul class="findings">{% for f in findings %}<li>{{ f }}</li>{% endfor %}</ul>
+<h2>Comparison per instance count</h2>
+{{ m.table(comparison) }}
+<p class="sub">{{ comparison_note }}</p>
 <h2>Throughput, latency and resources per instance count</h2>
 {{ m.table(main) }}
 <p class="sub">{{ throughput_note }}</p>
@@ -306,8 +380,10 @@ Balancer: {{ balancer }}. Command: <code>{{ command }}</code></p>
 pub fn html(s: &Sweep) -> Result<String, ReportError> {
     let mut env = html::environment()?;
     env.add_template("scale.html", PAGE)?;
-    let mut charts =
-        vec![html::chart("throughput", "Throughput by instance count", throughput_chart(s)?)];
+    let mut charts = vec![
+        html::chart("throughput", "Throughput by instance count", throughput_chart(s)?),
+        html::chart("latency", "Latency by instance count (p50, p95, p99)", latency_chart(s)?),
+    ];
     if s.sweep.iter().any(|r| !r.result.timeseries.is_empty()) {
         charts.push(html::chart("rps", "Requests per second during each run", rps_over_time(s)?));
     }
@@ -332,6 +408,8 @@ pub fn html(s: &Sweep) -> Result<String, ReportError> {
         workload => &s.workload,
         balancer => &s.balancer,
         command => s.command.join(" "),
+        comparison => comparison(s),
+        comparison_note => COMPARISON_NOTE,
         main => table(s),
         throughput_note => THROUGHPUT_NOTE,
         overhead => overhead_table(s),
@@ -409,5 +487,90 @@ mod tests {
     fn markdown_has_the_table() {
         let m = markdown(&sweep());
         assert!(m.contains("| instances | req/s |"), "{m}");
+    }
+
+    /// Seed 003's rows, in its order, for every instance count, with figures taken from the
+    /// runs' own totals.
+    #[test]
+    fn the_comparison_has_seed_003s_rows_for_every_count() {
+        let s = crate::fixture::sweep();
+        let t = comparison(&s);
+        assert_eq!(t.headers, ["metric", "2 instances", "3 instances", "4 instances"]);
+        let labels: Vec<&str> = t.rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "traffic (requests/s)",
+                "errors (failed requests)",
+                "responses",
+                "latency p95 / p99",
+                "CPU per instance",
+                "memory per instance",
+                "throughput (successful/s)",
+                "speedup",
+                "efficiency",
+                "capacity (req/s within the SLOs)",
+            ]
+        );
+        let cell = |label: &str, col: usize| {
+            t.rows.iter().find(|r| r[0] == label).map(|r| r[col + 1].clone()).unwrap()
+        };
+        for (k, run) in s.sweep.iter().enumerate() {
+            let tot = &run.result.totals;
+            let d = &run.result.metrics["http_req_duration"].values;
+            assert_eq!(cell("traffic (requests/s)", k), format::rate(tot.rps));
+            assert_eq!(
+                cell("errors (failed requests)", k),
+                format!("{} ({})", tot.failed, format::pct_of(tot.failed, tot.requests))
+            );
+            assert_eq!(cell("responses", k), format::count(tot.responses));
+            assert_eq!(
+                cell("latency p95 / p99", k),
+                format!("{} / {}", format::ms(d["p(95)"]), format::ms(d["p(99)"]))
+            );
+            let server = run.result.server.as_ref().unwrap();
+            assert_eq!(server.instances.len(), run.instances);
+            let cpus: Vec<String> =
+                server.instances.iter().map(|u| format!("{:.0}%", u.cpu_pct_avg)).collect();
+            assert_eq!(cell("CPU per instance", k), cpus.join(", "));
+            let mems: Vec<String> =
+                server.instances.iter().map(|u| format::bytes(u.mem_bytes_avg)).collect();
+            assert_eq!(cell("memory per instance", k), mems.join(", "));
+            assert_eq!(cell("capacity (req/s within the SLOs)", k), "—", "not searched: a dash");
+        }
+        // The fixture's 4-instance run lost 2 requests a second, some of them to timeouts: its
+        // responses are fewer than its requests and its failures add up.
+        let four = &s.sweep[2].result.totals;
+        assert!(four.failed == 8 && four.responses < four.requests, "{four:?}");
+        assert_eq!(s.sweep[2].served.iter().sum::<u64>(), four.responses);
+        assert_eq!(s.sweep[2].unattributed, four.transport_failures);
+        assert_eq!(cell("speedup", 0), "1.00×");
+        assert_eq!(cell("speedup", 1), format!("{:.2}×", s.sweep[1].rps / s.sweep[0].rps));
+        assert_eq!(
+            cell("efficiency", 2),
+            format!("{:.0}%", s.sweep[2].rps / s.sweep[0].rps / 2.0 * 100.0)
+        );
+    }
+
+    #[test]
+    fn markdown_snapshot() {
+        insta::assert_snapshot!(markdown(&crate::fixture::sweep()));
+    }
+
+    /// The HTML's comparison table, and the charts of throughput and latency per count, drawn.
+    #[test]
+    fn html_comparison_and_charts() {
+        let h = html(&crate::fixture::sweep()).unwrap();
+        let start = h.find("<h2>Comparison per instance count</h2>").expect("the comparison");
+        let end = start + h[start..].find("<h2>Throughput").unwrap();
+        insta::assert_snapshot!(&h[start..end]);
+        for id in ["throughput", "latency", "rps", "cpu-2", "cpu-3", "cpu-4"] {
+            assert!(h.contains(&format!("<figure class=\"chart\" id=\"{id}\">")), "chart {id}");
+        }
+        // One dot per instance count on each of the per-count series: throughput (3), p50,
+        // p95 and p99 (3 each).
+        let latency = &h[h.find("id=\"latency\"").unwrap()..];
+        let latency = &latency[..latency.find("</figure>").unwrap()];
+        assert_eq!(latency.matches("<circle").count(), 9, "{latency}");
     }
 }

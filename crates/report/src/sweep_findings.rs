@@ -11,7 +11,7 @@ use volley_metrics::sweep::{HIGH_ERROR_RATE, Sweep, SweepRow, USL_MIN_COUNTS, Us
 /// Every finding about a sweep: its rows and fit, then per-run facts (requests no instance
 /// answered, exits and restarts).
 pub fn sweep(s: &Sweep) -> Vec<String> {
-    let mut findings = rows_findings(&s.rows, s.analysis.usl.as_ref(), s.machine.cpus);
+    let mut findings = rows_findings(&s.rows, s.analysis.usl.as_ref(), s.machine.cpus, &s.balancer);
     for r in s.sweep.iter().filter(|r| r.unattributed > 0) {
         findings.push(format!(
             "{} instance(s), run {}: {} request(s) got no answer from any instance (the \
@@ -72,9 +72,37 @@ fn errors_and_restarts(rows: &[SweepRow], out: &mut Vec<String>) {
     }
 }
 
-/// The findings about rows and a fit; `cores` is the machine's core count. Speedup, the
-/// plateau and the latency trend use only the rows without a high error rate.
-pub fn rows_findings(rows: &[SweepRow], usl: Option<&UslFit>, cores: u32) -> Vec<String> {
+/// The balancer names of volley's own proxy ([`Sweep::balancer`] as `volley_harness`'s
+/// `Balancer::name` spells them): it runs inside volley, beside the load generator.
+const BUILTIN_BALANCERS: [&str; 2] = ["round-robin", "least-conn"];
+
+/// Who used the generator's and the balancer's CPU, in words: volley for both behind its own
+/// balancer, volley and nginx (or whatever balanced) otherwise.
+fn generator_and_balancer(g: f64, b: Option<f64>, balancer: &str) -> String {
+    match b {
+        Some(b) if BUILTIN_BALANCERS.contains(&balancer) => {
+            format!(
+                "volley itself used {g:.0}% CPU for load generation and {b:.0}% for the balancer"
+            )
+        }
+        Some(b) => format!(
+            "volley used {g:.0}% CPU for load generation and the balancer ({balancer}) {b:.0}%"
+        ),
+        None => {
+            format!("volley used {g:.0}% CPU for load generation (the balancer was not measured)")
+        }
+    }
+}
+
+/// The findings about rows and a fit; `cores` is the machine's core count, `balancer` the
+/// sweep's balancer ([`Sweep::balancer`]). Speedup, the plateau and the latency trend use only
+/// the rows without a high error rate.
+pub fn rows_findings(
+    rows: &[SweepRow],
+    usl: Option<&UslFit>,
+    cores: u32,
+    balancer: &str,
+) -> Vec<String> {
     let mut out = Vec::new();
     flagged(rows, &mut out);
     let all = rows;
@@ -156,7 +184,8 @@ pub fn rows_findings(rows: &[SweepRow], usl: Option<&UslFit>, cores: u32) -> Vec
             first.instances, first.cpu_pct_per_instance
         ));
     }
-    // The load generator (and the balancer, in the same process) must not be the limit.
+    // The load generator and the balancer (in volley's process, or nginx beside it) must not
+    // be the limit.
     if let Some(r) = rows.iter().max_by(|a, b| {
         a.generator_cpu_pct.unwrap_or(0.0).total_cmp(&b.generator_cpu_pct.unwrap_or(0.0))
     }) && let Some(g) = r.generator_cpu_pct
@@ -164,16 +193,20 @@ pub fn rows_findings(rows: &[SweepRow], usl: Option<&UslFit>, cores: u32) -> Vec
         let b = r.balancer_cpu_pct.unwrap_or(0.0);
         if g + b >= 80.0 {
             out.push(format!(
-                "volley itself used {g:.0}% CPU for load generation and {b:.0}% for the balancer \
-                 at {} instances: on a machine this size the measurement competes with the \
+                "{} at {} instances: on a machine this size the measurement competes with the \
                  service; treat the higher instance counts with caution.",
+                generator_and_balancer(g, r.balancer_cpu_pct, balancer),
                 r.instances
+            ));
+        } else if rows.iter().any(|r| r.balancer_cpu_pct.is_some()) {
+            out.push(format!(
+                "The balancer ({balancer}) used at most {:.0}% of a core and load generation \
+                 {g:.0}%: neither limited the results.",
+                rows.iter().filter_map(|r| r.balancer_cpu_pct).fold(0.0, f64::max)
             ));
         } else {
             out.push(format!(
-                "The balancer used at most {:.0}% of a core and load generation {g:.0}%: \
-                 neither limited the results.",
-                rows.iter().filter_map(|r| r.balancer_cpu_pct).fold(0.0, f64::max)
+                "Load generation used at most {g:.0}% of a core: it did not limit the results."
             ));
         }
     }
@@ -286,12 +319,12 @@ mod tests {
     fn findings_name_the_plateau() {
         let rows =
             with_speedups(vec![row(1, 100.0, 99.0), row(2, 190.0, 97.0), row(3, 195.0, 60.0)]);
-        let text = rows_findings(&rows, None, 2).join("\n");
+        let text = rows_findings(&rows, None, 2, "round-robin").join("\n");
         assert!(text.contains("1.95×"), "{text}");
         assert!(text.contains("Beyond 2 instance(s) throughput grows only 2.6%"), "{text}");
         assert!(text.contains("fell from 97% to 60%"), "{text}");
         assert!(text.contains("3 instances on 2 core(s)"), "{text}");
-        let text = rows_findings(&rows[..2], None, 2).join("\n");
+        let text = rows_findings(&rows[..2], None, 2, "round-robin").join("\n");
         assert!(text.contains("needs at least 3 instance counts"), "no fit given: {text}");
         assert!(!text.contains("R²"), "{text}");
     }
@@ -302,7 +335,7 @@ mod tests {
         (bad.high_error_rate, bad.error_rate, bad.failures, bad.requests) =
             (true, 0.96, 82_324.0, 85_754.0);
         let rows = with_speedups(vec![row(1, 1_000.0, 95.0), bad]);
-        let text = rows_findings(&rows, None, 2).join("\n");
+        let text = rows_findings(&rows, None, 2, "round-robin").join("\n");
         assert!(
             text.starts_with("2 instance(s): 96.0% of requests failed (82324 of 85754 per run)"),
             "{text}"
@@ -312,7 +345,43 @@ mod tests {
         assert!(!text.contains("R²"), "{text}");
         let mut only = rows[1].clone();
         only.instances = 1;
-        let text = rows_findings(&[only], None, 2).join("\n");
+        let text = rows_findings(&[only], None, 2, "round-robin").join("\n");
         assert!(text.contains("No instance count ran without a high error rate"), "{text}");
+    }
+
+    /// The finding names the balancer that ran: volley's own, or nginx beside it.
+    #[test]
+    fn the_generator_finding_names_the_real_balancer() {
+        let mut busy = row(2, 190.0, 50.0);
+        (busy.generator_cpu_pct, busy.balancer_cpu_pct) = (Some(70.0), Some(25.0));
+        let rows = with_speedups(vec![row(1, 100.0, 50.0), busy]);
+        let builtin = rows_findings(&rows, None, 2, "round-robin").join("\n");
+        assert!(
+            builtin.contains(
+                "volley itself used 70% CPU for load generation and 25% for the balancer at 2 \
+                 instances"
+            ),
+            "{builtin}"
+        );
+        let nginx = rows_findings(&rows, None, 2, "nginx").join("\n");
+        assert!(
+            nginx.contains(
+                "volley used 70% CPU for load generation and the balancer (nginx) 25% at 2 \
+                 instances"
+            ),
+            "{nginx}"
+        );
+        assert!(!nginx.contains("volley itself") && !nginx.contains("for the balancer"), "{nginx}");
+        let mut quiet = rows.clone();
+        (quiet[1].generator_cpu_pct, quiet[1].balancer_cpu_pct) = (Some(20.0), Some(9.0));
+        let nginx = rows_findings(&quiet, None, 2, "nginx").join("\n");
+        assert!(
+            nginx
+                .contains("The balancer (nginx) used at most 9% of a core and load generation 20%"),
+            "{nginx}"
+        );
+        quiet[1].balancer_cpu_pct = None;
+        let deployed = rows_findings(&quiet, None, 2, "external").join("\n");
+        assert!(deployed.contains("Load generation used at most 20% of a core"), "{deployed}");
     }
 }

@@ -10,6 +10,7 @@
 //!   split into small writes, possibly closing after each answer without saying so.
 //! - [`tls`]: an https server with a self-signed certificate.
 //! - [`demo`]: the real demo service (`volley serve-demo`) in-process on port 0.
+//! - [`sweep`]: `volley scale` of the demo service as a child ([`sweep::scale_demo`]).
 //! - [`assert_accounting`]: the invariants every result must keep.
 //!
 //! Everything here is synchronous: servers run on their own threads, so tests are plain
@@ -24,6 +25,7 @@ pub mod http;
 pub mod misbehave;
 pub mod process;
 pub mod scripted;
+pub mod sweep;
 pub mod tls;
 
 use std::time::Duration;
