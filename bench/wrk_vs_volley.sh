@@ -226,10 +226,14 @@ PY
 }
 
 length_mode() {
-    echo "== Memory vs run length: ${DURATION}s and $((DURATION * 6))s at -c $CONNS"
-    run short "$VOLLEY" "$URL" -c "$CONNS" -d "${DURATION}s" -q
+    # LENGTH_FLAGS adds flags to both runs, e.g. --dashboard=127.0.0.1:0 (its per-second
+    # history and the result it assembles each second must not grow memory either).
+    local extra
+    read -r -a extra <<<"${LENGTH_FLAGS:-}"
+    echo "== Memory vs run length: ${DURATION}s and $((DURATION * 6))s at -c $CONNS ${LENGTH_FLAGS:-}"
+    run short "$VOLLEY" "$URL" -c "$CONNS" -d "${DURATION}s" -q "${extra[@]}"
     local s=$RSS_KB sr=$REQS
-    run long "$VOLLEY" "$URL" -c "$CONNS" -d "$((DURATION * 6))s" -q
+    run long "$VOLLEY" "$URL" -c "$CONNS" -d "$((DURATION * 6))s" -q "${extra[@]}"
     echo "peak RSS: $((s / 1024)) MiB after $sr requests; $((RSS_KB / 1024)) MiB after $REQS requests"
 }
 

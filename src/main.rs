@@ -35,6 +35,8 @@ enum Command {
     Compare(cmd::compare::CompareArgs),
     /// Merge the results of a test's execution segments (shards) exactly.
     Merge(cmd::merge::MergeArgs),
+    /// Run a plan on Kubernetes in N segments (manifests, or --apply: run, collect, merge).
+    K8s(Box<cmd::k8s::K8sArgs>),
     /// Run the service as N instances behind a balancer, for each N, and compare.
     Scale(Box<cmd::scale::ScaleArgs>),
     /// The highest arrival rate the service sustains within SLOs (ramp, then bisect).
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Some(Command::Report(a)) => cmd::report::main(a),
         Some(Command::Merge(a)) => cmd::merge::main(a),
         Some(Command::Compare(a)) => cmd::compare::main(a),
+        Some(Command::K8s(a)) => cmd::k8s::main(*a),
         Some(Command::Scale(a)) => cmd::scale::main(*a),
         Some(Command::Capacity(a)) => cmd::capacity::main(*a),
         Some(Command::Cluster(a)) => cmd::cluster::main(a),

@@ -38,20 +38,7 @@ pub fn main(args: MergeArgs) -> anyhow::Result<Outcome> {
         results.push((path.display().to_string(), load_result(path)?));
     }
     let merged = merge_results(&results)?;
-    if let Some(path) = &args.out {
-        let json = serde_json::to_string_pretty(&merged).context("serializing the result")?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("cannot write the merged result to `{}`", path.display()))?;
-    }
-    if let Some(path) = &args.report {
-        super::report::write_report(path, &merged)?;
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&merged).context("serializing the result")?);
-    } else if !args.quiet {
-        let style = volley_report::terminal::Style { color: false };
-        print!("{}", volley_report::terminal::render(&merged, style));
-    }
+    write_merged(&merged, &args)?;
     if !volley_metrics::merge::covers_all(&merged.config.merged_segments) {
         eprintln!(
             "warning: the shards cover only part of the test (segments {})",
@@ -63,6 +50,26 @@ pub fn main(args: MergeArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// Writes `-o` and `--report` of a merged result and prints its summary (or JSON); shared
+/// with `volley k8s --apply`, whose shards are merged the same way.
+pub fn write_merged(merged: &volley_metrics::RunResult, args: &MergeArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.out {
+        let json = serde_json::to_string_pretty(merged).context("serializing the result")?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write the merged result to `{}`", path.display()))?;
+    }
+    if let Some(path) = &args.report {
+        super::report::write_report(path, merged)?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(merged).context("serializing the result")?);
+    } else if !args.quiet {
+        let style = volley_report::terminal::Style { color: false };
+        print!("{}", volley_report::terminal::render(merged, style));
+    }
+    Ok(())
 }
 
 /// Merges, and checks the merged result as the reader checks any file (its counts must add

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod compare;
 pub mod dashboard;
 pub mod demo;
+pub mod k8s;
 pub mod merge;
 pub mod quick;
 pub mod report;

@@ -92,9 +92,14 @@ pub struct LoadArgs {
 /// Where the result goes.
 #[derive(clap::Args, Debug, Clone)]
 pub struct OutputArgs {
-    /// Save the result file (JSON) here.
+    /// Save the result file (JSON) here; `-` prints it on stdout between the lines
+    /// `-----BEGIN VOLLEY RESULT-----` and `-----END VOLLEY RESULT-----` (a pod's logs).
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+    /// Exit 0 even when thresholds are crossed (they are still judged and saved): for a
+    /// shard, whose thresholds judge only its share (`volley merge` judges the whole).
+    #[arg(long = "no-threshold-exit")]
+    pub no_threshold_exit: bool,
     /// Print the result JSON to stdout instead of the summary.
     #[arg(long = "json")]
     pub json: bool,

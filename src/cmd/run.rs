@@ -61,7 +61,15 @@ pub fn execute(mut run: Run, output: &OutputArgs) -> anyhow::Result<Outcome> {
         d.finish_run(&result);
     }
     write_outputs(&result, output)?;
-    Ok(outcome_of(&result, run.spec.http.insecure))
+    match outcome_of(&result, run.spec.http.insecure) {
+        Outcome::ThresholdsCrossed if output.no_threshold_exit => Ok(Outcome::Success),
+        o => Ok(o),
+    }
+}
+
+/// `-o -`: the result on stdout, framed.
+fn to_stdout(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
 }
 
 /// The runner's errors as the binary reports them: the user's mistakes exit 2.
@@ -77,7 +85,7 @@ pub fn run_error(e: RunError) -> anyhow::Error {
 /// the folder must exist and be writable, the path must not be a folder, and a report's
 /// extension must name a format (usage errors, exit 2).
 pub fn check_outputs(output: &OutputArgs) -> anyhow::Result<()> {
-    if let Some(path) = &output.out {
+    if let Some(path) = output.out.as_deref().filter(|p| !to_stdout(p)) {
         check_writable(path, "-o/--out")?;
     }
     if let Some(path) = &output.report {
@@ -87,7 +95,7 @@ pub fn check_outputs(output: &OutputArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
+pub fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> {
     if path.is_dir() {
         return Err(usage(format!(
             "{flag} `{}` is a folder (hint: give a file name, e.g. {}/result.json)",
@@ -152,9 +160,11 @@ fn why_no_response(result: &RunResult, insecure: bool) -> (Option<String>, Strin
     (None, kind.hint().to_string())
 }
 
-/// Prints the summary (or JSON) and writes `-o` and `--report`.
+/// Prints the summary (or JSON) and writes `-o` and `--report`; `-o -` prints the result
+/// framed on stdout after the summary.
 fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> {
-    if let Some(path) = &output.out {
+    let framed = output.out.as_deref().is_some_and(to_stdout);
+    if let Some(path) = output.out.as_deref().filter(|p| !to_stdout(p)) {
         let json = serde_json::to_string_pretty(result).context("serializing the result")?;
         std::fs::write(path, json + "\n")
             .with_context(|| format!("cannot write the result to `{}`", path.display()))?;
@@ -170,10 +180,14 @@ fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> 
         let style = volley_report::terminal::Style { color };
         print!("{}", volley_report::terminal::render(result, style));
     }
+    if framed {
+        let json = serde_json::to_string_pretty(result).context("serializing the result")?;
+        print!("{}", volley_runner::kubernetes::frame(&json));
+    }
     Ok(())
 }
 
-fn outcome_of(result: &RunResult, insecure: bool) -> Outcome {
+pub fn outcome_of(result: &RunResult, insecure: bool) -> Outcome {
     if result.interrupted {
         Outcome::Interrupted
     } else if result.totals.requests == 0 {

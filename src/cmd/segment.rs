@@ -1,10 +1,11 @@
 //! The flags that make a run one shard of a distributed test: `--execution-segment`,
 //! `--execution-segment-sequence` (k6's syntax and semantics, parsed by
-//! `volley_metrics::segment`) and `--start-at` (the shared wall-clock start).
+//! `volley_metrics::segment`), `--execution-segment-index` (the I-th segment of the sequence,
+//! for a pod that knows only its index) and `--start-at` (the shared wall-clock start).
 
 use std::time::{Duration, SystemTime};
 
-use volley_metrics::segment::Tuple;
+use volley_metrics::segment::{Sequence, Tuple};
 
 use crate::outcome::usage;
 
@@ -23,6 +24,14 @@ pub struct SegmentArgs {
     /// exactly as the others expect.
     #[arg(long = "execution-segment-sequence", value_name = "R1,R2,...")]
     pub execution_segment_sequence: Option<String>,
+    /// Run the I-th segment of `--execution-segment-sequence` (0 is the first): what a pod of
+    /// an Indexed Job passes as `$(JOB_COMPLETION_INDEX)`.
+    #[arg(
+        long = "execution-segment-index",
+        value_name = "I",
+        conflicts_with = "execution_segment"
+    )]
+    pub execution_segment_index: Option<String>,
     /// Wait until this UTC time (RFC 3339, `2026-12-02T03:00:00Z`) before starting: the
     /// shared start of the shards.
     #[arg(long = "start-at", value_name = "RFC3339")]
@@ -32,8 +41,39 @@ pub struct SegmentArgs {
 impl SegmentArgs {
     /// The segment to run (the whole test without the flags); a bad value is a usage error.
     pub fn tuple(&self) -> anyhow::Result<Tuple> {
+        if let Some(index) = &self.execution_segment_index {
+            return self.indexed(index);
+        }
         Tuple::parse(self.execution_segment.as_deref(), self.execution_segment_sequence.as_deref())
             .map_err(|e| usage(format!("--execution-segment: {e}")))
+    }
+
+    /// `--execution-segment-index I`: the I-th segment of the sequence.
+    fn indexed(&self, index: &str) -> anyhow::Result<Tuple> {
+        let Some(text) = &self.execution_segment_sequence else {
+            return Err(usage(
+                "--execution-segment-index needs --execution-segment-sequence (hint: \
+                 --execution-segment-sequence 0,1/4,1/2,3/4,1 --execution-segment-index 2)",
+            ));
+        };
+        let sequence = Sequence::parse(text)
+            .map_err(|e| usage(format!("--execution-segment-sequence: {e}")))?;
+        let count = sequence.segments().count();
+        let i: usize = index.trim().parse().map_err(|_| {
+            usage(format!(
+                "--execution-segment-index `{index}` is not a number (hint: 0 to {}; in a pod, \
+                 set the JOB_COMPLETION_INDEX variable in the container's env)",
+                count - 1
+            ))
+        })?;
+        let segment = sequence.segments().nth(i).ok_or_else(|| {
+            usage(format!(
+                "--execution-segment-index {i}: the sequence `{text}` has {count} segments \
+                 (hint: 0 to {})",
+                count - 1
+            ))
+        })?;
+        Tuple::new(segment, Some(sequence)).map_err(|e| usage(format!("--execution-segment: {e}")))
     }
 
     /// The start time, checked against `now`.
@@ -78,8 +118,30 @@ mod tests {
         SegmentArgs {
             execution_segment: seg.map(Into::into),
             execution_segment_sequence: seq.map(Into::into),
+            execution_segment_index: None,
             start_at: at.map(Into::into),
         }
+    }
+
+    #[test]
+    fn an_index_picks_the_segment_of_the_sequence() {
+        let is_usage = |e: anyhow::Error| e.chain().any(|c| c.is::<crate::outcome::Usage>());
+        let at = |i: &str, seq: Option<&str>| SegmentArgs {
+            execution_segment_index: Some(i.into()),
+            ..args(None, seq, None)
+        };
+        let seq = Some("0,1/4,1/2,3/4,1");
+        let t = at("2", seq).tuple().unwrap();
+        assert_eq!(t.segment.to_string(), "1/2:3/4");
+        assert_eq!(t, args(Some("1/2:3/4"), seq, None).tuple().unwrap());
+        assert_eq!(at("0", seq).tuple().unwrap().segment.to_string(), "0:1/4");
+        for bad in [at("4", seq), at("$(JOB_COMPLETION_INDEX)", seq), at("-1", seq), at("0", None)]
+        {
+            let e = bad.tuple().unwrap_err();
+            assert!(is_usage(e), "{bad:?}");
+        }
+        let e = at("4", seq).tuple().unwrap_err().to_string();
+        assert!(e.contains("has 4 segments (hint: 0 to 3)"), "{e}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod fuzz;
 mod hardening_cli;
 mod hardening_engine;
 mod hardening_report;
+mod k8s;
 mod merge;
 mod open_model;
 mod plan;

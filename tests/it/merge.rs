@@ -123,6 +123,14 @@ fn arrival_rate_shards_add_up_to_the_server_count_and_the_whole_run() {
     assert_eq!(server.requests() - before, 60, "the server's count");
     assert_eq!(m.totals.requests + m.totals.dropped, 60);
     assert_eq!(m.totals.requests, server.requests() - before);
+    // Each shard's target is its share (20 of the 60 arrivals in 1 s), so its own report
+    // reads achieved against what it was asked for, not a third of the plan's rate; the
+    // shares add back up to the plan's rate.
+    for s in &shards {
+        let om = s.open_model.as_ref().unwrap();
+        assert_eq!(om.target_rps, 20.0, "{:?}", s.config.execution_segment);
+        assert_eq!(s.totals.requests + s.totals.dropped, 20);
+    }
     assert_eq!(m.open_model.as_ref().unwrap().target_rps, 60.0);
 }
 

@@ -10,6 +10,7 @@ use volley_metrics::result::{
     Group, Machine, Metric, OpenModel, RunConfig, RunResult, SCHEMA_VERSION, ScenarioConfig,
     TimePoint, Totals,
 };
+use volley_metrics::segment::Tuple;
 use volley_metrics::{FailureKind, MetricKey, Recorder, catalogue, histogram, summary, threshold};
 use volley_plan::{Executor, Spec};
 
@@ -36,6 +37,8 @@ pub struct Facts {
     pub responses_h2: u64,
     /// Share of the worker threads' time their event loops were not idle, 0..=1.
     pub generator_busy: f64,
+    /// The segment this generator ran (the whole test unless it is one shard).
+    pub segment: Tuple,
 }
 
 /// An open-model shortfall with the worker threads this busy is the generator's limit: they
@@ -154,14 +157,25 @@ pub fn result(
     let open_model = (!open.is_empty()).then(|| {
         histograms.insert("http_req_duration_raw".into(), histogram::encode(&r.raw));
         histograms.insert("schedule_lag".into(), histogram::encode(&r.lag));
-        // The rate asked for, exactly (`--rps 500` is 500, not arrivals / rounded window).
+        // The rate asked for, exactly (`--rps 500` is 500, not arrivals / rounded window);
+        // a shard's is its share of the arrivals (so that keeping its schedule reads as
+        // achieved == target, and the shards' targets add up to the test's).
         let target: f64 = open
             .iter()
-            .map(|s| match &s.executor {
-                Executor::ConstantArrivalRate { rate, .. } => *rate,
-                e => {
-                    let d = schedule::executor_duration(e).as_secs_f64();
-                    if d > 0.0 { schedule::total_arrivals(e) as f64 / d } else { 0.0 }
+            .map(|s| {
+                let e = &s.executor;
+                let all = schedule::total_arrivals(e);
+                let mine = f.segment.scale(all) as f64;
+                match e {
+                    Executor::ConstantArrivalRate { rate, .. } if f.segment.is_full() => *rate,
+                    Executor::ConstantArrivalRate { rate, .. } if all > 0 => {
+                        *rate * mine / all as f64
+                    }
+                    Executor::ConstantArrivalRate { .. } => 0.0,
+                    e => {
+                        let d = schedule::executor_duration(e).as_secs_f64();
+                        if d > 0.0 { mine / d } else { 0.0 }
+                    }
                 }
             })
             .sum();
@@ -204,7 +218,7 @@ pub fn result(
             .map(|s| ScenarioConfig {
                 name: s.name.clone(),
                 executor: s.executor.name().to_string(),
-                description: schedule::describe(&s.executor),
+                description: s.executor.describe(),
             })
             .collect();
     }

@@ -503,50 +503,6 @@ pub fn total_arrivals(executor: &Executor) -> u64 {
     n.min(cap)
 }
 
-/// k6's one-line description of a scenario's schedule.
-pub fn describe(executor: &Executor) -> String {
-    let d = |x: &Duration| humantime::format_duration(*x).to_string();
-    match executor {
-        Executor::ConstantVus { vus, duration } => {
-            format!("{vus} looping VUs for {}", d(duration))
-        }
-        Executor::ExternallyControlled { .. } => executor.describe(),
-        Executor::RampingVus { start_vus, stages, graceful_ramp_down } => {
-            let max = stages.iter().map(|s| s.target as u64).fold(*start_vus as u64, u64::max);
-            let total = stages.iter().fold(Duration::ZERO, |a, s| a.saturating_add(s.duration));
-            format!(
-                "up to {max} looping VUs for {} over {} stages (gracefulRampDown: {})",
-                d(&total),
-                stages.len(),
-                d(graceful_ramp_down)
-            )
-        }
-        Executor::PerVuIterations { vus, iterations, max_duration } => format!(
-            "{iterations} iterations for each of {vus} VUs (maxDuration: {})",
-            d(max_duration)
-        ),
-        Executor::SharedIterations { vus, iterations, max_duration } => format!(
-            "{iterations} iterations shared among {vus} VUs (maxDuration: {})",
-            d(max_duration)
-        ),
-        Executor::ConstantArrivalRate { rate, duration, max_vus, pre_allocated_vus, .. } => {
-            format!(
-                "{rate} iterations/s for {} (maxVUs: {pre_allocated_vus}-{max_vus})",
-                d(duration)
-            )
-        }
-        Executor::RampingArrivalRate { start_rate, stages, pre_allocated_vus, max_vus } => {
-            let max = stages.iter().map(|s| s.target).fold(*start_rate, f64::max);
-            let total = stages.iter().fold(Duration::ZERO, |a, s| a.saturating_add(s.duration));
-            format!(
-                "up to {max} iterations/s for {} over {} stages (maxVUs: {pre_allocated_vus}-{max_vus})",
-                d(&total),
-                stages.len()
-            )
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1106,9 +1062,8 @@ mod tests {
     }
 
     #[test]
-    fn descriptions_name_the_schedule() {
+    fn a_constant_schedule_lasts_its_duration() {
         let e = Executor::ConstantVus { vus: 5, duration: s(30.0) };
-        assert_eq!(describe(&e), "5 looping VUs for 30s");
         assert_eq!(executor_duration(&e), s(30.0));
     }
 }

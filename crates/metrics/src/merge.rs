@@ -357,8 +357,8 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
     let opens: Vec<&OpenModel> =
         results.iter().filter_map(|(_, r)| r.open_model.as_ref()).collect();
     out.open_model = (!opens.is_empty()).then(|| OpenModel {
-        // Every shard records the plan's rate (the same plan): the test's target, not a sum.
-        target_rps: opens[0].target_rps,
+        // Every shard records its share of the plan's rate: theirs add up to the union's.
+        target_rps: opens.iter().map(|o| o.target_rps).sum(),
         achieved_rps: per_s(out.totals.requests, duration_s),
         dropped: opens.iter().map(|o| o.dropped).sum(),
         generator_busy: opens.iter().map(|o| o.generator_busy).fold(0.0, f64::max),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::spec::{Executor, ThinkTime};
+use crate::spec::{Executor, Stage, ThinkTime};
 
 /// A duration as k6 prints it: `500ms`, `30s`, `2m0s`, `1h30m0s`, `1.5s`.
 pub fn format_duration(d: Duration) -> String {
@@ -30,6 +30,11 @@ fn rate(r: f64) -> String {
     if (r - r.round()).abs() < 1e-9 { format!("{r:.0}") } else { format!("{r:.2}") }
 }
 
+/// The stages' total length; saturating, since a plan may hold absurd durations.
+fn total(stages: &[Stage]) -> Duration {
+    stages.iter().fold(Duration::ZERO, |a, s| a.saturating_add(s.duration))
+}
+
 impl Executor {
     /// How long the executor's schedule lasts, without graceful stop (`None`: until the
     /// iterations are done, bounded by `max_duration`).
@@ -39,7 +44,7 @@ impl Executor {
             | Executor::ExternallyControlled { duration, .. }
             | Executor::ConstantArrivalRate { duration, .. } => Some(*duration),
             Executor::RampingVus { stages, .. } | Executor::RampingArrivalRate { stages, .. } => {
-                Some(stages.iter().map(|s| s.duration).sum())
+                Some(total(stages))
             }
             Executor::PerVuIterations { .. } | Executor::SharedIterations { .. } => None,
         }
@@ -58,7 +63,7 @@ impl Executor {
             Executor::RampingVus { stages, graceful_ramp_down, .. } => format!(
                 "Up to {} looping VUs for {} over {} stages (gracefulRampDown: {})",
                 self.max_vus(),
-                format_duration(stages.iter().map(|s| s.duration).sum()),
+                format_duration(total(stages)),
                 stages.len(),
                 format_duration(*graceful_ramp_down)
             ),
@@ -84,7 +89,7 @@ impl Executor {
                 format!(
                     "Up to {} iterations/s for {} over {} stages (maxVUs: {max_vus}, preAllocatedVUs: {pre_allocated_vus})",
                     rate(peak),
-                    format_duration(stages.iter().map(|s| s.duration).sum()),
+                    format_duration(total(stages)),
                     stages.len()
                 )
             }
@@ -106,7 +111,6 @@ impl ThinkTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Stage;
 
     #[test]
     fn durations_like_k6() {

@@ -93,6 +93,7 @@ pub fn load_str(
         origin: origin.to_string(),
         base_dir: base_dir.to_path_buf(),
         ctx: CompileContext::default(),
+        files: Vec::new(),
     };
     let spec = r.plan(&root, origin);
     let mut errors = r.errors;
@@ -311,6 +312,8 @@ struct Resolver {
     origin: String,
     base_dir: PathBuf,
     ctx: CompileContext,
+    /// The files read so far, as written in the plan ([`Spec::files`]).
+    files: Vec<String>,
 }
 
 /// What a scenario inherits from the top of the plan.
@@ -321,6 +324,12 @@ struct Shared {
 }
 
 impl Resolver {
+    fn read_file(&mut self, file: &str) {
+        if !self.files.iter().any(|f| f == file) {
+            self.files.push(file.to_string());
+        }
+    }
+
     fn err(&mut self, pos: &Pos, message: impl Into<String>, hint: impl Into<Option<String>>) {
         self.errors.push(pos.error(message, hint.into()));
     }
@@ -743,6 +752,7 @@ impl Resolver {
             http,
             variables,
             feeders,
+            files: std::mem::take(&mut self.files),
             source: Some(origin.to_string()),
         })
     }
@@ -814,13 +824,16 @@ impl Resolver {
             let Some(mode) = mode else { continue };
             let path = self.base_dir.join(&file);
             match read_csv(&path) {
-                Ok((columns, rows)) => out.push(Feeder {
-                    name,
-                    columns,
-                    rows: Arc::new(rows),
-                    mode,
-                    cursor: Default::default(),
-                }),
+                Ok((columns, rows)) => {
+                    self.read_file(&file);
+                    out.push(Feeder {
+                        name,
+                        columns,
+                        rows: Arc::new(rows),
+                        mode,
+                        cursor: Default::default(),
+                    })
+                }
                 Err(e) => self.err(
                     &file_node.pos,
                     format!("data `{name}`: {e}"),
@@ -1471,7 +1484,10 @@ impl Resolver {
             let file = self.text(f, "body_file")?;
             let path = self.base_dir.join(&file);
             match crate::files::read_limited(&path, crate::files::MAX_BODY_BYTES) {
-                Ok(bytes) => Some(Body::Bytes(Arc::from(bytes))),
+                Ok(bytes) => {
+                    self.read_file(&file);
+                    Some(Body::Bytes(Arc::from(bytes)))
+                }
                 Err(e) => {
                     self.err(
                         &f.pos,
@@ -2450,6 +2466,8 @@ steps:
         let r = s.scenarios[0].flows[0].steps[0].render(s.base_url.as_ref(), &s.http, &mut vu);
         assert_eq!(r.url, "http://h/login?u=bob");
         assert_eq!(r.body, b"\x00\x01raw");
+        // What travels with the plan: each file once, as written.
+        assert_eq!(s.files, ["users.csv", "body.bin"]);
     }
 
     #[test]

@@ -274,6 +274,7 @@ pub fn build(q: &QuickInput) -> Result<Spec, QuickError> {
         },
         variables: Vec::new(),
         feeders: Vec::new(),
+        files: Vec::new(),
         source: None,
     })
     .and_then(|spec: Spec| {

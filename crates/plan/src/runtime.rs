@@ -774,6 +774,7 @@ mod tests {
             http: HttpOptions::default(),
             variables: vec![("v".into(), "1".into())],
             feeders: vec![feeder(mode)],
+            files: vec![],
             source: None,
         };
         let mut s = scenario(&[1]);

@@ -22,6 +22,10 @@ pub struct Spec {
     pub variables: Vec<(String, String)>,
     /// CSV data shared by the scenarios, referenced by index from [`Scenario::feeders`].
     pub feeders: Vec<Feeder>,
+    /// The files the plan reads (CSV feeders, body files) as written in it, relative to its
+    /// folder unless absolute, each once, in the order read: what must travel with the plan
+    /// to another machine (`volley k8s` ships them beside it).
+    pub files: Vec<String>,
     /// Path of the plan file, for messages and the result's config.
     pub source: Option<String>,
 }

@@ -167,6 +167,7 @@ fn provisional(shared: &Shared, merged: &Recorder, opts: &RunOptions, p: &Progre
         responses_h1: 0,
         responses_h2: 0,
         generator_busy: 0.0,
+        segment: shared.tuple.clone(),
     };
     assemble::result(&shared.spec, &shared.names, merged, Vec::new(), opts.config.clone(), facts)
 }

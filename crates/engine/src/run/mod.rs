@@ -115,6 +115,7 @@ pub(crate) fn run(spec: &Spec, opts: RunOptions) -> Result<volley_metrics::RunRe
         } else {
             1.0 - idle.as_secs_f64() / wall.as_secs_f64()
         },
+        segment: shared.tuple.clone(),
     };
     let mut config = opts.config;
     if !shared.tuple.is_full() {

@@ -239,6 +239,7 @@ pub fn quick_spec(url: &str, executor: Executor) -> Spec {
         http: HttpOptions::default(),
         variables: Vec::new(),
         feeders: Vec::new(),
+        files: Vec::new(),
         source: None,
     }
 }
