@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Browser test of volley's HTML reports: renders a synthetic result (markup in its URL, every
-# chart), a real run against `volley serve-demo` and a comparison, then opens each page in
-# headless Chromium (check-report.mjs). Screenshots go to $OUT (default target/browser).
+# chart), a real run against `volley serve-demo`, a comparison, a scaling sweep (seed 003's
+# comparison, throughput and latency per instance count), its re-rendering by `volley report`,
+# and a capacity search (the knee charts), then opens each page in headless Chromium
+# (check-report.mjs). Screenshots go to $OUT (default target/browser).
 #
 # Needs: /usr/bin/chromium (Debian's `chromium` package), node + npm, a built `volley`
 # (cargo build). Usage from the repository root: bash tests/browser/run.sh
@@ -31,9 +33,22 @@ done
 "$VOLLEY" "$URL/flaky?p=0.05" -c 16 -d 3s -q -o "$OUT/real-c16.json"
 "$VOLLEY" compare "$OUT/real-c4.json" "$OUT/real-c16.json" --labels "4 users,16 users" -o "$OUT/compare.html"
 
+# A sweep over 1, 2 and 3 instances of the demo service (three points per per-count line, four seconds each so the lines over time have points), and a
+# capacity search that ramps 10, 20, 40/s against its /delay route (at least --max: exit 0).
+"$VOLLEY" scale --instances 1,2,3 --path /delay/2 -c 4 -d 4s --warmup 0s -q \
+  -o "$OUT/sweep.json" --report "$OUT/sweep.html" -- "$VOLLEY" serve-demo --threads 1 --port '{port}' \
+  >"$OUT/sweep.log" 2>&1 || { echo "the sweep failed"; cat "$OUT/sweep.log"; exit 1; }
+"$VOLLEY" report "$OUT/sweep.json" -o "$OUT/sweep-report.html"
+"$VOLLEY" capacity "$URL/delay/5" --slo 'http_req_duration: p(95)<500' --start 10 --max 40 \
+  --step 1s --settle 0s -q -o "$OUT/capacity.json" --report "$OUT/capacity.html" >"$OUT/capacity.log"
+
 node tests/browser/check-report.mjs "$OUT/synth.html" "$OUT/screenshots" --min-charts 7
 node tests/browser/check-report.mjs "$OUT/real.html" "$OUT/screenshots" --min-charts 5
 node tests/browser/check-report.mjs "$OUT/compare.html" "$OUT/screenshots" --min-charts 4
+# Throughput, latency, requests/s over time and CPU of each of the three runs.
+node tests/browser/check-report.mjs "$OUT/sweep.html" "$OUT/screenshots" --min-charts 6
+node tests/browser/check-report.mjs "$OUT/sweep-report.html" "$OUT/screenshots" --min-charts 6
+node tests/browser/check-report.mjs "$OUT/capacity.html" "$OUT/screenshots" --min-charts 3
 
 # 3. The live dashboard during a plan run: charts update, a threshold flips, the report at the end.
 "$VOLLEY" run tests/browser/live.yaml --env BASE_URL="$URL" -q --dashboard=127.0.0.1:0 \

@@ -1,7 +1,7 @@
-//! `schema/result.schema.json` against real output and against the Rust types: a real run's
-//! result validates, a fully populated synthetic `RunResult` validates, and every struct's
-//! fields are exactly the properties the schema lists, so the schema and the types cannot
-//! drift apart.
+//! `schema/result.schema.json` and `schema/capacity.schema.json` against real output and
+//! against the Rust types: a real run's result and a real capacity search validate, fully
+//! populated synthetic documents validate, and every struct's fields are exactly the properties
+//! the schema lists, so the schemas and the types cannot drift apart.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,26 +10,55 @@ use volley_metrics::*;
 
 use crate::support::*;
 
-fn schema() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/result.schema.json");
-    let text = std::fs::read_to_string(path).expect("schema/result.schema.json");
+fn load(name: &str) -> Value {
+    let path = format!("{}/schema/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).expect("the schema is JSON")
 }
 
-fn validator() -> jsonschema::Validator {
+fn schema() -> Value {
+    load("result.schema.json")
+}
+
+/// A validator of `schema`, with the result schema registered under its `$id` so that other
+/// schemas (the capacity search's) can refer to it by relative URI, without any fetch.
+fn validator_of(schema: &Value) -> jsonschema::Validator {
+    let result = self::schema();
+    let id = result["$id"].as_str().expect("the result schema has an $id").to_string();
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .should_validate_formats(true)
-        .build(&schema())
+        .with_resource(id, jsonschema::Resource::from_contents(result).unwrap())
+        .build(schema)
         .expect("the schema is a valid draft 2020-12 schema")
+}
+
+fn validator() -> jsonschema::Validator {
+    validator_of(&schema())
 }
 
 #[track_caller]
 fn assert_valid(instance: &Value) {
-    let v = validator();
+    assert_valid_against(&validator(), instance, "result");
+}
+
+#[track_caller]
+fn assert_valid_against(v: &jsonschema::Validator, instance: &Value, what: &str) {
     let errors: Vec<String> =
         v.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-    assert!(errors.is_empty(), "result does not match the schema:\n{}", errors.join("\n"));
+    assert!(errors.is_empty(), "{what} does not match the schema:\n{}", errors.join("\n"));
+}
+
+/// Every object definition lists exactly the fields the Rust type serializes: `cases` pairs a
+/// definition (`(root)` for the schema itself) with a serialized instance that has them all.
+#[track_caller]
+fn assert_properties_match(schema: &Value, cases: &[(&str, &Value)]) {
+    for (name, instance) in cases {
+        let def = if *name == "(root)" { schema } else { &schema["$defs"][name] };
+        let in_schema: BTreeSet<&String> = def["properties"].as_object().unwrap().keys().collect();
+        let in_type: BTreeSet<&String> = instance.as_object().unwrap().keys().collect();
+        assert_eq!(in_schema, in_type, "{name}: schema properties vs serialized fields");
+    }
 }
 
 fn latency(base: f64) -> LatencyStats {
@@ -297,7 +326,6 @@ fn broken_results_are_rejected() {
 fn schema_properties_match_the_types() {
     let schema = schema();
     let r = serde_json::to_value(synthetic()).unwrap();
-    let defs = &schema["$defs"];
     let cases: [(&str, &Value); 18] = [
         ("Group", &r["root_group"]),
         ("GroupCheck", &r["root_group"]["checks"][0]),
@@ -318,10 +346,147 @@ fn schema_properties_match_the_types() {
         ("BackendStats", &r["backends"][0]),
         ("(root)", &r),
     ];
-    for (name, instance) in cases {
-        let def = if name == "(root)" { &schema } else { &defs[name] };
-        let in_schema: BTreeSet<&String> = def["properties"].as_object().unwrap().keys().collect();
-        let in_type: BTreeSet<&String> = instance.as_object().unwrap().keys().collect();
-        assert_eq!(in_schema, in_type, "{name}: schema properties vs serialized fields");
+    assert_properties_match(&schema, &cases);
+}
+
+fn capacity_validator() -> jsonschema::Validator {
+    validator_of(&load("capacity.schema.json"))
+}
+
+/// A capacity search with every optional field present, every reason kind used, and the fully
+/// populated result inside its step.
+fn synthetic_capacity() -> capacity::CapacityResult {
+    use capacity::*;
+    let reasons = vec![
+        Reason::Slo {
+            metric: "http_req_duration".into(),
+            expression: "p(95)<200".into(),
+            observed: Some(412.0),
+        },
+        Reason::Behind { achieved_rps: 61.0, offered_rps: 80.0 },
+        Reason::Dropped { dropped: 12 },
+        Reason::NoResponse { requests: 800 },
+        Reason::Overloaded { why: "p95 latency reached 2100 ms, 10× the SLO's 200 ms".into() },
+    ];
+    let result = synthetic();
+    let figures = StepFigures::of(80.0, 10.0, &result);
+    CapacityResult {
+        schema_version: CAPACITY_SCHEMA_VERSION,
+        volley_version: "0.1.0".into(),
+        workload: "GET http://127.0.0.1:3000/".into(),
+        slos: vec!["http_req_duration: p(95)<200".into()],
+        settings: Settings { max_rps: Some(1000.0), ..Settings::default() },
+        machine: result.machine.clone(),
+        started_at: "2026-11-22T05:00:00Z".into(),
+        conclusion: Conclusion::Found,
+        capacity_rps: Some(76.0),
+        upper_rps: Some(80.0),
+        bound_by: reasons.clone(),
+        stopped_early: true,
+        steps: vec![CapacityStep {
+            index: 1,
+            phase: Phase::Bisect,
+            figures,
+            good: false,
+            reasons,
+            overloaded: true,
+            result,
+        }],
+        findings: vec!["Capacity: 76.00 req/s within the SLOs.".into()],
+    }
+}
+
+#[test]
+fn the_capacity_schema_is_valid_draft_2020_12() {
+    capacity_validator();
+    assert_eq!(
+        load("capacity.schema.json")["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+}
+
+#[test]
+fn a_synthetic_capacity_search_validates_and_matches_the_types() {
+    let c = serde_json::to_value(synthetic_capacity()).unwrap();
+    assert_valid_against(&capacity_validator(), &c, "capacity search");
+    let schema = load("capacity.schema.json");
+    let cases: [(&str, &Value); 3] =
+        [("Settings", &c["settings"]), ("CapacityStep", &c["steps"][0]), ("(root)", &c)];
+    assert_properties_match(&schema, &cases);
+    // Each kind of reason is one branch of `Reason`, with exactly the type's fields.
+    let branches = schema["$defs"]["Reason"]["oneOf"].as_array().unwrap();
+    let reasons = c["bound_by"].as_array().unwrap();
+    assert_eq!(branches.len(), reasons.len(), "one branch per kind of reason");
+    for reason in reasons {
+        let kind = &reason["kind"];
+        let branch = branches
+            .iter()
+            .find(|b| &b["properties"]["kind"]["const"] == kind)
+            .unwrap_or_else(|| panic!("no branch for {kind}"));
+        let in_schema: BTreeSet<&String> =
+            branch["properties"].as_object().unwrap().keys().collect();
+        let in_type: BTreeSet<&String> = reason.as_object().unwrap().keys().collect();
+        assert_eq!(in_schema, in_type, "reason {kind}");
+    }
+}
+
+#[test]
+fn broken_capacity_searches_are_rejected() {
+    let v = capacity_validator();
+    let good = serde_json::to_value(synthetic_capacity()).unwrap();
+    assert!(v.is_valid(&good));
+    let mut no_capacity = good.clone();
+    no_capacity.as_object_mut().unwrap().remove("capacity_rps");
+    assert!(!v.is_valid(&no_capacity), "capacity_rps is required (null when none was found)");
+    let mut none_found = good.clone();
+    none_found["capacity_rps"] = Value::Null;
+    assert!(v.is_valid(&none_found), "null: no good step");
+    let mut conclusion = good.clone();
+    conclusion["conclusion"] = "maybe".into();
+    assert!(!v.is_valid(&conclusion));
+    let mut reason = good.clone();
+    reason["bound_by"][0]["kind"] = "vibes".into();
+    assert!(!v.is_valid(&reason), "reasons are a closed set");
+    // A step's result is checked against the result schema.
+    let mut inner = good;
+    inner["steps"][0]["result"].as_object_mut().unwrap().remove("totals");
+    assert!(!v.is_valid(&inner), "each step carries a full result");
+}
+
+/// What `volley capacity -o` writes validates: a search of a single worker (50/s) that ramps
+/// past its capacity and bisects back.
+#[test]
+fn a_real_capacity_search_validates() {
+    let server =
+        crate::support::capacity_server::QueueServer::start(std::time::Duration::from_millis(20));
+    let dir = temp_dir();
+    let out = dir.path().join("capacity.json");
+    let o = volley(
+        &[
+            "capacity",
+            &server.url(),
+            "--slo",
+            "http_req_duration: p(95)<100",
+            "--start",
+            "30",
+            "--precision",
+            "50%",
+            "--step",
+            "1s",
+            "--settle",
+            "0s",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        RUN_TIMEOUT,
+    );
+    o.expect_code(0);
+    let value: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_valid_against(&capacity_validator(), &value, "the capacity search");
+    let steps = value["steps"].as_array().unwrap();
+    assert!(steps.len() >= 2 && value["upper_rps"].is_number(), "{value:#}");
+    for step in steps {
+        assert_valid(&step["result"]);
     }
 }
