@@ -34,7 +34,9 @@ fn scale_through_nginx_tallies_each_backend() {
             "-c",
             "4",
             "-n",
-            "600",
+            // Enough that nginx's own CPU time reaches a clock tick (10 ms): at 600 requests
+            // it often measured 0.
+            "4000",
             "--warmup",
             "0s",
             "--generator-threads",
@@ -48,11 +50,11 @@ fn scale_through_nginx_tallies_each_backend() {
     assert_eq!(sweep.sweep.len(), 2);
     for r in &sweep.sweep {
         assert_accounting(&r.result);
-        assert_eq!((r.requests, r.failures), (600, 0), "{:?}", r.result.status_codes);
+        assert_eq!((r.requests, r.failures), (4000, 0), "{:?}", r.result.status_codes);
         // One tally per instance, keyed by nginx's $upstream_addr, adding up to the requests.
         assert_eq!(r.backend_names.len(), r.instances);
         assert!(r.backend_names.iter().all(|b| b.starts_with("127.0.0.1:")), "{r:?}");
-        assert_eq!(r.served.iter().sum::<u64>(), 600, "{:?}", r.result.backends);
+        assert_eq!(r.served.iter().sum::<u64>(), 4000, "{:?}", r.result.backends);
         assert_eq!(r.unattributed, 0);
         assert!(r.served.iter().all(|&n| n > 0), "every backend served: {:?}", r.served);
         // nginx's own processes were measured as the balancer.
@@ -74,8 +76,20 @@ fn scale_through_nginx_tallies_each_backend() {
     assert!(!findings.contains("for the balancer"), "{findings}");
     // Seed 003's comparison, with a column per instance count and the figures of the runs.
     assert!(markdown.contains("| metric | 1 instance | 2 instances |"), "{markdown}");
+    // Counts as the report writes them, with thousands separators.
+    let grouped = |n: u64| {
+        let d = n.to_string();
+        let mut out = String::new();
+        for (i, c) in d.chars().enumerate() {
+            if i > 0 && (d.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
     let responses: Vec<String> =
-        sweep.sweep.iter().map(|r| r.result.totals.responses.to_string()).collect();
+        sweep.sweep.iter().map(|r| grouped(r.result.totals.responses)).collect();
     assert!(markdown.contains(&format!("| responses | {} |", responses.join(" | "))), "{markdown}");
     // `volley report` renders the saved sweep: the same Markdown, and the HTML page.
     let json = done.json_path();
