@@ -447,7 +447,7 @@ pub fn plan_run() -> RunResult {
 /// flattens, latency falls then rises, the 4-instance run has 1% failures (500s, 502s and
 /// timeouts), every instance and the balancer observed.
 pub fn sweep() -> volley_metrics::sweep::Sweep {
-    use volley_metrics::sweep::{SWEEP_SCHEMA_VERSION, Sweep, SweepRun, analyze};
+    use volley_metrics::sweep::{SWEEP_SCHEMA_VERSION, Sweep, SweepMode, SweepRun, analyze};
     // (instances, requests per second, failures per second, median ms, CPU % per instance)
     let shape = [(2, 120, 0, 40.0, 93.0), (3, 170, 0, 30.0, 64.0), (4, 180, 2, 45.0, 48.0)];
     let runs: Vec<SweepRun> = shape
@@ -501,13 +501,15 @@ pub fn sweep() -> volley_metrics::sweep::Sweep {
             run
         })
         .collect();
-    let (rows, analysis) = analyze(&runs);
+    let (rows, analysis) = analyze(&runs, SweepMode::Throughput);
     let mut s = Sweep {
         schema_version: SWEEP_SCHEMA_VERSION,
         volley_version: "0.1.0".into(),
         command: vec!["docker".into(), "compose".into(), "up".into()],
         workload: "GET /stock".into(),
         balancer: "nginx".into(),
+        mode: SweepMode::Throughput,
+        slos: Vec::new(),
         machine: Machine {
             hostname: "lab".into(),
             os: "linux".into(),
