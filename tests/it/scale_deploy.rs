@@ -166,11 +166,11 @@ struct Teardown<'a> {
 
 impl Drop for Teardown<'_> {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("nginx.pid")) {
-            if let Ok(pid) = pid.trim().parse::<i32>() {
-                // SAFETY: kill has no memory preconditions.
-                unsafe { libc::kill(pid, libc::SIGQUIT) };
-            }
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("nginx.pid"))
+            && let Ok(pid) = pid.trim().parse::<i32>()
+        {
+            // SAFETY: kill has no memory preconditions.
+            unsafe { libc::kill(pid, libc::SIGQUIT) };
         }
         for pid in marked_pids(&self.mark) {
             // SAFETY: as above.
@@ -234,7 +234,7 @@ fn a_deployment_scaled_by_its_own_command_is_swept() {
     run.expect_code(0);
     let s: Sweep = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(s.balancer, "deployment");
-    assert_eq!(s.command, [scale_cmd.clone()]);
+    assert_eq!(s.command, std::slice::from_ref(&scale_cmd));
     assert_eq!(s.sweep.len(), 3);
     for r in &s.sweep {
         let n = r.instances;
