@@ -459,7 +459,7 @@ mod tests {
         assert_eq!(code, 200);
         let p: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert!(p["label"].is_string() && p["score"].as_f64().unwrap() >= 0.5);
-        assert_eq!(server.served(), 11);
+        assert_eq!(server.served(), 13);
         server.shutdown();
     }
 

@@ -681,6 +681,43 @@ mod tests {
         );
     }
 
+    /// A capacity sweep: the capacity row filled, speedup and efficiency of capacity, every
+    /// step of every search, the capacity chart.
+    #[test]
+    fn a_capacity_sweep_compares_capacities() {
+        let s = crate::fixture::capacity_sweep();
+        let t = comparison(&s);
+        let row = |label: &str| t.rows.iter().find(|r| r[0] == label).unwrap().clone();
+        let caps = row("capacity (req/s within the SLOs)");
+        for (k, run) in s.sweep.iter().enumerate() {
+            let (c, u) = (run.capacity_rps.unwrap(), run.capacity_upper_rps.unwrap());
+            assert_eq!(caps[k + 1], format!("{} (< {})", format::rate(c), format::rate(u)));
+        }
+        let speedup = row("speedup (of capacity)");
+        let expected = s.sweep[1].capacity_rps.unwrap() / s.sweep[0].capacity_rps.unwrap();
+        assert_eq!(speedup[2], format!("{expected:.2}×"));
+        let m = markdown(&s);
+        assert!(m.starts_with("# Capacity per instance count of `app --port {port}`"), "{m}");
+        assert!(m.contains("SLOs: `http_req_duration: p(95)<200`."), "{m}");
+        let steps: usize = s.sweep.iter().map(|r| r.capacity.as_ref().unwrap().steps.len()).sum();
+        assert_eq!(search_table(&s).rows.len(), steps);
+        assert!(m.contains("## Capacity search per instance count"), "{m}");
+        let text = text(&s);
+        assert!(
+            text.contains("Capacity (req/s within the SLOs: http_req_duration: p(95)<200)"),
+            "{text}"
+        );
+        let f = s.analysis.findings.join("\n");
+        assert!(f.contains("changed capacity (within the SLOs) from"), "{f}");
+        assert!(f.contains("1 instance(s): capacity"), "{f}");
+        let h = html(&s).unwrap();
+        assert!(
+            h.contains("Capacity by instance count")
+                && h.contains("<h2>Capacity search per instance count</h2>")
+        );
+        insta::assert_snapshot!(m);
+    }
+
     #[test]
     fn markdown_snapshot() {
         insta::assert_snapshot!(markdown(&crate::fixture::sweep()));
