@@ -299,17 +299,16 @@ impl ProcTable {
 }
 
 /// The processes named by `pattern` as [`Target::Name`] matches them, but only the outermost
-/// ones (a match whose ancestor also matches is left to that ancestor), volley itself and its
-/// descendants excluded; in PID order. One per instance of a deployment: a container's or a
+/// ones (a match whose ancestor also matches is left to that ancestor), volley itself
+/// excluded (its command line names the pattern); in PID order. One per instance of a deployment: a container's or a
 /// service manager's main process, its workers counted with it.
 pub fn matching_roots(pattern: &str) -> Vec<u32> {
     let table = ProcTable::scan();
     let own = std::process::id();
-    let ours: HashSet<u32> = table.with_descendants(&[own]).into_iter().collect();
     let matches: HashSet<u32> = table
         .procs
         .iter()
-        .filter(|(pid, _)| !ours.contains(pid))
+        .filter(|&(&pid, _)| pid != own)
         .filter(|&(&pid, (comm, _))| {
             comm == pattern || cmdline(pid).is_some_and(|c| c.contains(pattern))
         })
