@@ -27,11 +27,11 @@ use http::{HeaderName, Request, Uri};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use volley_metrics::FailureKind;
+use volley_metrics::{FailureKind, Sample};
 use volley_plan::HttpVersion;
 
 use crate::http1::conn::{Conn, IoFail, Stream};
-use crate::transport::{Client, Exchange, Origin, Prepared, classify_io};
+use crate::transport::{Client, Kept, Origin, Prepared, classify_io};
 
 /// The connections of one worker thread's HTTP/2 VUs.
 #[derive(Default)]
@@ -91,7 +91,7 @@ struct Counts {
 
 impl Counts {
     /// The bytes since the last request took its share.
-    fn take(&self, out: &mut Exchange) {
+    fn take(&self, out: &mut Sample) {
         out.bytes_sent += self.sent.get() - self.sent_taken.replace(self.sent.get());
         out.bytes_received +=
             self.received.get() - self.received_taken.replace(self.received.get());
@@ -168,8 +168,10 @@ impl Fail {
     }
 }
 
-/// Sends `req` by HTTP/2 on the connection of `conn`'s group, recording it in `out` (already
-/// reset, with its start and the deadline set on `conn`).
+/// Sends `req` by HTTP/2 on the connection of `conn`'s group, measuring it in `out` (already
+/// reset, with its start and the deadline set on `conn`) and keeping in `kept` what the
+/// caller reads of the response.
+#[allow(clippy::too_many_arguments)]
 pub async fn send(
     client: &Client,
     conn: &mut Conn,
@@ -177,7 +179,8 @@ pub async fn send(
     version: HttpVersion,
     keep: bool,
     backend_header: Option<&HeaderName>,
-    out: &mut Exchange,
+    out: &mut Sample,
+    kept: &mut Kept,
 ) -> Sent {
     let start = out.started.unwrap_or_else(Instant::now);
     if conn.lane.is_none() {
@@ -186,7 +189,7 @@ pub async fn send(
     let mut retried = false;
     loop {
         let group = conn.lane.as_ref().map(|l| l.group.clone()).unwrap_or_default();
-        let r = attempt(client, conn, &group, req, version, start, keep, backend_header, out);
+        let r = attempt(client, conn, &group, req, version, start, keep, backend_header, out, kept);
         match r.await {
             Ok(Some(sent)) => return sent,
             Ok(None) => {
@@ -218,7 +221,8 @@ async fn attempt(
     start: Instant,
     keep: bool,
     backend_header: Option<&HeaderName>,
-    out: &mut Exchange,
+    out: &mut Sample,
+    kept: &mut Kept,
 ) -> Result<Option<Sent>, Fail> {
     let shared = loop {
         let live =
@@ -246,7 +250,7 @@ async fn attempt(
         }
     };
     let ready_at = Instant::now().max(start);
-    let result = exchange(conn, &shared, req, keep, backend_header, out, ready_at).await;
+    let result = exchange(conn, &shared, req, keep, backend_header, out, kept, ready_at).await;
     shared.io.take(out);
     if let Err(f) = &result
         && f.unprocessed
@@ -258,13 +262,15 @@ async fn attempt(
 }
 
 /// The stream of one request on a live connection.
+#[allow(clippy::too_many_arguments)]
 async fn exchange(
     conn: &mut Conn,
     shared: &Shared,
     req: &Prepared,
     keep: bool,
     backend_header: Option<&HeaderName>,
-    out: &mut Exchange,
+    out: &mut Sample,
+    kept: &mut Kept,
     ready_at: Instant,
 ) -> Result<(), Fail> {
     // Until the stream is opened, a connection found closed or going away saw nothing.
@@ -290,16 +296,16 @@ async fn exchange(
         out.has_backend = true;
         out.backend.push_str(&String::from_utf8_lossy(v.as_bytes()));
     }
-    out.set_cookie = parts.headers.contains_key(http::header::SET_COOKIE);
-    if keep || out.set_cookie {
-        out.headers = parts.headers;
+    kept.set_cookie = parts.headers.contains_key(http::header::SET_COOKIE);
+    if keep || kept.set_cookie {
+        kept.headers = parts.headers;
     }
     while let Some(chunk) = guarded(conn.guarded(body.data()).await)? {
         let chunk = chunk.map_err(after)?;
         let _ = body.flow_control().release_capacity(chunk.len());
         out.body_bytes += chunk.len() as u64;
         if keep {
-            out.body.extend_from_slice(&chunk);
+            kept.body.extend_from_slice(&chunk);
         }
     }
     let done = Instant::now();
@@ -393,7 +399,7 @@ async fn connect(
     conn: &mut Conn,
     origin: &Origin,
     version: HttpVersion,
-    out: &mut Exchange,
+    out: &mut Sample,
 ) -> Result<Option<Shared>, Fail> {
     let addr = client.addr(origin).await.map_err(Fail::of)?;
     let t0 = Instant::now();

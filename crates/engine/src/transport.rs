@@ -21,7 +21,7 @@ use http::header::{AUTHORIZATION, CONNECTION, HOST, HeaderValue};
 use http::{HeaderMap, HeaderName, Method, Uri};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use volley_metrics::FailureKind;
+use volley_metrics::{FailureKind, Sample};
 
 use crate::http1::conn::{IoFail, Stream};
 use crate::http1::{self, response};
@@ -183,72 +183,37 @@ pub struct Client {
     pub retry_non_idempotent: bool,
 }
 
-/// The measurement of one request. Durations in µs; phases that did not happen are 0.
+/// What of a response the engine keeps beside its [`Sample`] (which the transport fills with
+/// the measurement): the headers and body when checks or extractors read them, and the
+/// headers of a response that sets cookies. Reused per VU, like its sample.
 #[derive(Debug, Default)]
-pub struct Exchange {
-    pub status: u16,
-    pub failure: Option<FailureKind>,
-    pub connecting_us: u64,
-    pub tls_us: u64,
-    pub sending_us: u64,
-    pub waiting_us: u64,
-    pub receiving_us: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    /// Bytes of response body (Locust's content size), without heads or chunk framing.
-    pub body_bytes: u64,
-    /// Value of the backend header (reused buffer; empty when absent).
-    pub backend: String,
-    pub has_backend: bool,
+pub struct Kept {
     /// The response set cookies: `headers` holds its headers even when not kept otherwise.
     pub set_cookie: bool,
-    /// Response headers and body, kept only when asked for (checks, extractors).
     pub headers: HeaderMap,
     pub body: Vec<u8>,
-    /// The request was sent a second time on a fresh connection (see [`Client::send`]).
-    pub retried: bool,
-    /// When the request began and ended (whatever the outcome); one clock read each,
-    /// shared with the caller's measurements.
-    pub started: Option<Instant>,
-    pub finished: Option<Instant>,
 }
 
-impl Exchange {
-    /// Start and end of the last request (now, for a request that never began).
-    pub fn span(&self) -> (Instant, Instant) {
-        let end = self.finished.unwrap_or_else(Instant::now);
-        (self.started.unwrap_or(end), end)
-    }
-}
-
-impl Exchange {
-    fn reset(&mut self) {
-        self.status = 0;
-        self.failure = None;
-        self.connecting_us = 0;
-        self.tls_us = 0;
-        self.sending_us = 0;
-        self.waiting_us = 0;
-        self.receiving_us = 0;
-        self.bytes_sent = 0;
-        self.bytes_received = 0;
-        self.body_bytes = 0;
-        self.backend.clear();
-        self.has_backend = false;
+impl Kept {
+    /// Empties it for the next response, keeping its buffers.
+    pub fn clear(&mut self) {
         self.set_cookie = false;
         self.headers.clear();
         self.body.clear();
-        self.retried = false;
-        self.started = None;
-        self.finished = None;
     }
+}
+
+/// Empties a sample and what is kept of its response for the next request.
+fn reset(out: &mut Sample, kept: &mut Kept) {
+    out.clear();
+    kept.clear();
 }
 
 fn micros(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
 }
 
-/// How one attempt at a request ended, before it becomes the [`Exchange`]'s outcome.
+/// How one attempt at a request ended, before it becomes the [`Sample`]'s outcome.
 enum Attempt {
     Done,
     /// Failed; `retryable` when it failed on a reused connection before any byte of the
@@ -263,11 +228,11 @@ enum Attempt {
 /// connection closed or was reset (on a reused connection: the request may be sent again).
 type ReadFail = (FailureKind, bool);
 
-/// Marks every exchange of `rest` failed with `kind` (a request of a batch that got no
+/// Marks every sample of `rest` failed with `kind` (a request of a batch that got no
 /// response).
-fn fail_all(rest: &mut [Exchange], kind: FailureKind, started: Instant) {
+fn fail_all(rest: &mut [(Sample, Kept)], kind: FailureKind, started: Instant) {
     let now = Instant::now();
-    for o in rest {
+    for (o, _) in rest {
         o.failure = Some(kind);
         o.started.get_or_insert(started);
         o.finished = Some(now);
@@ -296,13 +261,14 @@ impl Client {
         }
     }
 
-    /// Sends `req` on the VU's connection (opening one if needed) and records the outcome in
-    /// `out`. Never fails: a failure is `out.failure`. `keep` keeps the headers and body.
+    /// Sends `req` on the VU's connection (opening one if needed) and measures it in `out`.
+    /// Never fails: a failure is `out.failure`. `keep` keeps the headers and body in `kept`.
     ///
     /// A request that fails on a reused connection before any byte of its response arrived
     /// is sent once more on a fresh connection when its method is idempotent (as browsers
     /// and HTTP clients do: the server closed an idle connection as the request left), or
     /// when `retry_non_idempotent` allows it; `out.retried` says so.
+    #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
         slot: &mut Option<Conn>,
@@ -310,23 +276,25 @@ impl Client {
         timeout: Duration,
         keep: bool,
         backend_header: Option<&HeaderName>,
-        out: &mut Exchange,
+        out: &mut Sample,
+        kept: &mut Kept,
     ) {
-        out.reset();
+        reset(out, kept);
         let start = Instant::now();
         out.started = Some(start);
         let conn = Self::slot(slot, start, timeout);
         // HTTP/2 (boxed: rare per VU, and inline it would make every VU's future larger);
         // a server that picks HTTP/1.1 in ALPN leaves its connection in `conn` for the loop.
         if self.h2.wants(req.version, &req.origin) {
-            let sent = crate::http2::send(self, conn, req, req.version, keep, backend_header, out);
+            let sent =
+                crate::http2::send(self, conn, req, req.version, keep, backend_header, out, kept);
             if let crate::http2::Sent::Done = Box::pin(sent).await {
                 return;
             }
         }
         let mut reused = conn.is_open_to(&req.origin);
         loop {
-            match self.attempt(conn, reused, start, req, keep, backend_header, out).await {
+            match self.attempt(conn, reused, start, req, keep, backend_header, out, kept).await {
                 Attempt::Done => {
                     self.h2.responses_h1.set(self.h2.responses_h1.get() + 1);
                     return;
@@ -349,7 +317,7 @@ impl Client {
     }
 
     /// HTTP/1.1 pipelining: sends `outs.len()` copies of `req` in one write on the VU's
-    /// connection and reads the responses as they arrive, one [`Exchange`] each (all timed
+    /// connection and reads the responses as they arrive, one [`Sample`] each (all timed
     /// from that write, as wrk and h2load time pipelined requests). `batch` is the VU's
     /// reused buffer for the written bytes.
     ///
@@ -365,12 +333,12 @@ impl Client {
         req: &Prepared,
         timeout: Duration,
         backend_header: Option<&HeaderName>,
-        outs: &mut [Exchange],
+        outs: &mut [(Sample, Kept)],
         batch: &mut Vec<u8>,
     ) {
         let n = outs.len();
-        for o in outs.iter_mut() {
-            o.reset();
+        for (o, k) in outs.iter_mut() {
+            reset(o, k);
         }
         let start = Instant::now();
         let conn = Self::slot(slot, start, timeout);
@@ -384,7 +352,7 @@ impl Client {
             let ready = if reused {
                 t0
             } else {
-                match Box::pin(self.connect(conn, &req.origin, &mut rest[0])).await {
+                match Box::pin(self.connect(conn, &req.origin, &mut rest[0].0)).await {
                     Ok(()) => Instant::now(),
                     Err(kind) => {
                         conn.close();
@@ -402,15 +370,15 @@ impl Client {
                 Err(e) => failed = Some((io_fail(&e), true)),
                 Ok(()) => {
                     let written = Instant::now();
-                    for o in rest.iter_mut() {
+                    for (o, _) in rest.iter_mut() {
                         o.started = Some(t0);
                         o.bytes_sent += req.wire.len() as u64;
                         o.sending_us = micros(written - ready);
                     }
-                    for (i, o) in rest.iter_mut().enumerate() {
-                        match read_response(conn, expect_body, false, backend_header, written, o)
-                            .await
-                        {
+                    for (i, (o, k)) in rest.iter_mut().enumerate() {
+                        let read =
+                            read_response(conn, expect_body, false, backend_header, written, o, k);
+                        match read.await {
                             Ok(close) => {
                                 done += 1;
                                 if close {
@@ -432,7 +400,7 @@ impl Client {
                 if nothing && reused && !resent && self.may_retry(&req.method) {
                     resent = true;
                     reused = false;
-                    for o in &mut outs[done..] {
+                    for (o, _) in &mut outs[done..] {
                         o.retried = true;
                     }
                     continue;
@@ -440,7 +408,7 @@ impl Client {
                 fail_all(&mut outs[done..], kind, t0);
                 return;
             }
-            for o in &mut outs[done..] {
+            for (o, _) in &mut outs[done..] {
                 o.retried = true;
             }
         }
@@ -455,7 +423,8 @@ impl Client {
         req: &Prepared,
         keep: bool,
         backend_header: Option<&HeaderName>,
-        out: &mut Exchange,
+        out: &mut Sample,
+        kept: &mut Kept,
     ) -> Attempt {
         let ready = if reused {
             start
@@ -474,7 +443,7 @@ impl Client {
         let written = Instant::now();
         out.sending_us = micros(written - ready);
         let expect_body = req.method != Method::HEAD;
-        match read_response(conn, expect_body, keep, backend_header, written, out).await {
+        match read_response(conn, expect_body, keep, backend_header, written, out, kept).await {
             Ok(close) => {
                 if close || !self.keepalive {
                     conn.close();
@@ -487,23 +456,24 @@ impl Client {
 }
 
 /// Reads one response from `conn` into `out` (status, phases from `written`, bytes, the
-/// backend header, cookies, and headers and body when `keep`). `Ok(true)` when the connection
-/// cannot carry another request after it.
+/// backend header) and `kept` (cookies, and headers and body when `keep`). `Ok(true)` when
+/// the connection cannot carry another request after it.
 async fn read_response(
     conn: &mut Conn,
     expect_body: bool,
     keep: bool,
     backend_header: Option<&HeaderName>,
     written: Instant,
-    out: &mut Exchange,
+    out: &mut Sample,
+    kept: &mut Kept,
 ) -> Result<bool, ReadFail> {
     // The head: parse what has arrived, read more while it is incomplete.
     let mut received = 0u64;
     let head = loop {
         let backend = &mut out.backend;
         let has_backend = &mut out.has_backend;
-        let headers = &mut out.headers;
-        let set_cookie = &mut out.set_cookie;
+        let headers = &mut kept.headers;
+        let set_cookie = &mut kept.set_cookie;
         let parsed = response::parse_head(conn.pending(), expect_body, |name, value| {
             if let Some(h) = backend_header
                 && name.eq_ignore_ascii_case(h.as_str().as_bytes())
@@ -554,7 +524,7 @@ async fn read_response(
     out.status = head.status;
     out.waiting_us = micros(head_at.saturating_duration_since(written));
     let mut body = response::Body::new(head.framing);
-    let sink = &mut out.body;
+    let sink = &mut kept.body;
     let body_bytes = &mut out.body_bytes;
     let mut take = |d: &[u8]| {
         *body_bytes += d.len() as u64;
@@ -600,7 +570,7 @@ impl Client {
         &self,
         conn: &mut Conn,
         origin: &Origin,
-        out: &mut Exchange,
+        out: &mut Sample,
     ) -> Result<(), FailureKind> {
         conn.close();
         let addr = self.addr(origin).await?;

@@ -1,7 +1,8 @@
 //! The HTTP/1.1 hot path does not allocate: after warm-up, a thousand keep-alive requests on
-//! one VU's connection make no heap allocation on the VU's thread. A counting global
-//! allocator (this test binary only) counts allocations made while the flag of the calling
-//! thread is set, so the server thread's allocations do not count.
+//! one VU's connection, each measured into the VU's one sample and recorded from it, make no
+//! heap allocation on the VU's thread. A counting global allocator (this test binary only)
+//! counts allocations made while the flag of the calling thread is set, so the server
+//! thread's allocations do not count.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -13,7 +14,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
-use volley_engine::transport::{Client, ConnGauge, Exchange, Prepared};
+use volley_engine::transport::{Client, ConnGauge, Kept, Prepared};
+use volley_metrics::recorder::Names;
+use volley_metrics::{Recorder, Sample};
 
 struct Counting;
 
@@ -93,19 +96,59 @@ fn keep_alive_requests_do_not_allocate_after_warm_up() {
         let req = Prepared::new(Method::GET, &url, &[], Bytes::new(), true).unwrap();
         let backend = http::HeaderName::from_static("x-backend");
         let mut slot = None;
-        let mut ex = Exchange::default();
+        let mut ex = Sample::default();
+        let mut kept = Kept::default();
+        let names = Names {
+            endpoints: vec![("GET".into(), "x".into()), ("GET".into(), "y".into())],
+            scenarios: vec!["default".into()],
+            flows: vec!["default".into()],
+            ..Names::default()
+        };
+        let mut recorder = Recorder::new(&names);
+        // Histograms grow with the largest value they have seen, which no test can bound on a
+        // loaded machine: the warm-up includes a request of a minute (the default timeout),
+        // connecting and TLS included, so that later growth cannot be mistaken for a per-request
+        // allocation.
+        let minute = 60_000_000;
+        let mut slow = Sample {
+            status: 200,
+            expected: true,
+            duration_us: minute,
+            connecting_us: minute,
+            tls_us: minute,
+            sending_us: minute,
+            waiting_us: minute,
+            receiving_us: minute,
+            backend: "b1".into(),
+            has_backend: true,
+            tally_backend: true,
+            ..Sample::default()
+        };
+        recorder.record(&slow);
+        slow.failure = Some(volley_metrics::FailureKind::Timeout);
+        recorder.record(&slow);
         let timeout = Duration::from_secs(30);
+        let mut one = async |ex: &mut Sample, kept: &mut Kept| {
+            client.send(&mut slot, &req, timeout, false, Some(&backend), ex, kept).await;
+            // What the engine adds before recording: the request's indices, its verdict.
+            ex.expected = ex.status == 200;
+            ex.duration_us = ex.sending_us + ex.waiting_us + ex.receiving_us;
+            ex.tally_backend = true;
+            recorder.record(ex);
+        };
         for _ in 0..200 {
-            client.send(&mut slot, &req, timeout, false, Some(&backend), &mut ex).await;
+            one(&mut ex, &mut kept).await;
             assert_eq!((ex.failure, ex.status), (None, 200));
         }
         COUNTING.with(|c| c.set(true));
         for _ in 0..1000 {
-            client.send(&mut slot, &req, timeout, false, Some(&backend), &mut ex).await;
+            one(&mut ex, &mut kept).await;
             assert!(ex.failure.is_none() && ex.status == 200 && ex.backend == "b1");
         }
         COUNTING.with(|c| c.set(false));
         assert_eq!(client.conns.peak.get(), 1, "one connection throughout");
         assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), 0, "allocations in 1000 requests");
+        assert_eq!(recorder.requests(), 1202);
+        assert_eq!(recorder.backend_stats()[0].requests, 1202);
     });
 }

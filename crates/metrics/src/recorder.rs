@@ -12,6 +12,7 @@
 //! own figures, and per scenario only the request count is kept (all that is read of it).
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use crate::catalogue::{self, MetricDef};
 use crate::failure::FailureKind;
@@ -34,24 +35,20 @@ pub enum Outcome {
     Failure(FailureKind),
 }
 
-/// One finished request. Durations in microseconds; phases that did not happen are 0.
-#[derive(Debug, Clone, Copy)]
-pub struct Sample<'a> {
-    /// Index of the endpoint (step name + method) as registered in [`Names::endpoints`].
-    pub endpoint: usize,
-    pub scenario: usize,
-    pub flow: usize,
-    pub outcome: Outcome,
-    /// Total duration. In the open model, measured from the intended start (no coordinated
-    /// omission); otherwise from the moment the request began.
-    pub duration_us: u64,
-    /// Open model only: measured from the actual start, and how late that start was.
-    pub raw_us: Option<u64>,
-    pub lag_us: Option<u64>,
-    /// Before the request could be sent: DNS, connecting and TLS on a new connection; 0 on
-    /// a reused one (k6's `http_req_blocked`).
-    pub blocked_us: u64,
-    /// 0 on a reused connection.
+/// One request as measured, the one type of the whole pipeline: the transport fills it (status
+/// or failure, phases, bytes, the backend header, when it began and ended), the engine adds
+/// what only it knows (indices, whether the status was expected, the duration as the model
+/// measures it), and the recorder records it, all in place. A VU reuses one (one per request of
+/// a pipelined batch), so neither filling nor recording it allocates. Durations in
+/// microseconds; phases that did not happen are 0.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// The status of the response's head; set even when the request then failed (a body cut
+    /// short), so that checks still read it. 0 when no head arrived.
+    pub status: u16,
+    /// Set when no complete response arrived: the request failed at the transport level.
+    pub failure: Option<FailureKind>,
+    /// 0 on a reused connection. No DNS phase: the engine resolves hosts before the run.
     pub connecting_us: u64,
     pub tls_us: u64,
     pub sending_us: u64,
@@ -60,27 +57,85 @@ pub struct Sample<'a> {
     pub bytes_sent: u64,
     /// Everything read for this request (status line, headers, body).
     pub bytes_received: u64,
-    /// Of which the response body (Locust's content size).
+    /// Of which the response body (Locust's content size), without heads or chunk framing.
     pub body_bytes: u64,
-    /// Value of the backend header, when one is tallied.
-    pub backend: Option<&'a str>,
+    /// The value of the backend header (a reused buffer; see [`Sample::backend`]).
+    pub backend: String,
+    /// The response carried the backend header.
+    pub has_backend: bool,
     /// The request was sent again on a fresh connection (a reused one had closed).
     pub retried: bool,
+    /// When the request began and ended (whatever the outcome); one clock read each.
+    pub started: Option<Instant>,
+    pub finished: Option<Instant>,
+
+    /// Index of the endpoint (step name + method) as registered in [`Names::endpoints`].
+    pub endpoint: usize,
+    pub scenario: usize,
+    pub flow: usize,
+    /// The status counts as a success (the plan's expected statuses).
+    pub expected: bool,
+    /// Total duration. In the open model, measured from the intended start (no coordinated
+    /// omission); otherwise from the moment the request began.
+    pub duration_us: u64,
+    /// Open model only: measured from the actual start, and how late that start was.
+    pub raw_us: Option<u64>,
+    pub lag_us: Option<u64>,
+    /// Backends are tallied (`--backend-header`): a response without the header counts as
+    /// `(none)`.
+    pub tally_backend: bool,
 }
 
-impl Sample<'_> {
+impl Sample {
+    /// Empties the sample for the next request, keeping its buffer.
+    pub fn clear(&mut self) {
+        let mut backend = std::mem::take(&mut self.backend);
+        backend.clear();
+        *self = Sample { backend, ..Sample::default() };
+    }
+
+    /// What happened to the request.
+    #[inline]
+    pub fn outcome(&self) -> Outcome {
+        match self.failure {
+            Some(k) => Outcome::Failure(k),
+            None => Outcome::Response { status: self.status, expected: self.expected },
+        }
+    }
+
+    /// Start and end of the request (now, for a request that never began).
+    pub fn span(&self) -> (Instant, Instant) {
+        let end = self.finished.unwrap_or_else(Instant::now);
+        (self.started.unwrap_or(end), end)
+    }
+
     pub fn failed(&self) -> bool {
-        !matches!(self.outcome, Outcome::Response { expected: true, .. })
+        !matches!(self.outcome(), Outcome::Response { expected: true, .. })
     }
 
     /// The generator itself failed ([`FailureKind::Local`]): no latency to record.
     pub fn is_local(&self) -> bool {
-        matches!(self.outcome, Outcome::Failure(k) if k.is_local())
+        self.failure.is_some_and(|k| k.is_local())
+    }
+
+    /// Before the request could be sent: connecting and TLS on a new connection, 0 on a
+    /// reused one (k6's `http_req_blocked`).
+    pub fn blocked_us(&self) -> u64 {
+        self.connecting_us + self.tls_us
+    }
+
+    /// The backend that served the request, when backends are tallied.
+    pub fn backend(&self) -> Option<&str> {
+        match (self.tally_backend, self.has_backend) {
+            (false, _) => None,
+            (true, true) => Some(&self.backend),
+            (true, false) => Some("(none)"),
+        }
     }
 
     /// Sent on a reused connection: nothing to wait for before sending.
     fn reused_connection(&self) -> bool {
-        self.blocked_us == 0 && self.connecting_us == 0 && self.tls_us == 0
+        self.connecting_us == 0 && self.tls_us == 0
     }
 }
 
@@ -309,22 +364,28 @@ impl Default for Tagged {
 }
 
 impl Tagged {
+    /// Records `s`, whose outcome the caller worked out once.
     #[inline]
-    fn record(&mut self, s: &Sample<'_>) {
+    fn record(&mut self, s: &Sample, outcome: Outcome, failed: bool) {
         self.requests += 1;
-        if s.failed() {
+        if failed {
             self.failures += 1;
         }
         self.bytes_received += s.bytes_received;
         self.body_bytes += s.body_bytes;
-        // A generator-side failure says nothing about the server's latency.
-        if !s.is_local() {
-            histogram::record(&mut self.duration, s.duration_us);
-        }
-        match s.outcome {
+        match outcome {
             // BTreeMap insert allocates only for a status not seen before.
-            Outcome::Response { status, .. } => *self.statuses.entry(status).or_insert(0) += 1,
-            Outcome::Failure(k) => self.failure_kinds[k.index()] += 1,
+            Outcome::Response { status, .. } => {
+                histogram::record(&mut self.duration, s.duration_us);
+                *self.statuses.entry(status).or_insert(0) += 1
+            }
+            Outcome::Failure(k) => {
+                // A generator-side failure says nothing about the server's latency.
+                if !k.is_local() {
+                    histogram::record(&mut self.duration, s.duration_us);
+                }
+                self.failure_kinds[k.index()] += 1
+            }
         }
     }
 
@@ -497,53 +558,55 @@ impl Recorder {
 
     /// Records one finished request (the hot path).
     #[inline]
-    pub fn record(&mut self, s: &Sample<'_>) {
-        self.all.record(s);
+    pub fn record(&mut self, s: &Sample) {
+        let outcome = s.outcome();
+        let failed = !matches!(outcome, Outcome::Response { expected: true, .. });
+        self.all.record(s, outcome, failed);
         if !self.single_endpoint() {
-            self.endpoints[s.endpoint].record(s);
+            self.endpoints[s.endpoint].record(s, outcome, failed);
         }
         self.scenario_requests[s.scenario] += 1;
         self.bytes_sent += s.bytes_sent;
         self.retries += u64::from(s.retried);
-        let failed = s.failed();
-        if let Outcome::Failure(_) = s.outcome {
-            self.transport_failures += 1;
-            self.interval.transport_failures += 1;
-        }
         let reused = s.reused_connection();
-        if let Outcome::Response { .. } = s.outcome {
-            // Every response has every phase, 0 when it did not happen (a reused
-            // connection), as k6 records them; those zeros are added in bulk.
-            if reused {
-                self.reused += 1;
-            } else {
-                histogram::record(&mut self.blocked, s.blocked_us);
-                histogram::record(&mut self.connecting, s.connecting_us);
-                histogram::record(&mut self.tls, s.tls_us);
+        let status = match outcome {
+            Outcome::Response { status, .. } => {
+                // Every response has every phase, 0 when it did not happen (a reused
+                // connection), as k6 records them; those zeros are added in bulk.
+                if reused {
+                    self.reused += 1;
+                } else {
+                    histogram::record(&mut self.blocked, s.blocked_us());
+                    histogram::record(&mut self.connecting, s.connecting_us);
+                    histogram::record(&mut self.tls, s.tls_us);
+                }
+                histogram::record(&mut self.sending, s.sending_us);
+                histogram::record(&mut self.waiting, s.waiting_us);
+                histogram::record(&mut self.receiving, s.receiving_us);
+                Some(status)
             }
-            histogram::record(&mut self.sending, s.sending_us);
-            histogram::record(&mut self.waiting, s.waiting_us);
-            histogram::record(&mut self.receiving, s.receiving_us);
-        }
+            Outcome::Failure(_) => {
+                self.transport_failures += 1;
+                self.interval.transport_failures += 1;
+                None
+            }
+        };
         if let Some(raw) = s.raw_us {
             histogram::record(&mut self.raw, raw);
         }
         if let Some(lag) = s.lag_us {
             histogram::record(&mut self.lag, lag);
         }
-        let status = match s.outcome {
-            Outcome::Response { status, .. } => Some(status),
-            Outcome::Failure(_) => None,
-        };
+        let backend = s.backend();
         for sub in &mut self.subs {
-            if sub.matcher.request(s.endpoint, s.scenario, s.flow, status, !failed, s.backend) {
-                sub.requests.record(s);
+            if sub.matcher.request(s.endpoint, s.scenario, s.flow, status, !failed, backend) {
+                sub.requests.record(s, outcome, failed);
                 sub.bytes_sent += s.bytes_sent;
                 if status.is_some() {
                     if reused {
                         sub.reused += 1;
                     } else {
-                        histogram::record(&mut sub.blocked, s.blocked_us);
+                        histogram::record(&mut sub.blocked, s.blocked_us());
                         histogram::record(&mut sub.connecting, s.connecting_us);
                         histogram::record(&mut sub.tls, s.tls_us);
                     }
@@ -553,12 +616,12 @@ impl Recorder {
                 }
             }
         }
-        if let Some(b) = s.backend {
+        if let Some(b) = backend {
             match self.backends.iter_mut().find(|(name, _)| name == b) {
-                Some((_, t)) => t.record(s),
+                Some((_, t)) => t.record(s, outcome, failed),
                 None => {
                     let mut t = Tagged::default();
-                    t.record(s);
+                    t.record(s, outcome, failed);
                     self.backends.push((b.to_string(), t));
                 }
             }
@@ -1006,27 +1069,52 @@ mod tests {
         MetricKey::parse(s).unwrap()
     }
 
-    fn sample(endpoint: usize, outcome: Outcome, ms: u64) -> Sample<'static> {
+    fn sample(endpoint: usize, outcome: Outcome, ms: u64) -> Sample {
+        let (status, failure, expected) = match outcome {
+            Outcome::Response { status, expected } => (status, None, expected),
+            Outcome::Failure(k) => (0, Some(k), false),
+        };
         Sample {
+            status,
+            failure,
+            expected,
             endpoint,
             scenario: 0,
             flow: endpoint,
-            outcome,
             duration_us: ms * 1000,
-            raw_us: None,
-            lag_us: None,
-            blocked_us: 0,
-            connecting_us: 0,
-            tls_us: 0,
             sending_us: 10,
             waiting_us: ms * 900,
             receiving_us: ms * 100,
             bytes_sent: 50,
             bytes_received: 100,
             body_bytes: 60,
-            backend: Some("a"),
-            retried: false,
+            backend: "a".into(),
+            has_backend: true,
+            tally_backend: true,
+            ..Sample::default()
         }
+    }
+
+    #[test]
+    fn a_sample_reads_its_outcome_and_backend_and_clears_for_the_next_request() {
+        let mut s = sample(0, Outcome::Response { status: 200, expected: true }, 5);
+        assert_eq!(s.outcome(), Outcome::Response { status: 200, expected: true });
+        assert!(!s.failed() && s.backend() == Some("a"));
+        // A body cut short after the head: a failure that keeps the head's status.
+        s.failure = Some(FailureKind::Closed);
+        assert_eq!((s.outcome(), s.status), (Outcome::Failure(FailureKind::Closed), 200));
+        assert!(s.failed() && !s.is_local());
+        s.has_backend = false;
+        assert_eq!(s.backend(), Some("(none)"));
+        s.tally_backend = false;
+        assert_eq!(s.backend(), None);
+        (s.connecting_us, s.tls_us) = (300, 400);
+        assert_eq!(s.blocked_us(), 700);
+        let buffer = s.backend.as_ptr();
+        s.clear();
+        assert_eq!((s.status, s.failure, s.blocked_us(), s.duration_us), (0, None, 0, 0));
+        assert!(s.backend.is_empty() && s.backend.capacity() > 0 && s.backend.as_ptr() == buffer);
+        assert_eq!(s.started, None);
     }
 
     #[test]
@@ -1104,7 +1192,7 @@ mod tests {
         let ok = Outcome::Response { status: 200, expected: true };
         let mut a = Recorder::new(&n);
         let mut fresh = sample(0, ok, 5);
-        (fresh.blocked_us, fresh.connecting_us, fresh.tls_us) = (700, 300, 400);
+        (fresh.connecting_us, fresh.tls_us) = (300, 400);
         a.record(&fresh);
         for _ in 0..9 {
             a.record(&sample(0, ok, 5));

@@ -109,7 +109,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
         // follows: that is part of the iteration, as a k6 `sleep()` at the end of the default
         // function is part of `iteration_duration`.
         let mut t1 = match failed {
-            Some(_) if pipe == 1 => vu.ex.finished.unwrap_or_else(Instant::now),
+            Some(_) if pipe == 1 => vu.sample.finished.unwrap_or_else(Instant::now),
             Some(_) => Instant::now(),
             None => Instant::now(),
         };

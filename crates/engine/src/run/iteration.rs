@@ -5,21 +5,22 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::Rng;
-use volley_metrics::Sample;
-use volley_metrics::recorder::Outcome;
+use volley_metrics::{FailureKind, Sample};
 use volley_plan::{ResponseView, Scenario, Spec, Step, ThinkTime, VuState};
 
 use super::Ctx;
 use super::setup::StepInfo;
-use crate::transport::{Conn, Exchange, Prepared};
+use crate::transport::{Conn, Kept, Prepared};
 
-/// One virtual user: its variables, its connection, its reusable measurement buffer.
+/// One virtual user: its variables, its connection, its reused sample (which the transport
+/// fills and the recorder records) and what it keeps of the response.
 pub(super) struct Vu {
     pub(super) state: VuState,
     pub(super) conn: Option<Conn>,
-    pub(super) ex: Exchange,
-    /// Pipelining: one measurement per request of a batch, and the batch's bytes.
-    pub(super) batch: Vec<Exchange>,
+    pub(super) sample: Sample,
+    pub(super) kept: Kept,
+    /// Pipelining: one sample per request of a batch, and the batch's bytes.
+    pub(super) batch: Vec<(Sample, Kept)>,
     pub(super) wire: Vec<u8>,
 }
 
@@ -28,11 +29,19 @@ impl Vu {
         Vu {
             state: VuState::new(id, seed),
             conn: None,
-            ex: Exchange::default(),
+            sample: Sample::default(),
+            kept: Kept::default(),
             batch: Vec::new(),
             wire: Vec::new(),
         }
     }
+}
+
+/// A request that could not be sent: failure `other`, nothing measured, nothing kept.
+fn unsent(sample: &mut Sample, kept: &mut Kept) {
+    sample.clear();
+    kept.clear();
+    sample.failure = Some(FailureKind::Other);
 }
 
 pub(super) fn think(vu: &mut VuState, tt: ThinkTime) -> Duration {
@@ -109,29 +118,28 @@ pub(super) async fn iteration(
                         timeout,
                         info.keep_body,
                         shared.backend_header.as_ref(),
-                        &mut vu.ex,
+                        &mut vu.sample,
+                        &mut vu.kept,
                     )
                     .await;
             }
-            Err(()) => {
-                vu.ex = Exchange::default();
-                vu.ex.failure = Some(volley_metrics::FailureKind::Other);
-            }
+            Err(()) => unsent(&mut vu.sample, &mut vu.kept),
         }
-        let ex = &vu.ex;
         let (failed, measured) =
-            record(ctx, si, fi, info, ex, if i == 0 { intended } else { None });
+            record(ctx, si, fi, info, &mut vu.sample, if i == 0 { intended } else { None });
         any_failure |= failed;
-        if ex.set_cookie
+        let kept = &vu.kept;
+        if kept.set_cookie
             && let Ok(req) = req
         {
-            vu.state.store_cookies(&req.url, &ex.headers);
+            vu.state.store_cookies(&req.url, &kept.headers);
         }
         if info.keep_body {
+            // A request that failed after its head still shows the head's status to checks.
             let view = ResponseView {
-                status: ex.status,
-                headers: &ex.headers,
-                body: &ex.body,
+                status: vu.sample.status,
+                headers: &kept.headers,
+                body: &kept.body,
                 duration: Duration::from_micros(measured),
             };
             let mut rec = ctx.recorder.borrow_mut();
@@ -153,71 +161,43 @@ pub(super) async fn iteration(
     any_failure
 }
 
-/// Records one request's exchange (step `info` of flow `fi` of scenario `si`); `first_open`
-/// is the intended start of an open-model iteration's first request. Returns whether it
-/// failed at the transport level, and its measured duration in µs.
+/// Completes the transport's sample of one request (step `info` of flow `fi` of scenario
+/// `si`) with what only the engine knows, and records it; `first_open` is the intended start
+/// of an open-model iteration's first request. Returns whether it failed at the transport
+/// level, and its measured duration in µs.
 fn record(
     ctx: &Ctx,
     si: usize,
     fi: usize,
     info: &StepInfo,
-    ex: &Exchange,
+    s: &mut Sample,
     first_open: Option<Instant>,
 ) -> (bool, u64) {
     let shared = &ctx.shared;
-    let spec = &shared.spec;
-    let (start, end) = ex.span();
-    let outcome = match ex.failure {
-        Some(k) => Outcome::Failure(k),
-        None => Outcome::Response {
-            status: ex.status,
-            expected: spec.http.expected_statuses.contains(ex.status),
-        },
-    };
-    let measured = match outcome {
-        Outcome::Response { .. } => ex.sending_us + ex.waiting_us + ex.receiving_us,
-        Outcome::Failure(_) => micros(end - start),
+    let (start, end) = s.span();
+    s.expected = shared.spec.http.expected_statuses.contains(s.status);
+    let measured = match s.failure {
+        None => s.sending_us + s.waiting_us + s.receiving_us,
+        Some(_) => micros(end - start),
     };
     // Open model, first step: measured from when it should have started, so a stalled
     // server shows in the percentiles (no coordinated omission).
-    let (duration_us, raw_us, lag_us) = match first_open {
+    (s.duration_us, s.raw_us, s.lag_us) = match first_open {
         // A slot started up to half a timer tick early counts from its actual start.
         Some(due) => (
             micros(end.saturating_duration_since(due.min(start))),
-            Some(micros(end - start)),
+            // The generator's own failure (out of files or ports) has no latency to keep.
+            Some(micros(end - start)).filter(|_| !s.is_local()),
             Some(micros(start.saturating_duration_since(due))),
         ),
         None => (measured, None, None),
     };
-    // The generator's own failure (out of files or ports) has no latency to keep.
-    let raw_us = raw_us.filter(|_| !matches!(outcome, Outcome::Failure(k) if k.is_local()));
-    let sample = Sample {
-        endpoint: info.endpoint,
-        scenario: si,
-        flow: shared.flow_base[si] + fi,
-        outcome,
-        duration_us,
-        raw_us,
-        lag_us,
-        // No DNS phase on the addresses volley may load: blocked is connect + TLS.
-        blocked_us: ex.connecting_us + ex.tls_us,
-        connecting_us: ex.connecting_us,
-        tls_us: ex.tls_us,
-        sending_us: ex.sending_us,
-        waiting_us: ex.waiting_us,
-        receiving_us: ex.receiving_us,
-        bytes_sent: ex.bytes_sent,
-        bytes_received: ex.bytes_received,
-        body_bytes: ex.body_bytes,
-        retried: ex.retried,
-        backend: match (&shared.backend_header, ex.has_backend) {
-            (None, _) => None,
-            (Some(_), true) => Some(ex.backend.as_str()),
-            (Some(_), false) => Some("(none)"),
-        },
-    };
-    ctx.recorder.borrow_mut().record(&sample);
-    (matches!(outcome, Outcome::Failure(_)), measured)
+    s.endpoint = info.endpoint;
+    s.scenario = si;
+    s.flow = shared.flow_base[si] + fi;
+    s.tally_backend = shared.backend_header.is_some();
+    ctx.recorder.borrow_mut().record(s);
+    (s.failure.is_some(), measured)
 }
 
 /// `n` iterations of a pipelined scenario (one-step flows without checks, see
@@ -241,7 +221,7 @@ pub(super) async fn pipelined(ctx: &Ctx, si: usize, vu: &mut Vu, n: usize) -> bo
         }
     };
     if vu.batch.len() < n {
-        vu.batch.resize_with(n, Exchange::default);
+        vu.batch.resize_with(n, Default::default);
     }
     let outs = &mut vu.batch[..n];
     match req {
@@ -253,19 +233,18 @@ pub(super) async fn pipelined(ctx: &Ctx, si: usize, vu: &mut Vu, n: usize) -> bo
                 .await;
         }
         Err(()) => {
-            for ex in outs.iter_mut() {
-                *ex = Exchange::default();
-                ex.failure = Some(volley_metrics::FailureKind::Other);
+            for (sample, kept) in outs.iter_mut() {
+                unsent(sample, kept);
             }
         }
     }
     let mut any_failure = false;
-    for ex in &vu.batch[..n] {
-        any_failure |= record(ctx, si, fi, info, ex, None).0;
-        if ex.set_cookie
+    for (sample, kept) in &mut vu.batch[..n] {
+        any_failure |= record(ctx, si, fi, info, sample, None).0;
+        if kept.set_cookie
             && let Ok(req) = req
         {
-            vu.state.store_cookies(&req.url, &ex.headers);
+            vu.state.store_cookies(&req.url, &kept.headers);
         }
     }
     vu.state.iteration += n as u64;
