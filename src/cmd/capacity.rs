@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use volley_metrics::capacity::{CapacityResult, Conclusion, Settings};
+use volley_plan::Threshold;
 use volley_runner::capacity::{CapacityEvent, CapacityPlan};
 use volley_runner::{Live, Run, Stop};
 
@@ -26,6 +27,26 @@ pub struct CapacityArgs {
     /// A plan with one scenario: its executor is replaced by each step's arrival rate.
     #[arg(long = "plan", value_name = "PLAN", conflicts_with = "url")]
     pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub search: SearchArgs,
+    /// Save the search (capacity_rps, and every step's full result) as JSON.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Also render the search: `.md` or `.html`.
+    #[arg(long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// No progress lines.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub dashboard: super::dashboard::DashboardArgs,
+}
+
+/// How a capacity search goes (`volley capacity`, `volley scale --capacity`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct SearchArgs {
     /// An SLO in k6 threshold syntax, `METRIC: EXPR` (repeatable), e.g.
     /// `http_req_duration: p(95)<200`, `http_req_failed: rate<0.01`.
     #[arg(long = "slo", value_name = "METRIC: EXPR")]
@@ -51,19 +72,44 @@ pub struct CapacityArgs {
     /// At most this many steps.
     #[arg(long = "max-steps", default_value_t = 30)]
     pub max_steps: usize,
-    /// Save the search (capacity_rps, and every step's full result) as JSON.
-    #[arg(short = 'o', long = "out", value_name = "FILE")]
-    pub out: Option<PathBuf>,
-    /// Also render the search: `.md` or `.html`.
-    #[arg(long = "report", value_name = "FILE")]
-    pub report: Option<PathBuf>,
-    /// No progress lines.
-    #[arg(short = 'q', long = "quiet")]
-    pub quiet: bool,
-    #[command(flatten)]
-    pub load: LoadArgs,
-    #[command(flatten)]
-    pub dashboard: super::dashboard::DashboardArgs,
+}
+
+impl SearchArgs {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            start_rps: self.start,
+            max_rps: self.max,
+            factor: self.factor,
+            precision: self.precision,
+            max_steps: self.max_steps,
+            step_s: self.step.as_secs_f64(),
+            settle_s: self.settle.as_secs_f64(),
+        }
+    }
+
+    /// The SLOs parsed into the one threshold type; a bad one is a usage error naming it.
+    pub fn slos(&self) -> anyhow::Result<Vec<Threshold>> {
+        let mut slos = Vec::new();
+        for text in &self.slo {
+            let t = volley_plan::threshold::parse_slo(text).map_err(|es| {
+                let e = &es[0];
+                usage(match &e.hint {
+                    Some(h) => format!("--slo '{text}': {} (hint: {h})", e.message),
+                    None => format!("--slo '{text}': {}", e.message),
+                })
+            })?;
+            slos.push(t);
+        }
+        Ok(slos)
+    }
+}
+
+/// The VU cap of each step from `-c`, if given.
+pub fn max_vus(load: &LoadArgs) -> anyhow::Result<Option<u32>> {
+    match load.concurrency {
+        Some(c) => Ok(Some(u32::try_from(c).map_err(|_| usage(format!("`-c {c}` is too large")))?)),
+        None => Ok(None),
+    }
 }
 
 /// `5%` or `0.05`.
@@ -76,20 +122,6 @@ pub fn parse_fraction(s: &str) -> Result<f64, String> {
     v.map_err(|_| format!("`{s}` is not a fraction (hint: 5% or 0.05)"))
 }
 
-impl CapacityArgs {
-    fn settings(&self) -> Settings {
-        Settings {
-            start_rps: self.start,
-            max_rps: self.max,
-            factor: self.factor,
-            precision: self.precision,
-            max_steps: self.max_steps,
-            step_s: self.step.as_secs_f64(),
-            settle_s: self.settle.as_secs_f64(),
-        }
-    }
-}
-
 /// The search's plan from the flags: every mistake is a usage error before any load.
 pub fn plan(args: &CapacityArgs) -> anyhow::Result<CapacityPlan> {
     if args.load.rps.is_some() || args.load.requests.is_some() || args.load.duration.is_some() {
@@ -98,17 +130,7 @@ pub fn plan(args: &CapacityArgs) -> anyhow::Result<CapacityPlan> {
              (hint: --start, --max and --step shape the search)",
         ));
     }
-    let mut slos = Vec::new();
-    for text in &args.slo {
-        let t = volley_plan::threshold::parse_slo(text).map_err(|es| {
-            let e = &es[0];
-            usage(match &e.hint {
-                Some(h) => format!("--slo '{text}': {} (hint: {h})", e.message),
-                None => format!("--slo '{text}': {}", e.message),
-            })
-        })?;
-        slos.push(t);
-    }
+    let slos = args.search.slos()?;
     let (base, workload) = match (&args.plan, &args.url) {
         (Some(file), _) => {
             let spec = volley_plan::load(file, &volley_plan::Overrides::default())
@@ -118,7 +140,7 @@ pub fn plan(args: &CapacityArgs) -> anyhow::Result<CapacityPlan> {
         (None, Some(url)) => {
             let mut input = args.load.to_input(url);
             // A placeholder the steps replace; it makes quick mode build an open-model spec.
-            input.rps = Some(args.start.max(1.0));
+            input.rps = Some(args.search.start.max(1.0));
             input.duration = Some("1s".into());
             let run = Run::quick(&input).map_err(run_error)?;
             let target = run.config.target.clone().unwrap_or_else(|| url.clone());
@@ -126,15 +148,12 @@ pub fn plan(args: &CapacityArgs) -> anyhow::Result<CapacityPlan> {
         }
         (None, None) => return Err(usage("give a URL or --plan PLAN")),
     };
-    let max_vus = match args.load.concurrency {
-        Some(c) => Some(u32::try_from(c).map_err(|_| usage(format!("`-c {c}` is too large")))?),
-        None => None,
-    };
+    let max_vus = max_vus(&args.load)?;
     let plan = CapacityPlan {
         base,
         slos,
-        slo_texts: args.slo.clone(),
-        settings: args.settings(),
+        slo_texts: args.search.slo.clone(),
+        settings: args.search.settings(),
         max_vus,
         workload,
     };

@@ -38,7 +38,8 @@ pub struct LaunchArgs {
     #[arg(long = "balancer-threads", hide = true)]
     pub balancer_threads: Option<usize>,
     /// The service's command; `{port}` in it becomes each instance's port (also in `PORT`).
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    /// (Required by `cluster`; `scale --scale-cmd` takes none.)
+    #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 
@@ -88,6 +89,7 @@ pub fn start_error(e: HarnessError) -> anyhow::Error {
         e @ HarnessError::NeverReady { .. } => anyhow::anyhow!(
             "{e}\nhint: does the command listen on {{port}} / $PORT? raise --ready-timeout for slow starts"
         ),
+        e @ HarnessError::BadGlob { .. } => usage(e.to_string()),
         e => anyhow::Error::new(e),
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use volley_plan::quick::QuickInput;
-use volley_runner::sweep::{SweepPlan, Workload};
+use volley_runner::sweep::{Deployment, SweepPlan, Workload};
 use volley_runner::{Live, Stop};
 
 use super::cluster::{LaunchArgs, parse_duration};
@@ -73,7 +73,8 @@ pub fn main(args: DemoArgs) -> anyhow::Result<Outcome> {
         warmup: args.warmup,
         workload: Workload::quick(&format!("/heavy?n={}", args.heavy_n), load)
             .map_err(run_error)?,
-        cluster: launch.config(1, 0, false),
+        deployment: Deployment::Local(launch.config(1, 0, false)),
+        capacity: None,
         // One generator thread leaves the cores to the instances as far as possible.
         generator_threads: 1,
     };

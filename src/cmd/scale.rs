@@ -1,7 +1,10 @@
 //! `volley scale --instances 1,2,4 [load flags | --plan PLAN] -- COMMAND ARGS`: for each
-//! instance count, start the service as a cluster behind the built-in balancer, warm up, run
-//! the same load through it while sampling every instance, the balancer and volley itself,
-//! stop it; then print and save the comparison (seed 003's empty table) and its analysis.
+//! instance count, start the service as a cluster behind the built-in balancer (or nginx),
+//! warm up, run the same load through it while sampling every instance, the balancer and
+//! volley itself, stop it; then print and save the comparison (seed 003's empty table) and
+//! its analysis. `--scale-cmd 'CMD {n}' --url URL` scales a deployment volley did not start
+//! instead; `--capacity --slo …` searches the capacity at each count instead of measuring
+//! one load.
 //!
 //! Thin: the flags become a [`SweepPlan`]; the sweep itself is `volley_runner::sweep`'s.
 
@@ -10,8 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use volley_harness::deployment::{InstanceSelector, ScaleCommand};
 use volley_metrics::sweep::Sweep;
-use volley_runner::sweep::{SweepError, SweepEvent, SweepPlan, Workload};
+use volley_runner::sweep::{
+    Deployment, ScaledDeployment, SweepError, SweepEvent, SweepPlan, SweepSearch, Workload,
+};
 use volley_runner::{Live, Stop};
 
 use super::cluster::{LaunchArgs, parse_duration};
@@ -48,6 +54,30 @@ pub struct ScaleArgs {
     /// Load-generator threads (default: one per core).
     #[arg(long = "generator-threads", hide = true, default_value_t = 0)]
     pub generator_threads: usize,
+    /// At each count, search the highest arrival rate within the SLOs (`--slo`, and the
+    /// search's flags as `volley capacity` takes them) instead of measuring one load.
+    #[arg(long = "capacity")]
+    pub capacity: bool,
+    #[command(flatten)]
+    pub search: super::capacity::SearchArgs,
+    /// Scale a deployment volley did not start: run this command for each count, `{n}` being
+    /// the count (`docker compose up -d --scale web={n}`); give its address with --url.
+    #[arg(long = "scale-cmd", value_name = "CMD", requires = "url")]
+    pub scale_cmd: Option<String>,
+    /// Where the --scale-cmd deployment answers (`http://127.0.0.1:8080`).
+    #[arg(long = "url", value_name = "URL", requires = "scale_cmd")]
+    pub url: Option<String>,
+    /// How long the scale command may run.
+    #[arg(long = "scale-timeout", default_value = "5m", value_parser = parse_duration)]
+    pub scale_timeout: Duration,
+    /// --scale-cmd: each outermost process whose name or command line matches is an
+    /// instance, sampled on its own (repeatable).
+    #[arg(long = "watch-name", value_name = "PATTERN", requires = "scale_cmd")]
+    pub watch_name: Vec<String>,
+    /// --scale-cmd: each cgroup directory matching the glob is an instance
+    /// (`'/sys/fs/cgroup/system.slice/docker-*.scope'`; repeatable).
+    #[arg(long = "watch-cgroup-glob", value_name = "GLOB", requires = "scale_cmd")]
+    pub watch_cgroup_glob: Vec<String>,
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]
@@ -104,6 +134,7 @@ pub fn main(args: ScaleArgs) -> anyhow::Result<Outcome> {
             )));
         }
     }
+    let capacity = search(&args)?;
     let workload = match &args.plan {
         Some(file) => {
             let spec = volley_plan::load(file, &volley_plan::Overrides::default())
@@ -111,16 +142,26 @@ pub fn main(args: ScaleArgs) -> anyhow::Result<Outcome> {
             Workload::Plan { file: file.clone(), spec }
         }
         // Bad load flags are reported now, not after the first cluster started.
-        None => Workload::quick(&args.path, args.load.to_input("")).map_err(run_error)?,
+        None => {
+            let mut input = args.load.to_input("");
+            if let Some(c) = &capacity {
+                // A placeholder each step replaces; it makes quick mode open-model.
+                input.rps = Some(c.settings.start_rps.max(1.0));
+                input.duration = Some("1s".into());
+            }
+            Workload::quick(&args.path, input).map_err(run_error)?
+        }
     };
     let plan = SweepPlan {
         instances: args.instances.clone(),
         repeat: args.repeat,
         warmup: args.warmup,
         workload,
-        cluster: args.launch.config(1, 0, false),
+        deployment: deployment(&args)?,
+        capacity,
         generator_threads: args.generator_threads,
     };
+    plan.check().map_err(run_error)?;
     let stop = Stop::on_signals();
     let live = Live::new();
     let dashboard = args.dashboard.start(&stop, &live)?;
@@ -128,6 +169,9 @@ pub fn main(args: ScaleArgs) -> anyhow::Result<Outcome> {
     let (sweep, error) = plan.run(&stop, &live, &mut |e| {
         if let Some(d) = &dashboard {
             d.sweep_event(&e);
+            if let SweepEvent::Search { event, .. } = &e {
+                d.capacity_event(event);
+            }
         }
         print(e);
     });
@@ -142,6 +186,79 @@ pub fn main(args: ScaleArgs) -> anyhow::Result<Outcome> {
         Some(e) => Err(sweep_error(e)),
         None => Ok(Outcome::Success),
     }
+}
+
+/// `--capacity` and its SLOs, checked before anything starts.
+fn search(args: &ScaleArgs) -> anyhow::Result<Option<SweepSearch>> {
+    if !args.capacity {
+        if !args.search.slo.is_empty() {
+            return Err(usage(
+                "--slo judges a capacity search: add --capacity (hint: volley scale --capacity \
+                 --slo 'http_req_duration: p(95)<200' …)",
+            ));
+        }
+        return Ok(None);
+    }
+    if args.load.rps.is_some() || args.load.requests.is_some() || args.load.duration.is_some() {
+        return Err(usage(
+            "--capacity chooses the rate and the length of each step: drop --rps, -n and -d \
+             (hint: --start, --max and --step shape the search)",
+        ));
+    }
+    if args.repeat > 1 {
+        return Err(usage("--capacity searches once per count: drop --repeat"));
+    }
+    Ok(Some(SweepSearch {
+        slos: args.search.slos()?,
+        slo_texts: args.search.slo.clone(),
+        settings: args.search.settings(),
+        max_vus: super::capacity::max_vus(&args.load)?,
+    }))
+}
+
+/// A cluster volley starts from the command after `--`, or the `--scale-cmd` deployment.
+fn deployment(args: &ScaleArgs) -> anyhow::Result<Deployment> {
+    let Some(template) = &args.scale_cmd else {
+        if args.launch.command.is_empty() {
+            return Err(usage(
+                "give the service's command after `--` (volley starts it), or --scale-cmd and \
+                 --url for a deployment you run (hint: volley scale --instances 1,2 -- \
+                 ./server --port {port})",
+            ));
+        }
+        return Ok(Deployment::Local(args.launch.config(1, 0, false)));
+    };
+    if !args.launch.command.is_empty() {
+        return Err(usage(format!(
+            "--scale-cmd scales a deployment volley does not start: drop the command after `--` \
+             (`{}`)",
+            args.launch.command.join(" ")
+        )));
+    }
+    let url = args.url.clone().unwrap_or_default();
+    let parsed = volley_plan::target::Target::parse(&url).map_err(|e| {
+        usage(format!("--url `{url}`: {e} (hint: e.g. --url http://127.0.0.1:8080)"))
+    })?;
+    if parsed.path_and_query() != "/" {
+        return Err(usage(format!(
+            "--url `{url}` names where the deployment answers, without a path (hint: give the \
+             path with --path, or --ready-path for readiness)"
+        )));
+    }
+    if let Some(p) = args.launch.ready_path.as_deref().filter(|p| !p.starts_with('/')) {
+        return Err(usage(format!("--ready-path `{p}` must start with / (e.g. /health)")));
+    }
+    Ok(Deployment::Scaled(ScaledDeployment {
+        command: ScaleCommand { template: template.clone(), timeout: args.scale_timeout },
+        url,
+        ready_path: args.launch.ready_path.clone(),
+        ready_timeout: args.launch.ready_timeout,
+        backend_header: args.load.backend_header.clone(),
+        instances: InstanceSelector {
+            names: args.watch_name.clone(),
+            cgroup_globs: args.watch_cgroup_glob.clone(),
+        },
+    }))
 }
 
 /// Prints the comparison and writes the requested files (also for a partial sweep).

@@ -25,6 +25,7 @@ mod plan;
 mod quick;
 mod report;
 mod scale;
+mod scale_deploy;
 mod scale_nginx;
 mod schema;
 mod segments;

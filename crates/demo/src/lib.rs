@@ -12,6 +12,10 @@
 //! - `POST /predict?wait_ms=10`: an ML-like endpoint: a few ms of CPU over the body plus a wait
 //!   (the model call), JSON `{"label": ..., "score": ...}`.
 //! - `GET /delay/{ms}`: answers after `ms` milliseconds.
+//! - `GET /work/{ms}`: holds the runtime thread for `ms` milliseconds (a blocking call, as a
+//!   synchronous driver in a Node or Django process): with `--threads 1` the instance serves
+//!   exactly `1000 / ms` requests per second, whatever the machine, so a capacity found
+//!   through N instances can be checked against N × that.
 //! - `GET /status/{code}`: answers with that status.
 //! - `GET /bytes/{n}`: `n` bytes of body.
 //! - `GET /flaky?p=0.1`: 500 with probability `p`, else 200.
@@ -260,6 +264,7 @@ fn router(state: AppState) -> Router {
         .route("/heavy", get(heavy))
         .route("/predict", post(predict))
         .route("/delay/{ms}", get(delay))
+        .route("/work/{ms}", get(work))
         .route("/status/{code}", get(status))
         .route("/bytes/{n}", get(bytes))
         .route("/flaky", get(flaky))
@@ -362,6 +367,20 @@ async fn delay(Path(ms): Path<String>) -> Response {
     format!("delayed {ms} ms\n").into_response()
 }
 
+/// Longest `/work/{ms}`: it blocks the instance, so seconds are already a typo.
+const MAX_WORK_MS: u64 = 10_000;
+
+async fn work(Path(ms): Path<String>) -> Response {
+    let ms = match ms.parse::<u64>() {
+        Ok(ms) if ms <= MAX_WORK_MS => ms,
+        _ => return bad_request(format!("work `{ms}` must be 0..={MAX_WORK_MS} milliseconds")),
+    };
+    // Deliberately blocking the runtime thread: the requests behind it queue, as in one
+    // single-threaded process.
+    std::thread::sleep(Duration::from_millis(ms));
+    format!("worked {ms} ms\n").into_response()
+}
+
 async fn status(Path(code): Path<String>) -> Response {
     match code.parse::<u16>().ok().filter(|c| (200..=599).contains(c)) {
         Some(c) => {
@@ -434,11 +453,13 @@ mod tests {
         assert_eq!(fetch(a, "GET", "/flaky?p=0", "").0, 200);
         assert_eq!(fetch(a, "GET", "/flaky?p=2", "").0, 400);
         assert_eq!(fetch(a, "GET", "/delay/abc", "").0, 400);
+        assert_eq!(fetch(a, "GET", "/work/1", ""), (200, "worked 1 ms\n".into()));
+        assert_eq!(fetch(a, "GET", "/work/99999", "").0, 400);
         let (code, body) = fetch(a, "POST", "/predict?wait_ms=0", "great product");
         assert_eq!(code, 200);
         let p: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert!(p["label"].is_string() && p["score"].as_f64().unwrap() >= 0.5);
-        assert_eq!(server.served(), 11);
+        assert_eq!(server.served(), 13);
         server.shutdown();
     }
 

@@ -1,11 +1,13 @@
 //! The harness around the system under test: supervised instances of a service behind a
-//! built-in reverse proxy or nginx ([`cluster`], [`nginx`]), and CPU/memory sampling of processes and cgroups
+//! built-in reverse proxy or nginx ([`cluster`], [`nginx`]), a deployment scaled by the user's own
+//! command ([`deployment`]), and CPU/memory sampling of processes and cgroups
 //! ([`sample`]) folded into a run's result ([`observe`]).
 //!
 //! Everything here owns operating-system resources (child processes, sockets, threads); every
 //! one of them has an owner that releases it on drop, so a failing caller leaves nothing behind.
 
 pub mod cluster;
+pub mod deployment;
 pub mod nginx;
 pub mod observe;
 pub mod process;
@@ -41,6 +43,14 @@ pub enum HarnessError {
     ExitedAtStart { instance: String, status: String, output: Vec<String> },
     #[error("{instance} was not ready after {}{}", humantime::format_duration(*.timeout), tail(.output))]
     NeverReady { instance: String, timeout: Duration, output: Vec<String> },
+    #[error("the scale command `{command}` failed ({status}){}", tail(.output))]
+    ScaleCommandFailed { command: String, status: String, output: Vec<String> },
+    #[error("the scale command `{command}` did not finish within {} (hint: raise --ready-timeout){}", humantime::format_duration(*.timeout), tail(.output))]
+    ScaleCommandTimeout { command: String, timeout: Duration, output: Vec<String> },
+    #[error("`{pattern}` is not a usable pattern: {message}")]
+    BadGlob { pattern: String, message: String },
+    #[error("stopped")]
+    Stopped,
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -298,6 +298,40 @@ impl ProcTable {
     }
 }
 
+/// The processes named by `pattern` as [`Target::Name`] matches them, but only the outermost
+/// ones (a match whose ancestor also matches is left to that ancestor), volley itself
+/// excluded (its command line names the pattern); in PID order. One per instance of a deployment: a container's or a
+/// service manager's main process, its workers counted with it.
+pub fn matching_roots(pattern: &str) -> Vec<u32> {
+    let table = ProcTable::scan();
+    let own = std::process::id();
+    let matches: HashSet<u32> = table
+        .procs
+        .iter()
+        .filter(|&(&pid, _)| pid != own)
+        .filter(|&(&pid, (comm, _))| {
+            comm == pattern || cmdline(pid).is_some_and(|c| c.contains(pattern))
+        })
+        .map(|(&pid, _)| pid)
+        .collect();
+    let has_matching_ancestor = |pid: u32| {
+        let mut p = table.procs.get(&pid).map(|(_, s)| s.ppid);
+        // Bounded: a PID table has no cycles, but a racing scan must not loop forever.
+        for _ in 0..64 {
+            match p {
+                Some(0) | None => return false,
+                Some(q) if matches.contains(&q) => return true,
+                Some(q) => p = table.procs.get(&q).map(|(_, s)| s.ppid),
+            }
+        }
+        false
+    };
+    let mut roots: Vec<u32> =
+        matches.iter().copied().filter(|&p| !has_matching_ancestor(p)).collect();
+    roots.sort_unstable();
+    roots
+}
+
 fn cmdline(pid: u32) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     Some(

@@ -334,17 +334,19 @@ mod tests {
     /// Sweeps and capacity searches are told from runs, and the runs inside them are checked.
     #[test]
     fn documents_are_told_apart_and_their_runs_checked() {
-        use crate::sweep::{SweepRun, analyze};
+        use crate::sweep::{SweepMode, SweepRun, analyze};
         let run = read(&valid()).unwrap();
         assert!(matches!(document_from_str(&valid().to_string()), Ok(Document::Run(_))));
         let runs = vec![SweepRun::from_result(1, 1, run.clone())];
-        let (rows, analysis) = analyze(&runs);
+        let (rows, analysis) = analyze(&runs, SweepMode::Throughput);
         let sweep = Sweep {
             schema_version: SWEEP_SCHEMA_VERSION,
             volley_version: "0".into(),
             command: vec!["app".into()],
             workload: "GET /".into(),
             balancer: "round-robin".into(),
+            mode: SweepMode::Throughput,
+            slos: Vec::new(),
             machine: run.machine.clone(),
             started_at: run.started_at.clone(),
             sweep: runs,

@@ -6,13 +6,32 @@
 //! is not throughput. A run whose error rate exceeds [`HIGH_ERROR_RATE`] is flagged and never
 //! used for speedup, efficiency or the fit; the fit needs [`USL_MIN_COUNTS`] instance counts.
 //! Computed here, from the runs alone, so that every renderer shows the same figures.
+//!
+//! A sweep has a [`SweepMode`]: `throughput` measures each count at the same load;
+//! `capacity` (`volley scale --capacity`) runs a capacity search per count, and then
+//! speedup, efficiency and the fit are of the capacities (the highest arrival rate within
+//! the SLOs), while the other figures are those of the step at the capacity.
 
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::CapacityResult;
 use crate::result::{Machine, RunResult};
 
 /// 2: `rps` counts successful responses only; `speedup`/`efficiency` may be absent.
-pub const SWEEP_SCHEMA_VERSION: u32 = 2;
+/// 3: `mode`, `slos`, and per run and row `capacity_rps`/`capacity_upper_rps` (with the whole
+/// search per run in `capacity`).
+pub const SWEEP_SCHEMA_VERSION: u32 = 3;
+
+/// What a sweep compares across instance counts.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SweepMode {
+    /// The same load at every count; the figure is successful responses per second.
+    #[default]
+    Throughput,
+    /// A capacity search at every count; the figure is the capacity.
+    Capacity,
+}
 
 /// A run with more failed requests than this fraction is flagged and left out of speedup,
 /// efficiency and the USL fit.
@@ -35,8 +54,15 @@ pub struct Sweep {
     pub command: Vec<String>,
     /// The path (quick mode) or plan the load came from.
     pub workload: String,
-    /// `round-robin` or `least-conn`.
+    /// `round-robin`, `least-conn`, `nginx`, or `deployment` (a `--scale-cmd` sweep: the
+    /// user's own balancer).
     pub balancer: String,
+    /// Absent in schema 2 and older: `throughput`.
+    #[serde(default)]
+    pub mode: SweepMode,
+    /// The SLOs of a capacity sweep, as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slos: Vec<String>,
     pub machine: Machine,
     /// RFC 3339 UTC.
     pub started_at: String,
@@ -100,6 +126,16 @@ pub struct SweepRun {
     /// the run started: `12.3 s: instance 2 (pid 4242) exited (exit code 1); restart #1 ...`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<String>,
+    /// Capacity sweeps: the highest rate sustained within the SLOs at this count (absent when
+    /// even the start rate broke them), and the lowest bad rate above it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_rps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_upper_rps: Option<f64>,
+    /// Capacity sweeps: the whole search at this count, every step's full result inside.
+    /// `result` is then the step at the capacity (or the first step when none was good).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Box<CapacityResult>>,
     pub result: RunResult,
 }
 
@@ -186,7 +222,39 @@ impl SweepRun {
             backend_names,
             unattributed,
             events: Vec::new(),
+            capacity_rps: None,
+            capacity_upper_rps: None,
+            capacity: None,
             result,
+        }
+    }
+
+    /// The run of a capacity search at `instances`: the figures of the step at the capacity
+    /// (the last good one), or of the first step when none was good. `None` when the search
+    /// ran no step.
+    pub fn from_capacity(
+        instances: usize,
+        repeat: usize,
+        search: CapacityResult,
+        names: Option<&[String]>,
+    ) -> Option<SweepRun> {
+        let at = search
+            .capacity_rps
+            .and_then(|c| search.steps.iter().rev().find(|s| s.good && s.figures.offered_rps == c))
+            .or_else(|| search.steps.first())?;
+        let mut run = SweepRun::with_backends(instances, repeat, at.result.clone(), names);
+        run.capacity_rps = search.capacity_rps;
+        run.capacity_upper_rps = search.upper_rps;
+        run.capacity = Some(Box::new(search));
+        Some(run)
+    }
+
+    /// The figure compared across counts in `mode`: successful req/s, or the capacity (0 when
+    /// none was found).
+    pub fn figure(&self, mode: SweepMode) -> f64 {
+        match mode {
+            SweepMode::Throughput => self.rps,
+            SweepMode::Capacity => self.capacity_rps.unwrap_or(0.0),
         }
     }
 }
@@ -237,6 +305,12 @@ pub struct SweepRow {
     /// `speedup / (instances / baseline instances)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub efficiency: Option<f64>,
+    /// Capacity sweeps: mean capacity over the repeats that found one, and the mean lowest
+    /// bad rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_rps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_upper_rps: Option<f64>,
 }
 
 /// Universal Scalability Law: X(N) = λN / (1 + σ(N−1) + κN(N−1)).
@@ -294,8 +368,8 @@ fn mean_opt(xs: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
 }
 
 /// Aggregates runs into one row per instance count (ascending), with speedup and efficiency
-/// relative to the smallest count.
-pub fn rows(runs: &[SweepRun]) -> Vec<SweepRow> {
+/// of `mode`'s figure relative to the smallest count that has one.
+pub fn rows(runs: &[SweepRun], mode: SweepMode) -> Vec<SweepRow> {
     let mut counts: Vec<usize> = runs.iter().map(|r| r.instances).collect();
     counts.sort_unstable();
     counts.dedup();
@@ -310,8 +384,11 @@ pub fn rows(runs: &[SweepRun]) -> Vec<SweepRow> {
             } else {
                 0.0
             };
+            // As many entries as the runs measured: a deployment's watched processes need not
+            // number exactly `n` (and an unwatched one has none).
             let per_instance = |f: &dyn Fn(&SweepRun) -> &Vec<f64>| -> Vec<f64> {
-                (0..n).map(|k| mean(rs.iter().filter_map(|r| f(r).get(k).copied()))).collect()
+                let len = rs.iter().map(|r| f(r).len()).max().unwrap_or(0);
+                (0..len).map(|k| mean(rs.iter().filter_map(|r| f(r).get(k).copied()))).collect()
             };
             let cpu_pct = per_instance(&|r| &r.cpu_pct);
             let mem_bytes = per_instance(&|r| &r.mem_bytes);
@@ -341,12 +418,18 @@ pub fn rows(runs: &[SweepRun]) -> Vec<SweepRow> {
                 other_cpu_pct: mean_opt(rs.iter().map(|r| r.other_cpu_pct)),
                 speedup: None,
                 efficiency: None,
+                capacity_rps: mean_opt(rs.iter().map(|r| r.capacity_rps)),
+                capacity_upper_rps: mean_opt(rs.iter().map(|r| r.capacity_upper_rps)),
             }
         })
         .collect();
-    if let Some(base) = rows.iter().find(|r| !r.high_error_rate && r.rps > 0.0).cloned() {
-        for r in rows.iter_mut().filter(|r| !r.high_error_rate) {
-            let speedup = r.rps / base.rps;
+    let figure = |r: &SweepRow| match mode {
+        SweepMode::Throughput => r.rps,
+        SweepMode::Capacity => r.capacity_rps.unwrap_or(0.0),
+    };
+    if let Some(base) = rows.iter().find(|r| !r.high_error_rate && figure(r) > 0.0).cloned() {
+        for r in rows.iter_mut().filter(|r| !r.high_error_rate && figure(r) > 0.0) {
+            let speedup = figure(r) / figure(&base);
             r.speedup = Some(speedup);
             r.efficiency = Some(speedup / (r.instances as f64 / base.instances.max(1) as f64));
         }
@@ -427,12 +510,16 @@ pub fn fit_usl(points: &[(f64, f64)]) -> Option<UslFit> {
     })
 }
 
-/// Rows and the USL fit from the runs; the fit uses only runs without a high error rate.
-/// The findings are left empty (the report crate words them).
-pub fn analyze(runs: &[SweepRun]) -> (Vec<SweepRow>, Analysis) {
-    let rows = rows(runs);
-    let points: Vec<(f64, f64)> =
-        runs.iter().filter(|r| !r.high_error_rate).map(|r| (r.instances as f64, r.rps)).collect();
+/// Rows and the USL fit of `mode`'s figure from the runs; the fit uses only runs without a
+/// high error rate (and, for capacities, runs that found one). The findings are left empty
+/// (the report crate words them).
+pub fn analyze(runs: &[SweepRun], mode: SweepMode) -> (Vec<SweepRow>, Analysis) {
+    let rows = rows(runs, mode);
+    let points: Vec<(f64, f64)> = runs
+        .iter()
+        .filter(|r| !r.high_error_rate && r.figure(mode) > 0.0)
+        .map(|r| (r.instances as f64, r.figure(mode)))
+        .collect();
     let usl = fit_usl(&points);
     let baseline_instances = rows.iter().find(|r| r.speedup.is_some()).map_or(0, |r| r.instances);
     (rows, Analysis { baseline_instances, usl, findings: Vec::new() })
@@ -472,7 +559,7 @@ mod tests {
             x
         };
         let runs = vec![run(1, 1, 90.0), run(1, 2, 110.0), run(2, 1, 180.0), run(2, 2, 220.0)];
-        let rows = rows(&runs);
+        let rows = rows(&runs, SweepMode::Throughput);
         assert_eq!(rows.len(), 2);
         assert_eq!(
             (rows[0].runs, rows[0].rps, rows[0].rps_min, rows[0].rps_max),
@@ -522,7 +609,7 @@ mod tests {
         assert!((runs[1].rps - 3_430.0).abs() < 1e-6, "{}", runs[1].rps);
         assert!(runs[1].high_error_rate && !runs[2].high_error_rate);
         assert!((runs[2].rps - 2_890.0).abs() < 1e-6);
-        let (rows, analysis) = analyze(&runs);
+        let (rows, analysis) = analyze(&runs, SweepMode::Throughput);
         assert_eq!(analysis.baseline_instances, 1);
         assert_eq!(rows[0].speedup, Some(1.0));
         assert_eq!((rows[1].speedup, rows[1].efficiency), (None, None));
@@ -540,12 +627,12 @@ mod tests {
             SweepRun::from_result(2, 1, result(1_000, 0)),
             SweepRun::from_result(4, 1, result(1_800, 0)),
         ];
-        let (rows, analysis) = analyze(&runs);
+        let (rows, analysis) = analyze(&runs, SweepMode::Throughput);
         assert_eq!(analysis.baseline_instances, 2);
         assert_eq!(rows[0].speedup, None);
         assert_eq!((rows[2].speedup, rows[2].efficiency), (Some(1.8), Some(0.9)));
         let all_bad = vec![SweepRun::from_result(1, 1, result(10, 10))];
-        let (rows, analysis) = analyze(&all_bad);
+        let (rows, analysis) = analyze(&all_bad, SweepMode::Throughput);
         assert_eq!((rows[0].speedup, analysis.baseline_instances), (None, 0));
     }
 }

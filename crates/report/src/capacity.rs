@@ -316,39 +316,10 @@ pub fn html(c: &CapacityResult) -> Result<String, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use volley_metrics::capacity::{CapacityHead, Search, Settings};
 
     /// A search of a service of capacity 50/s whose latency SLO breaks above it.
     fn search() -> CapacityResult {
-        let mut s = Search::new(Settings { step_s: 2.0, ..Settings::default() }).unwrap();
-        let mut steps = Vec::new();
-        while let Some(rate) = s.next() {
-            let over = rate > 50.0;
-            let mut result =
-                crate::fixture::Spec::steady(2, rate as u64, if over { 400.0 } else { 20.0 }, 10)
-                    .build();
-            result.thresholds = vec![volley_metrics::ThresholdResult {
-                metric: "http_req_duration".into(),
-                expression: "p(95)<200".into(),
-                ok: !over,
-                observed: Some(if over { 400.0 } else { 20.0 }),
-                abort_on_fail: false,
-            }];
-            let step = CapacityStep::new(steps.len() + 1, s.phase(), rate, 2.0, None, result);
-            s.record(rate, &step.reasons);
-            steps.push(step);
-        }
-        CapacityResult::assemble(
-            &s,
-            steps,
-            CapacityHead {
-                volley_version: "0".into(),
-                workload: "GET http://127.0.0.1/<x>".into(),
-                slos: vec!["http_req_duration: p(95)<200".into()],
-                machine: Default::default(),
-                started_at: "2026-01-01T00:00:00Z".into(),
-            },
-        )
+        crate::fixture::capacity_search(50.0)
     }
 
     #[test]

@@ -447,7 +447,7 @@ pub fn plan_run() -> RunResult {
 /// flattens, latency falls then rises, the 4-instance run has 1% failures (500s, 502s and
 /// timeouts), every instance and the balancer observed.
 pub fn sweep() -> volley_metrics::sweep::Sweep {
-    use volley_metrics::sweep::{SWEEP_SCHEMA_VERSION, Sweep, SweepRun, analyze};
+    use volley_metrics::sweep::{SWEEP_SCHEMA_VERSION, Sweep, SweepMode, SweepRun, analyze};
     // (instances, requests per second, failures per second, median ms, CPU % per instance)
     let shape = [(2, 120, 0, 40.0, 93.0), (3, 170, 0, 30.0, 64.0), (4, 180, 2, 45.0, 48.0)];
     let runs: Vec<SweepRun> = shape
@@ -501,13 +501,15 @@ pub fn sweep() -> volley_metrics::sweep::Sweep {
             run
         })
         .collect();
-    let (rows, analysis) = analyze(&runs);
+    let (rows, analysis) = analyze(&runs, SweepMode::Throughput);
     let mut s = Sweep {
         schema_version: SWEEP_SCHEMA_VERSION,
         volley_version: "0.1.0".into(),
         command: vec!["docker".into(), "compose".into(), "up".into()],
         workload: "GET /stock".into(),
         balancer: "nginx".into(),
+        mode: SweepMode::Throughput,
+        slos: Vec::new(),
         machine: Machine {
             hostname: "lab".into(),
             os: "linux".into(),
@@ -517,6 +519,69 @@ pub fn sweep() -> volley_metrics::sweep::Sweep {
             threads: 2,
         },
         started_at: "2025-06-29T20:42:32Z".into(),
+        sweep: runs,
+        rows,
+        analysis,
+    };
+    s.analysis.findings = crate::sweep_findings::sweep(&s);
+    s
+}
+
+/// A capacity search of a service that holds `capacity` req/s: its latency SLO
+/// (`http_req_duration: p(95)<200`) breaks above it.
+pub fn capacity_search(capacity: f64) -> volley_metrics::capacity::CapacityResult {
+    use volley_metrics::capacity::{CapacityHead, CapacityResult, CapacityStep, Search, Settings};
+    let mut s = Search::new(Settings { step_s: 2.0, ..Settings::default() }).unwrap();
+    let mut steps = Vec::new();
+    while let Some(rate) = s.next() {
+        let over = rate > capacity;
+        let mut result = Spec::steady(2, rate as u64, if over { 400.0 } else { 20.0 }, 10).build();
+        result.thresholds = vec![volley_metrics::ThresholdResult {
+            metric: "http_req_duration".into(),
+            expression: "p(95)<200".into(),
+            ok: !over,
+            observed: Some(if over { 400.0 } else { 20.0 }),
+            abort_on_fail: false,
+        }];
+        let step = CapacityStep::new(steps.len() + 1, s.phase(), rate, 2.0, None, result);
+        s.record(rate, &step.reasons);
+        steps.push(step);
+    }
+    CapacityResult::assemble(
+        &s,
+        steps,
+        CapacityHead {
+            volley_version: "0".into(),
+            workload: "GET http://127.0.0.1/<x>".into(),
+            slos: vec!["http_req_duration: p(95)<200".into()],
+            machine: Default::default(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+        },
+    )
+}
+
+/// A capacity sweep (`volley scale --capacity`) over 1, 2 and 3 instances of a service that
+/// holds 50 req/s per instance up to 2 and gains little from the third.
+pub fn capacity_sweep() -> volley_metrics::sweep::Sweep {
+    use volley_metrics::sweep::{SWEEP_SCHEMA_VERSION, Sweep, SweepMode, SweepRun, analyze};
+    let runs: Vec<SweepRun> = [(1, 50.0), (2, 100.0), (3, 110.0)]
+        .iter()
+        .map(|&(n, cap)| {
+            let names: Vec<String> = (1..=n).map(|k| k.to_string()).collect();
+            SweepRun::from_capacity(n, 1, capacity_search(cap), Some(&names)).unwrap()
+        })
+        .collect();
+    let (rows, analysis) = analyze(&runs, SweepMode::Capacity);
+    let mut s = Sweep {
+        schema_version: SWEEP_SCHEMA_VERSION,
+        volley_version: "0.1.0".into(),
+        command: vec!["app".into(), "--port".into(), "{port}".into()],
+        workload: "GET /work/20, a capacity search per count".into(),
+        balancer: "round-robin".into(),
+        mode: SweepMode::Capacity,
+        slos: vec!["http_req_duration: p(95)<200".into()],
+        machine: Default::default(),
+        started_at: "2026-01-01T00:00:00Z".into(),
         sweep: runs,
         rows,
         analysis,

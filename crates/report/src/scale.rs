@@ -8,7 +8,7 @@
 //! from the sweep's own analysis so every format says the same thing.
 
 use minijinja::context;
-use volley_metrics::sweep::{Sweep, SweepRow, SweepRun};
+use volley_metrics::sweep::{Sweep, SweepMode, SweepRow, SweepRun};
 
 use crate::charts::{
     Chart, ChartError, PALETTE, Series, Unit, line_chart, resource_series, time_chart,
@@ -83,9 +83,78 @@ pub fn comparison(s: &Sweep) -> Table {
     line("CPU per instance", &|r| per_instance(&r.cpu_pct, cpu));
     line("memory per instance", &|r| per_instance(&r.mem_bytes, format::bytes));
     line("throughput (successful/s)", &|r| rps_cell(r));
-    line("speedup", &|r| r.speedup.map_or(ABSENT.into(), |v| format!("{v:.2}×")));
-    line("efficiency", &|r| r.efficiency.map_or(ABSENT.into(), |v| format!("{:.0}%", v * 100.0)));
-    line("capacity (req/s within the SLOs)", &|_| ABSENT.into());
+    let of = match s.mode {
+        SweepMode::Throughput => "",
+        SweepMode::Capacity => " (of capacity)",
+    };
+    line(&format!("speedup{of}"), &|r| r.speedup.map_or(ABSENT.into(), |v| format!("{v:.2}×")));
+    line(&format!("efficiency{of}"), &|r| {
+        r.efficiency.map_or(ABSENT.into(), |v| format!("{:.0}%", v * 100.0))
+    });
+    line("capacity (req/s within the SLOs)", &capacity_cell);
+    t
+}
+
+/// The capacity and the bad rate above it: `48.1 (< 50.5)`; a dash when not searched or
+/// not found.
+fn capacity_cell(r: &SweepRow) -> String {
+    match (r.capacity_rps, r.capacity_upper_rps) {
+        (Some(c), Some(u)) => format!("{} (< {})", format::rate(c), format::rate(u)),
+        (Some(c), None) => format!("≥ {}", format::rate(c)),
+        (None, _) => ABSENT.into(),
+    }
+}
+
+/// Said under the comparison of a capacity sweep instead of [`COMPARISON_NOTE`].
+const CAPACITY_NOTE: &str = "Capacity is the highest arrival rate sustained within the SLOs \
+at each instance count (in brackets the lowest rate that was not); speedup and efficiency are of \
+capacity. The other figures are those of the step at the capacity. CPU: 100% = one core; \
+memory: resident set size, averaged over that step. —: no figure (no rate within the SLOs, or a \
+count with a high error rate).";
+
+fn comparison_note(s: &Sweep) -> &'static str {
+    match s.mode {
+        SweepMode::Throughput => COMPARISON_NOTE,
+        SweepMode::Capacity => CAPACITY_NOTE,
+    }
+}
+
+/// Every step of each count's capacity search: offered and achieved rate, latency, errors and
+/// the verdict (empty for a throughput sweep).
+pub fn search_table(s: &Sweep) -> Table {
+    let mut t = Table::new([
+        "instances",
+        "step",
+        "phase",
+        "offered req/s",
+        "achieved req/s",
+        "p95",
+        "p99",
+        "errors",
+        "verdict",
+    ])
+    .align(8, Align::Left);
+    for run in &s.sweep {
+        let Some(c) = &run.capacity else { continue };
+        for step in &c.steps {
+            let f = &step.figures;
+            t.row([
+                run.instances.to_string(),
+                step.index.to_string(),
+                step.phase.name().to_string(),
+                format::rate(f.offered_rps),
+                format::rate(f.achieved_rps),
+                format::ms(f.p95_ms),
+                format::ms(f.p99_ms),
+                format::pct(f.error_rate),
+                if step.good {
+                    "good".to_string()
+                } else {
+                    step.reasons.iter().map(|r| r.short()).collect::<Vec<_>>().join("; ")
+                },
+            ]);
+        }
+    }
     t
 }
 
@@ -203,12 +272,29 @@ fn usl_line(s: &Sweep) -> Option<String> {
 /// The sweep's title as plain text: the command, the workload, the balancer, the cores.
 fn heading(s: &Sweep) -> String {
     format!(
-        "Scaling {} ({}, {} balancer, {} core(s))",
+        "{} {} ({}, {}, {} core(s))",
+        title_word(s),
         s.command.join(" "),
         s.workload,
-        s.balancer,
+        balancer_words(s),
         s.machine.cpus
     )
+}
+
+fn title_word(s: &Sweep) -> &'static str {
+    match s.mode {
+        SweepMode::Throughput => "Scaling",
+        SweepMode::Capacity => "Capacity per instance count of",
+    }
+}
+
+/// `nginx balancer`, or the deployment's own for a `--scale-cmd` sweep.
+fn balancer_words(s: &Sweep) -> String {
+    if s.balancer == "deployment" {
+        "a deployment scaled by its own command".into()
+    } else {
+        format!("{} balancer", s.balancer)
+    }
 }
 
 /// The terminal rendering, drawn from a copy of the sweep whose strings went through
@@ -226,6 +312,22 @@ fn draw_text(s: &Sweep) -> String {
     out.push_str("\n\n");
     out.push_str(&table(s).to_text("  "));
     out.push_str(&format!("  {THROUGHPUT_NOTE}\n\n"));
+    if s.mode == SweepMode::Capacity {
+        out.push_str("Capacity (req/s within the SLOs");
+        if !s.slos.is_empty() {
+            out.push_str(&format!(": {}", s.slos.join(", ")));
+        }
+        out.push_str(")\n");
+        for r in &s.rows {
+            let speedup = r.speedup.map_or(String::new(), |v| format!(", speedup {v:.2}×"));
+            out.push_str(&format!(
+                "  {}: {}{speedup}\n",
+                instances_header(r.instances),
+                capacity_cell(r)
+            ));
+        }
+        out.push('\n');
+    }
     out.push_str(&overhead_table(s).to_text("  "));
     if let Some(l) = usl_line(s) {
         out.push_str(&format!("\n  {l}\n"));
@@ -244,12 +346,17 @@ fn draw_text(s: &Sweep) -> String {
 /// command through [`escape::md_code_span`].
 pub fn markdown(s: &Sweep) -> String {
     let mut out = format!(
-        "# Scaling {} ({}, {} balancer, {} core(s))\n\n",
+        "# {} {} ({}, {}, {} core(s))\n\n",
+        title_word(s),
         escape::md_code_span(&s.command.join(" ")),
         md_escape(&s.workload),
-        md_escape(&s.balancer),
+        md_escape(&balancer_words(s)),
         s.machine.cpus
     );
+    if !s.slos.is_empty() {
+        let slos: Vec<String> = s.slos.iter().map(|x| escape::md_code_span(x)).collect();
+        out.push_str(&format!("SLOs: {}.\n\n", slos.join(", ")));
+    }
     out.push_str(&format!(
         "Started {} on {} ({}).\n\n",
         md_escape(&s.started_at),
@@ -258,7 +365,11 @@ pub fn markdown(s: &Sweep) -> String {
     ));
     out.push_str("## Comparison per instance count\n\n");
     out.push_str(&comparison(s).to_markdown());
-    out.push_str(&format!("\n{}\n", md_escape(COMPARISON_NOTE)));
+    out.push_str(&format!("\n{}\n", md_escape(comparison_note(s))));
+    if s.mode == SweepMode::Capacity {
+        out.push_str("\n## Capacity search per instance count\n\n");
+        out.push_str(&search_table(s).to_markdown());
+    }
     out.push_str("\n## Throughput, latency and resources per instance count\n\n");
     out.push_str(&table(s).to_markdown());
     out.push_str(&format!("\n{}\n", md_escape(THROUGHPUT_NOTE)));
@@ -276,10 +387,14 @@ pub fn markdown(s: &Sweep) -> String {
 
 /// Throughput per instance count (every run), with the fitted USL curve dashed over it.
 fn throughput_chart(s: &Sweep) -> Result<String, ChartError> {
-    let point = |r: &SweepRun| (r.instances as f64, r.rps);
+    let point = |r: &SweepRun| (r.instances as f64, r.figure(s.mode));
     let measured: Vec<(f64, f64)> =
         s.sweep.iter().filter(|r| !r.high_error_rate).map(point).collect();
-    let mut series = vec![dots(Series::new("successful req/s", PALETTE[0], measured))];
+    let label = match s.mode {
+        SweepMode::Throughput => "successful req/s",
+        SweepMode::Capacity => "capacity (req/s within the SLOs)",
+    };
+    let mut series = vec![dots(Series::new(label, PALETTE[0], measured))];
     let flagged: Vec<(f64, f64)> =
         s.sweep.iter().filter(|r| r.high_error_rate).map(point).collect();
     if !flagged.is_empty() {
@@ -354,12 +469,15 @@ const PAGE: &str = r#"{% extends "base.html" %}
 {% block content %}
 <h1>{{ heading }}</h1>
 <p class="sub">Started {{ started_at }} on {{ host }} ({{ os }}, {{ cpus }} core(s)). Load: {{ workload }}.
-Balancer: {{ balancer }}. Command: <code>{{ command }}</code></p>
+Set-up: {{ balancer }}. Command: <code>{{ command }}</code></p>
 <h2>Findings</h2>
 <ul class="findings">{% for f in findings %}<li>{{ f }}</li>{% endfor %}</ul>
 <h2>Comparison per instance count</h2>
 {{ m.table(comparison) }}
 <p class="sub">{{ comparison_note }}</p>
+{% if slos %}<p class="sub">SLOs: {% for x in slos %}<code>{{ x }}</code>{% if not loop.last %}, {% endif %}{% endfor %}</p>{% endif %}
+{% if search %}<h2>Capacity search per instance count</h2>
+{{ m.table(search, wrap_last=true) }}{% endif %}
 <h2>Throughput, latency and resources per instance count</h2>
 {{ m.table(main) }}
 <p class="sub">{{ throughput_note }}</p>
@@ -381,7 +499,14 @@ pub fn html(s: &Sweep) -> Result<String, ReportError> {
     let mut env = html::environment()?;
     env.add_template("scale.html", PAGE)?;
     let mut charts = vec![
-        html::chart("throughput", "Throughput by instance count", throughput_chart(s)?),
+        html::chart(
+            "throughput",
+            match s.mode {
+                SweepMode::Throughput => "Throughput by instance count",
+                SweepMode::Capacity => "Capacity by instance count",
+            },
+            throughput_chart(s)?,
+        ),
         html::chart("latency", "Latency by instance count (p50, p95, p99)", latency_chart(s)?),
     ];
     if s.sweep.iter().any(|r| !r.result.timeseries.is_empty()) {
@@ -406,10 +531,12 @@ pub fn html(s: &Sweep) -> Result<String, ReportError> {
         os => &s.machine.os,
         cpus => s.machine.cpus,
         workload => &s.workload,
-        balancer => &s.balancer,
+        balancer => balancer_words(s),
         command => s.command.join(" "),
         comparison => comparison(s),
-        comparison_note => COMPARISON_NOTE,
+        comparison_note => comparison_note(s),
+        slos => &s.slos,
+        search => (s.mode == SweepMode::Capacity).then(|| search_table(s)),
         main => table(s),
         throughput_note => THROUGHPUT_NOTE,
         overhead => overhead_table(s),
@@ -422,7 +549,7 @@ pub fn html(s: &Sweep) -> Result<String, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use volley_metrics::sweep::{SWEEP_SCHEMA_VERSION, analyze};
+    use volley_metrics::sweep::{SWEEP_SCHEMA_VERSION, SweepMode, analyze};
 
     fn sweep() -> Sweep {
         let mk = |n: usize, rps: f64| {
@@ -434,13 +561,15 @@ mod tests {
             run
         };
         let runs = vec![mk(1, 100.0), mk(2, 190.0)];
-        let (rows, analysis) = analyze(&runs);
+        let (rows, analysis) = analyze(&runs, SweepMode::Throughput);
         Sweep {
             schema_version: SWEEP_SCHEMA_VERSION,
             volley_version: "0".into(),
             command: vec!["node".into(), "<app>.js".into()],
             workload: "GET /heavy".into(),
             balancer: "round-robin".into(),
+            mode: SweepMode::Throughput,
+            slos: Vec::new(),
             machine: Default::default(),
             started_at: "2026-01-01T00:00:00Z".into(),
             sweep: runs,
@@ -550,6 +679,43 @@ mod tests {
             cell("efficiency", 2),
             format!("{:.0}%", s.sweep[2].rps / s.sweep[0].rps / 2.0 * 100.0)
         );
+    }
+
+    /// A capacity sweep: the capacity row filled, speedup and efficiency of capacity, every
+    /// step of every search, the capacity chart.
+    #[test]
+    fn a_capacity_sweep_compares_capacities() {
+        let s = crate::fixture::capacity_sweep();
+        let t = comparison(&s);
+        let row = |label: &str| t.rows.iter().find(|r| r[0] == label).unwrap().clone();
+        let caps = row("capacity (req/s within the SLOs)");
+        for (k, run) in s.sweep.iter().enumerate() {
+            let (c, u) = (run.capacity_rps.unwrap(), run.capacity_upper_rps.unwrap());
+            assert_eq!(caps[k + 1], format!("{} (< {})", format::rate(c), format::rate(u)));
+        }
+        let speedup = row("speedup (of capacity)");
+        let expected = s.sweep[1].capacity_rps.unwrap() / s.sweep[0].capacity_rps.unwrap();
+        assert_eq!(speedup[2], format!("{expected:.2}×"));
+        let m = markdown(&s);
+        assert!(m.starts_with("# Capacity per instance count of `app --port {port}`"), "{m}");
+        assert!(m.contains("SLOs: `http_req_duration: p(95)<200`."), "{m}");
+        let steps: usize = s.sweep.iter().map(|r| r.capacity.as_ref().unwrap().steps.len()).sum();
+        assert_eq!(search_table(&s).rows.len(), steps);
+        assert!(m.contains("## Capacity search per instance count"), "{m}");
+        let text = text(&s);
+        assert!(
+            text.contains("Capacity (req/s within the SLOs: http_req_duration: p(95)<200)"),
+            "{text}"
+        );
+        let f = s.analysis.findings.join("\n");
+        assert!(f.contains("changed capacity (within the SLOs) from"), "{f}");
+        assert!(f.contains("1 instance(s): capacity"), "{f}");
+        let h = html(&s).unwrap();
+        assert!(
+            h.contains("Capacity by instance count")
+                && h.contains("<h2>Capacity search per instance count</h2>")
+        );
+        insta::assert_snapshot!(m);
     }
 
     #[test]

@@ -6,12 +6,60 @@
 //! The figures come from `volley_metrics::sweep`; this module only words them, so every format
 //! of the sweep (terminal, Markdown, HTML, the saved JSON) says the same thing.
 
-use volley_metrics::sweep::{HIGH_ERROR_RATE, Sweep, SweepRow, USL_MIN_COUNTS, UslFit};
+use volley_metrics::capacity::Conclusion;
+use volley_metrics::sweep::{HIGH_ERROR_RATE, Sweep, SweepMode, SweepRow, USL_MIN_COUNTS, UslFit};
 
-/// Every finding about a sweep: its rows and fit, then per-run facts (requests no instance
-/// answered, exits and restarts).
+/// Every finding about a sweep: its rows and fit, then per-run facts (what bound each
+/// capacity, requests no instance answered, exits and restarts).
 pub fn sweep(s: &Sweep) -> Vec<String> {
-    let mut findings = rows_findings(&s.rows, s.analysis.usl.as_ref(), s.machine.cpus, &s.balancer);
+    let mut findings = match s.mode {
+        SweepMode::Throughput => {
+            rows_findings(&s.rows, s.analysis.usl.as_ref(), s.machine.cpus, &s.balancer)
+        }
+        SweepMode::Capacity => {
+            // The same reading of the figures, with the capacity as the figure.
+            let rows: Vec<SweepRow> = s
+                .rows
+                .iter()
+                .map(|r| SweepRow { rps: r.capacity_rps.unwrap_or(0.0), ..r.clone() })
+                .collect();
+            let mut f = rows_findings(&rows, s.analysis.usl.as_ref(), s.machine.cpus, &s.balancer);
+            for line in &mut f {
+                *line = line
+                    .replace("throughput (successful responses)", "capacity (within the SLOs)")
+                    .replace("throughput", "capacity");
+            }
+            f
+        }
+    };
+    for r in &s.sweep {
+        let Some(c) = &r.capacity else { continue };
+        let bound: Vec<String> = c.bound_by.iter().map(|b| b.short()).collect();
+        let bound = if bound.is_empty() {
+            String::new()
+        } else {
+            format!(", bound by {}", bound.join("; "))
+        };
+        findings.push(match (c.conclusion, c.capacity_rps) {
+            (Conclusion::BelowStart, _) | (_, None) => format!(
+                "{} instance(s): even the start rate ({:.1} req/s) broke the SLOs{bound}, so no \
+                 capacity was found there.",
+                r.instances, c.settings.start_rps
+            ),
+            (Conclusion::AtLeastMax, Some(cap)) => format!(
+                "{} instance(s): sustained even --max ({cap:.1} req/s) within the SLOs: the \
+                 capacity is at least that.",
+                r.instances
+            ),
+            (_, Some(cap)) => format!(
+                "{} instance(s): capacity {cap:.1} req/s within the SLOs (the next rate tried, \
+                 {}, was not sustained{bound}; {} steps).",
+                r.instances,
+                c.upper_rps.map_or("none".to_string(), |u| format!("{u:.1} req/s")),
+                c.steps.len()
+            ),
+        });
+    }
     for r in s.sweep.iter().filter(|r| r.unattributed > 0) {
         findings.push(format!(
             "{} instance(s), run {}: {} request(s) got no answer from any instance (the \

@@ -1,19 +1,26 @@
-//! Sweep measurement (`volley scale`, `volley demo`, and `capacity`'s steps): for each instance
-//! count, start the service as a cluster behind the harness's balancer, warm up, run the same
-//! load through it while sampling every instance, the balancer and volley itself, stop it,
-//! and fold the measured runs into a [`Sweep`] with its analysis and findings.
+//! Sweep measurement (`volley scale`, `volley demo`): for each instance count, bring the
+//! service to that many instances (a cluster volley starts behind its balancer or nginx, or a
+//! deployment the user's `--scale-cmd` scales), warm up, run the same load through it while
+//! sampling every instance, the balancer and volley itself (or, with `--capacity`, run a
+//! capacity search there, each step sampled alike), and fold the measured runs into a
+//! [`Sweep`] with its analysis and findings.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use volley_harness::cluster::BALANCER_THREADS;
+use volley_harness::deployment::{InstanceSelector, ScaleCommand};
 use volley_harness::observe::{BALANCER, GENERATOR, MACHINE, attach, machine_usage};
-use volley_harness::{Cluster, ClusterConfig, Sampler, Target, Watch};
-use volley_metrics::sweep::{SWEEP_SCHEMA_VERSION, Sweep, SweepRun, analyze};
-use volley_metrics::{Machine, RunConfig};
-use volley_plan::Spec;
+use volley_harness::{Cluster, ClusterConfig, HarnessError, Sampler, Target, Watch};
+use volley_metrics::capacity::Settings;
+use volley_metrics::sweep::{
+    NO_BACKEND, SWEEP_SCHEMA_VERSION, Sweep, SweepMode, SweepRun, analyze,
+};
+use volley_metrics::{InstanceUsage, Machine, RunConfig, RunResult};
 use volley_plan::quick::QuickInput;
+use volley_plan::{Spec, Threshold};
 
+use crate::capacity::{CapacityEvent, CapacityPlan};
 use crate::{Live, Run, RunError, Stop};
 
 /// The header the balancer adds and the tally is keyed on.
@@ -73,6 +80,18 @@ impl Workload {
         }
     }
 
+    /// The workload of a capacity sweep, whose rate and length each step sets.
+    pub fn describe_search(&self) -> String {
+        match self {
+            Workload::Quick { path, load } => {
+                format!("{} {path}, a capacity search per count", load.method.to_ascii_uppercase())
+            }
+            Workload::Plan { file, .. } => {
+                format!("plan {}, a capacity search per count", file.display())
+            }
+        }
+    }
+
     /// The run against the balancer at `base`.
     pub fn run(&self, base: &str) -> Result<Run, RunError> {
         match self {
@@ -127,25 +146,89 @@ impl Workload {
     }
 }
 
-/// Everything a sweep needs, whoever asks for it (`scale`, `demo`, `capacity`).
+/// Everything a sweep needs, whoever asks for it (`scale`, `demo`).
 #[derive(Debug, Clone)]
 pub struct SweepPlan {
     pub instances: Vec<usize>,
     pub repeat: usize,
+    /// Load sent (and discarded) before each measured run; not used by capacity sweeps, whose
+    /// every step settles first.
     pub warmup: Duration,
     pub workload: Workload,
-    /// How instances start and are balanced; `instances` and `port` are set per run.
-    pub cluster: ClusterConfig,
+    /// Where the instances come from.
+    pub deployment: Deployment,
+    /// `--capacity`: a capacity search at each count instead of one run at the workload's load.
+    pub capacity: Option<SweepSearch>,
     /// Load-generator threads (0: one per core).
     pub generator_threads: usize,
+}
+
+/// Where a sweep's instances come from.
+#[derive(Debug, Clone)]
+pub enum Deployment {
+    /// volley starts N instances of a command behind its balancer (built-in or nginx);
+    /// `instances` and `port` of the config are set per count.
+    Local(ClusterConfig),
+    /// A deployment volley did not start, scaled by the user's own command.
+    Scaled(ScaledDeployment),
+}
+
+/// `volley scale --scale-cmd CMD --url URL`: what is already deployed, and how to scale it.
+#[derive(Debug, Clone)]
+pub struct ScaledDeployment {
+    /// Run for each count, `{n}` replaced by it.
+    pub command: ScaleCommand,
+    /// Where the deployment answers: scheme, host and port (`http://127.0.0.1:8080`).
+    pub url: String,
+    /// Polled until it answers 2xx (default `/`).
+    pub ready_path: Option<String>,
+    /// How long the deployment may take to be ready after the command finished.
+    pub ready_timeout: Duration,
+    /// The response header naming the backend that answered: readiness then also waits until
+    /// N distinct backends answer, and the sweep tallies requests per backend.
+    pub backend_header: Option<String>,
+    /// The processes or cgroups sampled as instances.
+    pub instances: InstanceSelector,
+}
+
+/// What `--capacity` searches at each count: the SLOs and the search's settings, the same as
+/// `volley capacity`'s.
+#[derive(Debug, Clone)]
+pub struct SweepSearch {
+    pub slos: Vec<Threshold>,
+    pub slo_texts: Vec<String>,
+    pub settings: Settings,
+    /// VU cap of each step (`-c`); `None`: `volley capacity`'s rule.
+    pub max_vus: Option<u32>,
 }
 
 /// What a sweep is doing, as it goes (the binary prints it, the dashboard shows it).
 #[derive(Debug, Clone, Copy)]
 pub enum SweepEvent<'a> {
-    Starting { instances: usize, command: &'a [String] },
+    Starting {
+        instances: usize,
+        command: &'a [String],
+    },
+    /// A `--scale-cmd` deployment: the user's command runs for this count.
+    Scaling {
+        instances: usize,
+        command: &'a str,
+    },
+    /// The deployment answers, with this many distinct backends (when a header names them).
+    Ready {
+        instances: usize,
+        backends: Option<usize>,
+    },
     WarmingUp(Duration),
-    Measuring { instances: usize, base: &'a str },
+    Measuring {
+        instances: usize,
+        base: &'a str,
+    },
+    /// A capacity sweep's search at this count, step by step.
+    Search {
+        instances: usize,
+        event: CapacityEvent<'a>,
+    },
     Measured(&'a SweepRun),
 }
 
@@ -155,12 +238,36 @@ impl std::fmt::Display for SweepEvent<'_> {
             SweepEvent::Starting { instances, command } => {
                 write!(f, "starting {instances} instance(s) of `{}`", command.join(" "))
             }
+            SweepEvent::Scaling { instances, command } => {
+                write!(f, "scaling the deployment to {instances} instance(s): `{command}`")
+            }
+            SweepEvent::Ready { instances, backends: Some(b) } => {
+                write!(f, "{instances} instance(s) ready: {b} distinct backend(s) answer")
+            }
+            SweepEvent::Ready { instances, backends: None } => {
+                write!(f, "{instances} instance(s) ready")
+            }
+            SweepEvent::Search { instances, event } => {
+                write!(f, "{instances} instance(s), {event}")
+            }
             SweepEvent::WarmingUp(d) => {
                 write!(f, "warming up for {}", humantime::format_duration(*d))
             }
             SweepEvent::Measuring { instances, base } => {
                 write!(f, "measuring {instances} instance(s) through {base}")
             }
+            SweepEvent::Measured(run) if run.capacity.is_some() => match run.capacity_rps {
+                Some(c) => write!(
+                    f,
+                    "{} instance(s), run {}: capacity {c:.1} req/s (p95 {:.1} ms there)",
+                    run.instances, run.repeat, run.p95_ms
+                ),
+                None => write!(
+                    f,
+                    "{} instance(s), run {}: no rate within the SLOs (even the start rate broke them)",
+                    run.instances, run.repeat
+                ),
+            },
             SweepEvent::Measured(run) => write!(
                 f,
                 "{} instance(s), run {}: {:.1} req/s, p95 {:.1} ms, {} failed",
@@ -213,13 +320,23 @@ impl SweepPlan {
 
     /// The sweep document of `runs`, with its analysis and findings.
     pub fn assemble(&self, started_at: String, runs: Vec<SweepRun>) -> Sweep {
-        let (rows, analysis) = analyze(&runs);
+        let mode = self.mode();
+        let (rows, analysis) = analyze(&runs, mode);
+        let (command, balancer) = match &self.deployment {
+            Deployment::Local(c) => (c.launch.command.clone(), c.balancer.name().to_string()),
+            Deployment::Scaled(d) => (vec![d.command.template.clone()], DEPLOYMENT.to_string()),
+        };
         let mut sweep = Sweep {
             schema_version: SWEEP_SCHEMA_VERSION,
             volley_version: env!("CARGO_PKG_VERSION").into(),
-            command: self.cluster.launch.command.clone(),
-            workload: self.workload.describe(),
-            balancer: self.cluster.balancer.name().into(),
+            command,
+            workload: match &self.capacity {
+                None => self.workload.describe(),
+                Some(_) => self.workload.describe_search(),
+            },
+            balancer,
+            mode,
+            slos: self.capacity.as_ref().map(|c| c.slo_texts.clone()).unwrap_or_default(),
             machine: machine(),
             started_at,
             sweep: runs,
@@ -230,8 +347,31 @@ impl SweepPlan {
         sweep
     }
 
-    /// One measured run at `n` instances: start the cluster, warm up, measure while
-    /// sampling, stop the cluster.
+    pub fn mode(&self) -> SweepMode {
+        if self.capacity.is_some() { SweepMode::Capacity } else { SweepMode::Throughput }
+    }
+
+    /// Checks what can be checked before any instance starts: the capacity search's settings
+    /// and the deployment's patterns.
+    pub fn check(&self) -> Result<(), RunError> {
+        if let Some(c) = &self.capacity {
+            c.settings.check().map_err(|e| RunError::Usage(e.to_string()))?;
+        }
+        if let Deployment::Scaled(d) = &self.deployment {
+            d.instances.check()?;
+            if !d.command.template.contains("{n}") {
+                return Err(RunError::Usage(format!(
+                    "--scale-cmd `{}` has no {{n}}: every count would run the same command \
+                     (hint: e.g. --scale-cmd 'docker compose up -d --scale web={{n}}')",
+                    d.command.template
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// One measured run at `n` instances (or, for a capacity sweep, one search): bring the
+    /// service to `n` instances, warm up, measure while sampling, stop what volley started.
     pub fn measure(
         &self,
         n: usize,
@@ -240,11 +380,9 @@ impl SweepPlan {
         live: &Live,
         on_event: &mut dyn FnMut(SweepEvent<'_>),
     ) -> Result<SweepRun, RunError> {
-        on_event(SweepEvent::Starting { instances: n, command: &self.cluster.launch.command });
-        let cluster =
-            Cluster::start(ClusterConfig { instances: n, port: 0, ..self.cluster.clone() })?;
-        let base = format!("http://{}", cluster.addr());
-        if !self.warmup.is_zero() {
+        let up = self.bring_up(n, stop, on_event)?;
+        let base = up.base.clone();
+        if !self.warmup.is_zero() && self.capacity.is_none() {
             on_event(SweepEvent::WarmingUp(self.warmup));
             let mut warm = self.workload.warmup(&base, self.warmup)?;
             warm.threads = self.generator_threads;
@@ -254,40 +392,231 @@ impl SweepPlan {
             return Err(RunError::Interrupted);
         }
         let mut run = self.workload.run(&base)?;
+        if let Deployment::Scaled(d) = &self.deployment {
+            run.spec.http.backend_header = d.backend_header.clone();
+        }
         run.threads = self.generator_threads;
         run.config.label = Some(format!("{n} instance(s)"));
-        let (mut watches, balancer) = cluster.watches();
-        watches.push(Watch { label: BALANCER.into(), ..balancer });
+        let mut watches = up.watches.clone();
         watches
             .push(Watch::new(GENERATOR, Target::OwnProcessExcept(Some(BALANCER_THREADS.into()))));
         watches.push(Watch::new(MACHINE, Target::System));
         on_event(SweepEvent::Measuring { instances: n, base: &base });
-        let t0 = cluster.uptime().as_secs_f64();
-        let sampler = Sampler::start(watches);
-        let result = run.engine(stop, live);
-        let observed = sampler.finish();
+        let t0 = up.uptime();
+        let measured = match &self.capacity {
+            None => {
+                let (result, machine) = sampled(&run, &watches, stop, live)?;
+                let mut r = SweepRun::with_backends(n, repeat, result, up.names.as_deref());
+                r.other_cpu_pct = other_cpu(&r, machine.as_ref());
+                r
+            }
+            Some(search) => {
+                let plan = CapacityPlan {
+                    base: run,
+                    slos: search.slos.clone(),
+                    slo_texts: search.slo_texts.clone(),
+                    settings: search.settings,
+                    max_vus: search.max_vus,
+                    workload: self.workload.describe_search(),
+                };
+                plan.check()?;
+                // The machine's usage of each measured step, in step order.
+                let mut machines: Vec<Option<InstanceUsage>> = Vec::new();
+                let (found, error) = plan.run_with(
+                    stop,
+                    live,
+                    &mut |e| on_event(SweepEvent::Search { instances: n, event: e }),
+                    &mut |run, stop, live| {
+                        let (result, machine) = sampled(run, &watches, stop, live)?;
+                        machines.push(machine);
+                        Ok(result)
+                    },
+                );
+                if let Some(e) = error {
+                    return Err(e);
+                }
+                if stop.is_stopped() {
+                    return Err(RunError::Interrupted);
+                }
+                let at = found
+                    .capacity_rps
+                    .and_then(|c| {
+                        found.steps.iter().rposition(|s| s.good && s.figures.offered_rps == c)
+                    })
+                    .unwrap_or(0);
+                let machine = machines.get(at).cloned().flatten();
+                let mut r = SweepRun::from_capacity(n, repeat, found, up.names.as_deref())
+                    .ok_or(RunError::Interrupted)?;
+                r.other_cpu_pct = other_cpu(&r, machine.as_ref());
+                r
+            }
+        };
+        let mut run = measured;
+        run.events = up.events_since(t0);
+        Ok(run)
+    }
+
+    /// `n` instances up and ready: a cluster started, or the deployment scaled.
+    fn bring_up(
+        &self,
+        n: usize,
+        stop: &Stop,
+        on_event: &mut dyn FnMut(SweepEvent<'_>),
+    ) -> Result<Up, RunError> {
+        match &self.deployment {
+            Deployment::Local(config) => {
+                on_event(SweepEvent::Starting { instances: n, command: &config.launch.command });
+                let cluster =
+                    Cluster::start(ClusterConfig { instances: n, port: 0, ..config.clone() })?;
+                let (mut watches, balancer) = cluster.watches();
+                watches.push(Watch { label: BALANCER.into(), ..balancer });
+                Ok(Up {
+                    base: format!("http://{}", cluster.addr()),
+                    watches,
+                    names: Some(cluster.backend_names()),
+                    cluster: Some(cluster),
+                })
+            }
+            Deployment::Scaled(d) => {
+                let command = d.command.for_count(n);
+                on_event(SweepEvent::Scaling { instances: n, command: &command });
+                d.command.run(n, &|| stop.is_stopped()).map_err(|e| match e {
+                    HarnessError::Stopped => RunError::Interrupted,
+                    e => RunError::Cluster(e),
+                })?;
+                let backends = wait_ready(d, n, stop)?;
+                on_event(SweepEvent::Ready { instances: n, backends });
+                Ok(Up {
+                    base: d.url.trim_end_matches('/').to_string(),
+                    watches: d.instances.watches()?,
+                    names: None,
+                    cluster: None,
+                })
+            }
+        }
+    }
+}
+
+/// The name a `--scale-cmd` sweep gives its balancer: the user's own, not measured.
+pub const DEPLOYMENT: &str = "deployment";
+
+/// The service at one count, while it is measured.
+struct Up {
+    /// Scheme, host and port the load goes to.
+    base: String,
+    /// One watch per instance (and the balancer's, when volley runs it).
+    watches: Vec<Watch>,
+    /// Backend header values of the instances, instance 1 first, when volley knows them.
+    names: Option<Vec<String>>,
+    /// The cluster volley started (stopped when this is dropped).
+    cluster: Option<Cluster>,
+}
+
+impl Up {
+    fn uptime(&self) -> f64 {
+        self.cluster.as_ref().map_or(0.0, |c| c.uptime().as_secs_f64())
+    }
+
+    /// What happened to the instances since `t0` (exits, restarts), seconds after it.
+    fn events_since(&self, t0: f64) -> Vec<String> {
+        let Some(cluster) = &self.cluster else { return Vec::new() };
         let mut events: Vec<(f64, String)> = cluster
             .instances()
             .flat_map(|i| i.events.lock().map(|e| e.clone()).unwrap_or_default())
             .filter(|(t, _)| *t >= t0)
             .collect();
         events.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let names = cluster.backend_names();
-        let events: Vec<String> =
-            events.into_iter().map(|(t, msg)| format!("{:.1} s: {msg}", t - t0)).collect();
-        drop(cluster);
-        let mut result = result?;
-        let machine = machine_usage(&result, &observed);
-        attach(&mut result, observed);
-        let mut run = SweepRun::with_backends(n, repeat, result, Some(&names));
-        run.events = events;
-        run.other_cpu_pct = machine.filter(|m| !m.samples.is_empty()).map(|m| {
-            let ours = run.cpu_pct.iter().sum::<f64>()
-                + run.balancer_cpu_pct.unwrap_or(0.0)
-                + run.generator_cpu_pct.unwrap_or(0.0);
-            (m.cpu_pct_avg - ours).max(0.0)
-        });
-        Ok(run)
+        events.into_iter().map(|(t, msg)| format!("{:.1} s: {msg}", t - t0)).collect()
+    }
+}
+
+/// One engine run while `watches` are sampled: the result with its server samples, and the
+/// machine's usage over it.
+fn sampled(
+    run: &Run,
+    watches: &[Watch],
+    stop: &Stop,
+    live: &Live,
+) -> Result<(RunResult, Option<InstanceUsage>), RunError> {
+    let sampler = Sampler::start(watches.to_vec());
+    let result = run.engine(stop, live);
+    let observed = sampler.finish();
+    let mut result = result?;
+    let machine = machine_usage(&result, &observed);
+    attach(&mut result, observed);
+    Ok((result, machine))
+}
+
+/// CPU of everything on the machine but the instances, the balancer and volley.
+fn other_cpu(run: &SweepRun, machine: Option<&InstanceUsage>) -> Option<f64> {
+    machine.filter(|m| !m.samples.is_empty()).map(|m| {
+        let ours = run.cpu_pct.iter().sum::<f64>()
+            + run.balancer_cpu_pct.unwrap_or(0.0)
+            + run.generator_cpu_pct.unwrap_or(0.0);
+        (m.cpu_pct_avg - ours).max(0.0)
+    })
+}
+
+/// Polls the deployment until every probe request answers 2xx and, with a backend header,
+/// until `n` distinct backends answered; each probe is a short quick-mode run without
+/// keep-alive (so a balancer that spreads connections, not requests, is seen too). Returns
+/// how many backends answered.
+fn wait_ready(d: &ScaledDeployment, n: usize, stop: &Stop) -> Result<Option<usize>, RunError> {
+    let path = d.ready_path.as_deref().unwrap_or("/");
+    let url = format!("{}{path}", d.url.trim_end_matches('/'));
+    let deadline = Instant::now() + d.ready_timeout;
+    let probes = (4 * n).max(8) as u64;
+    loop {
+        let input = QuickInput {
+            url: url.clone(),
+            concurrency: Some(1),
+            requests: Some(probes),
+            timeout: "2s".into(),
+            keepalive: false,
+            backend_header: d.backend_header.clone(),
+            ..QuickInput::default()
+        };
+        let mut probe = Run::quick(&input)?;
+        probe.threads = 1;
+        probe.config = RunConfig::default();
+        let r = probe.engine(&stop.child(), &Live::new())?;
+        if stop.is_stopped() {
+            return Err(RunError::Interrupted);
+        }
+        let answered_2xx: u64 =
+            r.status_codes.iter().filter(|(c, _)| c.starts_with('2')).map(|(_, k)| *k).sum();
+        let ok = r.totals.requests > 0 && answered_2xx == r.totals.requests;
+        let mut seen: Vec<&str> = r
+            .backends
+            .iter()
+            .map(|b| b.backend.as_str())
+            .filter(|b| !b.is_empty() && *b != NO_BACKEND)
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        let enough = d.backend_header.is_none() || seen.len() >= n;
+        if ok && enough {
+            return Ok(d.backend_header.as_ref().map(|_| seen.len()));
+        }
+        if Instant::now() >= deadline {
+            let mut said = vec![format!(
+                "last probe of {url}: {answered_2xx} of {} requests answered 2xx",
+                r.totals.requests
+            )];
+            if let Some(h) = &d.backend_header {
+                said.push(format!(
+                    "{} distinct {h} value(s) of the {n} expected: {}",
+                    seen.len(),
+                    if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+                ));
+            }
+            return Err(RunError::Cluster(HarnessError::NeverReady {
+                instance: format!("the deployment at {} with {n} instance(s)", d.url),
+                timeout: d.ready_timeout,
+                output: said,
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
