@@ -196,7 +196,7 @@ pub fn main(args: K8sArgs) -> anyhow::Result<Outcome> {
         quiet: args.quiet,
     };
     super::merge::write_merged(&merged, &out)?;
-    Ok(super::run::outcome_of(&merged, spec.http.insecure))
+    Ok(super::run::outcome_of(&merged, &spec))
 }
 
 /// The arguments of `volley run` every pod gets besides its segment: the plan's overrides and

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use volley_metrics::{FailureKind, RunResult};
+use volley_plan::Spec;
 use volley_runner::{Live, Run, RunError, Stop};
 
 use super::quick::OutputArgs;
@@ -61,8 +62,7 @@ pub fn execute(mut run: Run, output: &OutputArgs) -> anyhow::Result<Outcome> {
         d.finish_run(&result);
     }
     write_outputs(&result, output)?;
-    let protocol = volley_engine::protocol_spoken(&run.spec);
-    match outcome(&result, run.spec.http.insecure, protocol) {
+    match outcome_of(&result, &run.spec) {
         Outcome::ThresholdsCrossed if output.no_threshold_exit => Ok(Outcome::Success),
         o => Ok(o),
     }
@@ -132,8 +132,10 @@ pub fn check_writable(path: &std::path::Path, flag: &str) -> anyhow::Result<()> 
 /// The cause (when a second look finds one) and the hint for a run that got no response: the
 /// hint follows the most frequent failure kind ("is the service running" only for refused
 /// connections), and for the kinds a protocol mismatch or a certificate explains, one
-/// diagnostic connection (never counted) names the problem.
-fn why_no_response(result: &RunResult, insecure: bool, protocol: &str) -> (Option<String>, String) {
+/// diagnostic connection (never counted) names the problem, with the spec's `--insecure`. The
+/// hint speaks of the protocol the spec's requests went out in
+/// ([`volley_engine::protocol_spoken`]), never of HTTP/1.1 by default.
+fn why_no_response(result: &RunResult, spec: &Spec) -> (Option<String>, String) {
     let most = result.failures.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(*k)));
     let named = |name: &String| FailureKind::ALL.into_iter().find(|k| k.as_str() == name);
     let Some(kind) = most.and_then(|(name, _)| named(name)) else {
@@ -154,11 +156,11 @@ fn why_no_response(result: &RunResult, insecure: bool, protocol: &str) -> (Optio
     );
     if second_look && let Some(url) = target {
         let wait = Duration::from_secs_f64(result.config.timeout_s.clamp(0.1, 2.0));
-        if let Some(found) = volley_engine::probe::diagnose(url, insecure, wait) {
+        if let Some(found) = volley_engine::probe::diagnose(url, spec.http.insecure, wait) {
             return (Some(found.cause()), found.hint().to_string());
         }
     }
-    (None, kind.hint(protocol).into_owned())
+    (None, kind.hint(volley_engine::protocol_spoken(spec)).into_owned())
 }
 
 /// Prints the summary (or JSON) and writes `-o` and `--report`; `-o -` prints the result
@@ -188,13 +190,9 @@ fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// [`outcome`] of a run that spoke HTTP/1.1.
-pub fn outcome_of(result: &RunResult, insecure: bool) -> Outcome {
-    outcome(result, insecure, "HTTP/1.1")
-}
-
-/// The exit outcome of a run that spoke `protocol` (for the hint when nothing answered).
-fn outcome(result: &RunResult, insecure: bool, protocol: &str) -> Outcome {
+/// The exit outcome of a run of `spec` (one run, or the merge of its shards), with the cause
+/// and hint of [`why_no_response`] when nothing answered.
+pub fn outcome_of(result: &RunResult, spec: &Spec) -> Outcome {
     if result.interrupted {
         Outcome::Interrupted
     } else if result.totals.requests == 0 {
@@ -215,7 +213,7 @@ fn outcome(result: &RunResult, insecure: bool, protocol: &str) -> Outcome {
             result.totals.requests,
             kinds.join(", "),
         );
-        let (cause, hint) = why_no_response(result, insecure, protocol);
+        let (cause, hint) = why_no_response(result, spec);
         if let Some(cause) = cause {
             eprintln!("  cause: {cause}");
         }
@@ -225,5 +223,39 @@ fn outcome(result: &RunResult, insecure: bool, protocol: &str) -> Outcome {
         Outcome::ThresholdsCrossed
     } else {
         Outcome::Success
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(step: &str) -> Spec {
+        let text =
+            format!("base_url: http://h\nvus: 1\niterations: 1\nsteps: [ {{ get: /{step} }} ]\n");
+        volley_plan::load_str(&text, "p.yaml", std::path::Path::new("."), &Default::default())
+            .unwrap()
+    }
+
+    /// A run (or a merge of shards, as `volley k8s` makes) whose every request failed as
+    /// `kind`; no target, so no second look is taken.
+    fn all_failed(kind: &str) -> RunResult {
+        let mut r = volley_report::fixture::plan_run();
+        r.config.target = None;
+        r.failures = [(kind.to_string(), 4)].into();
+        r
+    }
+
+    #[test]
+    fn the_no_response_hint_names_the_protocol_the_spec_spoke() {
+        let r = all_failed("malformed");
+        let (cause, hint) = why_no_response(&r, &spec(", http2: true"));
+        assert_eq!(cause, None);
+        assert!(hint.contains("does not answer HTTP/2 on that port"), "{hint}");
+        assert!(!hint.contains("HTTP/1.1"), "{hint}");
+        let (_, hint) = why_no_response(&r, &spec(""));
+        assert!(hint.contains("does not answer HTTP/1.1 on that port"), "{hint}");
+        let (_, hint) = why_no_response(&all_failed("reset"), &spec(", http2: true"));
+        assert!(hint.contains("closed or reset") && !hint.contains("HTTP/1.1"), "{hint}");
     }
 }
