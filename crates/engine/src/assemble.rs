@@ -61,8 +61,28 @@ pub fn result(
     names: &Names,
     r: &Recorder,
     timeseries: Vec<TimePoint>,
+    config: RunConfig,
+    f: Facts,
+) -> RunResult {
+    build(spec, names, r, timeseries, config, f, true)
+}
+
+/// The result so far, for live readers, once a second: as [`result`] (the same figures and
+/// threshold verdicts) but without the serialized histograms, which are for files and
+/// `volley merge` and cost most of an assembly (deflate); live readers that need a histogram
+/// get it as is (see `Progress::durations`).
+pub fn live(spec: &Spec, names: &Names, r: &Recorder, config: RunConfig, f: Facts) -> RunResult {
+    build(spec, names, r, Vec::new(), config, f, false)
+}
+
+fn build(
+    spec: &Spec,
+    names: &Names,
+    r: &Recorder,
+    timeseries: Vec<TimePoint>,
     mut config: RunConfig,
     f: Facts,
+    encode: bool,
 ) -> RunResult {
     let secs = f.duration.as_secs_f64();
     let g = gauges(&f);
@@ -113,50 +133,16 @@ pub fn result(
     };
 
     let mut histograms = BTreeMap::new();
-    let hist = [
-        ("http_req_duration", &r.all.duration),
-        ("http_req_blocked", &r.blocked),
-        ("http_req_connecting", &r.connecting),
-        ("http_req_tls_handshaking", &r.tls),
-        ("http_req_sending", &r.sending),
-        ("http_req_waiting", &r.waiting),
-        ("http_req_receiving", &r.receiving),
-        ("iteration_duration", &r.iteration),
-    ];
-    for (k, h) in hist {
-        histograms.insert(k.to_string(), histogram::encode(h));
-    }
-    let mut seen = Vec::new();
-    for (_, name) in &names.endpoints {
-        if seen.contains(name) {
-            continue;
-        }
-        seen.push(name.clone());
-        let t = r.by_name(names, name);
-        if t.requests > 0 {
-            histograms.insert(
-                format!("http_req_duration{{name:{name}}}"),
-                histogram::encode(&t.duration),
-            );
-        }
-    }
-
-    // Every other trend the result shows (sub-metrics), so that `volley merge` recomputes
-    // each from merged histograms.
-    for (k, m) in &metrics {
-        if m.kind != volley_metrics::MetricKind::Trend || histograms.contains_key(k) {
-            continue;
-        }
-        let Ok(key) = MetricKey::parse(k) else { continue };
-        if let Some(h) = r.trend_histogram(&key, &g) {
-            histograms.insert(k.clone(), histogram::encode(h));
-        }
+    if encode {
+        encode_histograms(&mut histograms, names, r, &metrics, &g);
     }
 
     let open: Vec<_> = spec.scenarios.iter().filter(|s| s.executor.is_open()).collect();
     let open_model = (!open.is_empty()).then(|| {
-        histograms.insert("http_req_duration_raw".into(), histogram::encode(&r.raw));
-        histograms.insert("schedule_lag".into(), histogram::encode(&r.lag));
+        if encode {
+            histograms.insert("http_req_duration_raw".into(), histogram::encode(&r.raw));
+            histograms.insert("schedule_lag".into(), histogram::encode(&r.lag));
+        }
         // The rate asked for, exactly (`--rps 500` is 500, not arrivals / rounded window);
         // a shard's is its share of the arrivals (so that keeping its schedule reads as
         // achieved == target, and the shards' targets add up to the test's).
@@ -251,6 +237,56 @@ pub fn result(
             .map(|(k, n)| (k.to_string(), n))
             .collect(),
         histograms,
+    }
+}
+
+/// The histograms a result file keeps (serialized): the request phases', each endpoint
+/// name's, and every other trend the result shows.
+fn encode_histograms(
+    histograms: &mut BTreeMap<String, String>,
+    names: &Names,
+    r: &Recorder,
+    metrics: &BTreeMap<String, Metric>,
+    g: &Gauges,
+) {
+    let hist = [
+        ("http_req_duration", &r.all.duration),
+        ("http_req_blocked", &r.blocked),
+        ("http_req_connecting", &r.connecting),
+        ("http_req_tls_handshaking", &r.tls),
+        ("http_req_sending", &r.sending),
+        ("http_req_waiting", &r.waiting),
+        ("http_req_receiving", &r.receiving),
+        ("iteration_duration", &r.iteration),
+    ];
+    for (k, h) in hist {
+        histograms.insert(k.to_string(), histogram::encode(h));
+    }
+    let mut seen = Vec::new();
+    for (_, name) in &names.endpoints {
+        if seen.contains(name) {
+            continue;
+        }
+        seen.push(name.clone());
+        let t = r.by_name(names, name);
+        if t.requests > 0 {
+            histograms.insert(
+                format!("http_req_duration{{name:{name}}}"),
+                histogram::encode(&t.duration),
+            );
+        }
+    }
+
+    // Every other trend the result shows (sub-metrics), so that `volley merge` recomputes
+    // each from merged histograms.
+    for (k, m) in metrics {
+        if m.kind != volley_metrics::MetricKind::Trend || histograms.contains_key(k) {
+            continue;
+        }
+        let Ok(key) = MetricKey::parse(k) else { continue };
+        if let Some(h) = r.trend_histogram(&key, g) {
+            histograms.insert(k.clone(), histogram::encode(h));
+        }
     }
 }
 

@@ -99,7 +99,14 @@ pub struct Progress {
     /// With [`RunOptions::live_results`]: the result so far, assembled from every thread's
     /// recorder by the same code as the final one (thresholds evaluated, no time series).
     pub result: Option<std::sync::Arc<RunResult>>,
+    /// With [`RunOptions::live_results`]: the request-duration histogram of each endpoint
+    /// name so far (the live result carries no serialized histograms), for readers that
+    /// export buckets (Prometheus).
+    pub durations: Option<std::sync::Arc<Durations>>,
 }
+
+/// Request-duration histograms by endpoint name, in the order the plan names them.
+pub type Durations = Vec<(String, volley_metrics::histogram::Micros)>;
 
 /// Live control of a run, shared with whoever steers it: pausing (closed-model VUs finish
 /// their iteration and wait), and the VU count of an `externally-controlled` scenario (VUs

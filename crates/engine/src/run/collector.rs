@@ -92,6 +92,7 @@ pub(super) fn collect(shared: &Shared, rx: mpsc::Receiver<Msg>, opts: &RunOption
                             dropped,
                             point: Some(point.clone()),
                             result: None,
+                            durations: None,
                         };
                         // With live results, the second waits for every thread's recorder
                         // copy (sent right after the interval).
@@ -121,6 +122,7 @@ pub(super) fn collect(shared: &Shared, rx: mpsc::Receiver<Msg>, opts: &RunOption
                     }
                     if let (Some(mut p), Some(tx)) = (pending.take(), &opts.progress) {
                         p.result = Some(Arc::new(provisional(shared, &merged, opts, &p)));
+                        p.durations = Some(Arc::new(durations(shared, &merged)));
                         let _ = tx.send(p);
                     }
                 }
@@ -138,17 +140,22 @@ pub(super) fn collect(shared: &Shared, rx: mpsc::Receiver<Msg>, opts: &RunOption
     Collected { series, aborted_by, vus_last, vus_min, vus_peak, vus_seen }
 }
 
-/// Every thread's latest recorder copy, merged: the run's state so far.
+/// Every thread's latest recorder copy, merged: the run's state so far. Starts from a copy
+/// of the first (a copy of its histograms, where merging into an empty recorder would grow
+/// each of them and then add every bucket).
 fn merge(shared: &Shared, snapshots: &[Option<Box<Recorder>>]) -> Recorder {
-    let mut merged = Recorder::new(&shared.names);
-    for s in snapshots.iter().flatten() {
+    let mut all = snapshots.iter().flatten();
+    let Some(first) = all.next() else { return Recorder::new(&shared.names) };
+    let mut merged = Recorder::clone(first);
+    for s in all {
         merged.merge(s);
     }
     merged
 }
 
 /// The result so far, assembled as the final one is (thresholds evaluated by the same code),
-/// without the time series (live readers keep the points they were sent).
+/// without the time series (live readers keep the points they were sent) and without the
+/// serialized histograms (see [`assemble::live`]).
 fn provisional(shared: &Shared, merged: &Recorder, opts: &RunOptions, p: &Progress) -> RunResult {
     let elapsed = shared.start.elapsed();
     let now = SystemTime::now();
@@ -169,7 +176,22 @@ fn provisional(shared: &Shared, merged: &Recorder, opts: &RunOptions, p: &Progre
         generator_busy: 0.0,
         segment: shared.tuple.clone(),
     };
-    assemble::result(&shared.spec, &shared.names, merged, Vec::new(), opts.config.clone(), facts)
+    assemble::live(&shared.spec, &shared.names, merged, opts.config.clone(), facts)
+}
+
+/// Each endpoint name's request durations so far.
+fn durations(shared: &Shared, merged: &Recorder) -> crate::Durations {
+    let mut out: crate::Durations = Vec::new();
+    for (_, name) in &shared.names.endpoints {
+        if out.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let t = merged.by_name(&shared.names, name);
+        if t.requests > 0 {
+            out.push((name.clone(), t.duration));
+        }
+    }
+    out
 }
 
 /// Evaluates the `abortOnFail` thresholds on the merged snapshots; the failing one's text.

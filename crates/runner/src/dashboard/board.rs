@@ -60,6 +60,9 @@ pub struct State {
     pub dropped: u64,
     /// The result so far (live) or the final one.
     pub result: Option<Arc<RunResult>>,
+    /// Each endpoint name's request-duration histogram so far (live: from the engine; at the
+    /// end: decoded once from the final result), for Prometheus' buckets.
+    pub durations: Option<Arc<volley_engine::Durations>>,
     pub server: Vec<ResourceSample>,
     /// `scale`: the instance count being measured, what is happening, and the runs measured.
     pub sweep_current: Option<usize>,
@@ -134,6 +137,9 @@ impl Board {
                 s.max_vus = s.max_vus.max(r.config.concurrency);
                 s.result = Some(r.clone());
             }
+            if let Some(d) = &snap.durations {
+                s.durations = Some(d.clone());
+            }
             s.server = snap.server.clone();
         });
     }
@@ -146,11 +152,23 @@ impl Board {
                 s.requests = r.totals.requests;
                 s.failures = r.totals.failed;
                 s.dropped = r.totals.dropped;
+                s.durations = Some(Arc::new(durations(&r)));
                 s.result = Some(Arc::new(r));
             }
             s.report = report.map(Arc::new);
         });
     }
+}
+
+/// The final result's request-duration histogram per endpoint name (`http_req_duration{name:N}`).
+fn durations(r: &RunResult) -> volley_engine::Durations {
+    r.histograms
+        .iter()
+        .filter_map(|(key, encoded)| {
+            let name = key.strip_prefix("http_req_duration{name:")?.strip_suffix('}')?;
+            Some((name.to_string(), volley_metrics::histogram::decode(encoded).ok()?))
+        })
+        .collect()
 }
 
 /// A point as the page plots it: `[t, requests, failures, p50, p95, p99, vus, connections]`

@@ -6,8 +6,6 @@
 
 use std::fmt::Write as _;
 
-use volley_metrics::histogram;
-
 use super::board::State;
 
 /// Bucket upper bounds of `volley_http_req_duration_seconds`, in seconds.
@@ -125,16 +123,10 @@ pub fn render(state: &State) -> String {
         "histogram",
         "Request duration (k6's http_req_duration), by endpoint name.",
     );
-    if let Some(r) = r {
-        for (key, encoded) in &r.histograms {
-            let Some(name) =
-                key.strip_prefix("http_req_duration{name:").and_then(|k| k.strip_suffix('}'))
-            else {
-                continue;
-            };
-            let Ok(h) = histogram::decode(encoded) else { continue };
+    if let (Some(r), Some(durations)) = (r, &state.durations) {
+        for (name, h) in durations.iter() {
             let mut methods =
-                r.endpoints.iter().filter(|e| e.name == name).map(|e| e.method.as_str());
+                r.endpoints.iter().filter(|e| &e.name == name).map(|e| e.method.as_str());
             let method = match (methods.next(), methods.next()) {
                 (Some(m), None) => m,
                 _ => "",
