@@ -2,6 +2,7 @@
 # Browser test of volley's HTML reports: renders a synthetic result (markup in its URL, every
 # chart), a real run against `volley serve-demo`, a comparison, a scaling sweep (seed 003's
 # comparison, throughput and latency per instance count), its re-rendering by `volley report`,
+# a capacity sweep (`scale --capacity`),
 # and a capacity search (the knee charts), then opens each page in headless Chromium
 # (check-report.mjs). Screenshots go to $OUT (default target/browser).
 #
@@ -39,6 +40,13 @@ done
   -o "$OUT/sweep.json" --report "$OUT/sweep.html" -- "$VOLLEY" serve-demo --threads 1 --port '{port}' \
   >"$OUT/sweep.log" 2>&1 || { echo "the sweep failed"; cat "$OUT/sweep.log"; exit 1; }
 "$VOLLEY" report "$OUT/sweep.json" -o "$OUT/sweep-report.html"
+# A capacity sweep (scale --capacity): a search per instance count, its capacity chart and steps.
+# /work/10 holds an instance 10 ms (100 req/s each); --precision 100% stops at the first bracket
+# (about 40 s in all: three points per per-count line, three seconds per step).
+"$VOLLEY" scale --instances 1,2,3 --capacity --slo 'http_req_duration: p(95)<500' --start 40 \
+  --precision 100% --step 3s --settle 0s --path /work/10 -q -o "$OUT/capacity-sweep.json" \
+  --report "$OUT/capacity-sweep.html" -- "$VOLLEY" serve-demo --threads 1 --port '{port}' \
+  >"$OUT/capacity-sweep.log" 2>&1 || { echo "the capacity sweep failed"; cat "$OUT/capacity-sweep.log"; exit 1; }
 "$VOLLEY" capacity "$URL/delay/5" --slo 'http_req_duration: p(95)<500' --start 10 --max 40 \
   --step 1s --settle 0s -q -o "$OUT/capacity.json" --report "$OUT/capacity.html" >"$OUT/capacity.log"
 
@@ -49,6 +57,8 @@ node tests/browser/check-report.mjs "$OUT/compare.html" "$OUT/screenshots" --min
 node tests/browser/check-report.mjs "$OUT/sweep.html" "$OUT/screenshots" --min-charts 6
 node tests/browser/check-report.mjs "$OUT/sweep-report.html" "$OUT/screenshots" --min-charts 6
 node tests/browser/check-report.mjs "$OUT/capacity.html" "$OUT/screenshots" --min-charts 3
+# Capacity and latency per count, requests/s over the steps at the capacity, CPU of each.
+node tests/browser/check-report.mjs "$OUT/capacity-sweep.html" "$OUT/screenshots" --min-charts 6
 
 # 3. The live dashboard during a plan run: charts update, a threshold flips, the report at the end.
 "$VOLLEY" run tests/browser/live.yaml --env BASE_URL="$URL" -q --dashboard=127.0.0.1:0 \

@@ -249,12 +249,13 @@ impl SweepRun {
         Some(run)
     }
 
-    /// The figure compared across counts in `mode`: successful req/s, or the capacity (0 when
-    /// none was found).
+    /// The figure compared across counts in `mode`: successful req/s, or the capacity. 0 when
+    /// there is none to compare: no capacity found, or only a lower bound (even `--max` was
+    /// sustained), since a ratio of lower bounds would claim a speedup nobody measured.
     pub fn figure(&self, mode: SweepMode) -> f64 {
         match mode {
             SweepMode::Throughput => self.rps,
-            SweepMode::Capacity => self.capacity_rps.unwrap_or(0.0),
+            SweepMode::Capacity => bracketed(self.capacity_rps, self.capacity_upper_rps),
         }
     }
 }
@@ -353,6 +354,14 @@ pub struct Analysis {
     pub findings: Vec<String>,
 }
 
+/// A capacity with the bad rate above it, else 0 (none, or only a lower bound).
+fn bracketed(capacity: Option<f64>, upper: Option<f64>) -> f64 {
+    match (capacity, upper) {
+        (Some(c), Some(_)) => c,
+        _ => 0.0,
+    }
+}
+
 fn usl(lambda: f64, sigma: f64, kappa: f64, n: f64) -> f64 {
     lambda * n / (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0))
 }
@@ -425,7 +434,7 @@ pub fn rows(runs: &[SweepRun], mode: SweepMode) -> Vec<SweepRow> {
         .collect();
     let figure = |r: &SweepRow| match mode {
         SweepMode::Throughput => r.rps,
-        SweepMode::Capacity => r.capacity_rps.unwrap_or(0.0),
+        SweepMode::Capacity => bracketed(r.capacity_rps, r.capacity_upper_rps),
     };
     if let Some(base) = rows.iter().find(|r| !r.high_error_rate && figure(r) > 0.0).cloned() {
         for r in rows.iter_mut().filter(|r| !r.high_error_rate && figure(r) > 0.0) {
@@ -567,6 +576,27 @@ mod tests {
         );
         assert!((rows[0].rps_stddev - 200f64.sqrt()).abs() < 1e-9, "{:?}", rows[0]);
         assert_eq!((rows[1].speedup, rows[1].efficiency), (Some(2.0), Some(1.0)));
+    }
+
+    /// Speedup of capacity needs both capacities bracketed: one that only reached `--max` is a
+    /// lower bound, and a ratio of lower bounds is no speedup.
+    #[test]
+    fn capacities_that_only_reached_max_give_no_speedup() {
+        let run = |n, cap: f64, upper: Option<f64>| {
+            let mut x = SweepRun::from_result(n, 1, result(100, 0));
+            (x.capacity_rps, x.capacity_upper_rps) = (Some(cap), upper);
+            x
+        };
+        let runs = vec![run(1, 50.0, Some(55.0)), run(2, 98.0, Some(103.0)), run(3, 120.0, None)];
+        let (rows, analysis) = analyze(&runs, SweepMode::Capacity);
+        assert_eq!(rows[1].speedup, Some(98.0 / 50.0));
+        assert_eq!(rows[1].efficiency, Some(98.0 / 50.0 / 2.0));
+        assert_eq!(rows[2].speedup, None, "a lower bound");
+        assert_eq!(rows[2].capacity_rps, Some(120.0));
+        assert!(analysis.usl.is_none(), "two bracketed counts are not fitted");
+        let all_max = vec![run(1, 80.0, None), run(2, 80.0, None)];
+        let (rows, analysis) = analyze(&all_max, SweepMode::Capacity);
+        assert!(rows.iter().all(|r| r.speedup.is_none()) && analysis.baseline_instances == 0);
     }
 
     /// A result of `requests` requests in 1 s of which `failed` got the balancer's 502.

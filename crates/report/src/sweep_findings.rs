@@ -18,12 +18,21 @@ pub fn sweep(s: &Sweep) -> Vec<String> {
         }
         SweepMode::Capacity => {
             // The same reading of the figures, with the capacity as the figure.
+            // Only bracketed capacities are compared: one that reached --max is a lower bound.
             let rows: Vec<SweepRow> = s
                 .rows
                 .iter()
-                .map(|r| SweepRow { rps: r.capacity_rps.unwrap_or(0.0), ..r.clone() })
+                .filter_map(|r| match (r.capacity_rps, r.capacity_upper_rps) {
+                    (Some(c), Some(_)) => Some(SweepRow { rps: c, ..r.clone() }),
+                    _ => None,
+                })
                 .collect();
-            let mut f = rows_findings(&rows, s.analysis.usl.as_ref(), s.machine.cpus, &s.balancer);
+            // None bracketed: the per-count findings below say why.
+            let mut f = if rows.is_empty() {
+                Vec::new()
+            } else {
+                rows_findings(&rows, s.analysis.usl.as_ref(), s.machine.cpus, &s.balancer)
+            };
             for line in &mut f {
                 *line = line
                     .replace("throughput (successful responses)", "capacity (within the SLOs)")
@@ -48,7 +57,8 @@ pub fn sweep(s: &Sweep) -> Vec<String> {
             ),
             (Conclusion::AtLeastMax, Some(cap)) => format!(
                 "{} instance(s): sustained even --max ({cap:.1} req/s) within the SLOs: the \
-                 capacity is at least that.",
+                 capacity is at least that, a lower bound not used for speedup or the fit \
+                 (raise --max to bracket it).",
                 r.instances
             ),
             (_, Some(cap)) => format!(
