@@ -74,3 +74,20 @@ node tests/browser/check-live.mjs "$DASH" "$OUT/screenshots"
 # The run crossed a threshold on purpose: exit 99.
 set +e; wait "$LIVE"; CODE=$?; set -e
 [ "$CODE" = 99 ] || { echo "the live run exited $CODE, expected 99"; cat "$OUT/live.err"; exit 1; }
+
+# 4. A capacity search's page while it runs: 10, 20, 40, 80/s for 2 s each against /delay/5
+# (all within the SLO: the capacity is at least --max, exit 0); the steps table and chart grow.
+"$VOLLEY" capacity "$URL/delay/5" --slo 'http_req_duration: p(95)<500' --start 10 --max 80 \
+  --step 2s --settle 0s -q --dashboard=127.0.0.1:0 -o "$OUT/live-capacity.json" \
+  >"$OUT/live-capacity.log" 2>"$OUT/live-capacity.err" &
+CAP=$!
+DASH=""
+for _ in $(seq 100); do
+  DASH=$(grep -o 'dashboard at http://[^ ]*' "$OUT/live-capacity.err" | sed 's/dashboard at //' || true)
+  [ -n "$DASH" ] && break
+  sleep 0.1
+done
+[ -n "$DASH" ] || { echo "no dashboard URL"; cat "$OUT/live-capacity.err"; kill "$CAP"; exit 1; }
+node tests/browser/check-live.mjs "$DASH" "$OUT/screenshots" --capacity
+set +e; wait "$CAP"; CODE=$?; set -e
+[ "$CODE" = 0 ] || { echo "the capacity search exited $CODE, expected 0"; cat "$OUT/live-capacity.err"; exit 1; }

@@ -21,8 +21,9 @@
     if (!list.length) { const tr = document.createElement('tr'); cell(tr, 'none'); tr.firstChild.className = 'muted'; tbody.appendChild(tr); }
   }
 
-  // A line chart of several series over the run's seconds, sized to its box.
-  function chart(canvas, series, colors, labels) {
+  // A line chart of several series, sized to its box: over the run's seconds, or over `xs`
+  // (one label per value, e.g. a capacity search's steps).
+  function chart(canvas, series, colors, labels, xs) {
     const dpr = window.devicePixelRatio || 1;
     const w = canvas.clientWidth || 300, h = canvas.clientHeight || 180;
     if (canvas.width !== Math.round(w * dpr)) { canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr); }
@@ -33,7 +34,8 @@
     let max = 0;
     for (const s of series) for (const v of s) if (v !== null && v > max) max = v;
     if (max <= 0) max = 1;
-    const n = Math.max(2, points.length);
+    const count = xs ? xs.length : points.length;
+    const n = Math.max(2, count);
     const x = (i) => left + (w - left - right) * (i / (n - 1));
     const y = (v) => top + (h - top - bottom) * (1 - v / max);
     g.strokeStyle = '#e2e5ea'; g.fillStyle = '#6b7385'; g.font = '11px system-ui, sans-serif'; g.lineWidth = 1;
@@ -41,7 +43,8 @@
       const v = max * k / 4; g.beginPath(); g.moveTo(left, y(v)); g.lineTo(w - right, y(v)); g.stroke();
       g.fillText(fmt(v, max < 10 ? 1 : 0), 2, y(v) + 4);
     }
-    if (points.length) { g.fillText(points[0][0] + ' s', left, h - 4); const last = points[points.length - 1][0] + ' s'; g.fillText(last, w - right - g.measureText(last).width, h - 4); }
+    const xl = xs || points.map((p) => p[0] + ' s');
+    if (count) { g.fillText(xl[0], left, h - 4); const last = xl[count - 1]; g.fillText(last, w - right - g.measureText(last).width, h - 4); }
     series.forEach((s, si) => {
       g.strokeStyle = colors[si]; g.lineWidth = 2; g.beginPath(); let pen = false;
       s.forEach((v, i) => { if (v === null) { pen = false; return; } if (pen) g.lineTo(x(i), y(v)); else g.moveTo(x(i), y(v)); pen = true; });
@@ -49,7 +52,15 @@
     });
     let lx = left;
     labels.forEach((l, i) => { g.fillStyle = colors[i]; g.fillRect(lx, 4, 10, 3); g.fillStyle = '#6b7385'; g.fillText(l, lx + 14, 10); lx += 24 + g.measureText(l).width; });
-    canvas.dataset.points = String(points.length);
+    canvas.dataset.points = String(count);
+  }
+
+  // A capacity search's steps: the rate offered and achieved at each.
+  let steps = [];
+  function drawSteps() {
+    if (!steps.length) return;
+    chart($('c-steps'), [steps.map((r) => r.offered_rps), steps.map((r) => r.achieved_rps)], ['#6b7385', '#2563eb'],
+      ['offered req/s', 'achieved req/s'], steps.map((r) => 'step ' + r.index));
   }
 
   function draw() {
@@ -57,6 +68,7 @@
     chart($('c-rps'), [col(1), col(2)], ['#2563eb', '#b3261e'], ['requests/s', 'failures/s']);
     chart($('c-lat'), [col(3), col(4), col(5)], ['#2563eb', '#d97706', '#b3261e'], ['p50', 'p95', 'p99']);
     chart($('c-vus'), [col(6), col(7)], ['#2563eb', '#1f7a3f'], ['VUs', 'connections']);
+    drawSteps();
   }
 
   function update(e) {
@@ -95,6 +107,7 @@
       $('capacity-note').textContent = c.capacity_rps !== null && c.capacity_rps !== undefined
         ? 'capacity: ' + fmt(c.capacity_rps, 1) + ' req/s' + (c.upper_rps ? ' (bad at ' + fmt(c.upper_rps, 1) + ' req/s)' : '')
         : (c.note || '');
+      steps = c.steps;
       rows($('capacity-rows'), c.steps, (r) => [r.index, r.phase, fmt(r.offered_rps, 1), fmt(r.achieved_rps, 1), fmt(r.p95_ms, 1), fmt(r.error_rate * 100, 2) + ' %', r.verdict]);
     }
     draw();
