@@ -509,3 +509,62 @@ fn a_capacity_search_shows_its_steps_live_and_offers_its_report() {
     let report = last["report_html"].as_str().expect("the report comes with the end");
     assert!(report.contains("<svg") && report.contains("apacity"), "{report}");
 }
+
+/// `scale --capacity --dashboard`: the sweep panel lists each count's capacity as it is found,
+/// and the capacity panel shows the search of the count being measured.
+#[test]
+fn a_capacity_sweep_shows_each_counts_capacity_live() {
+    let dir = temp_dir();
+    let out = dir.path().join("sweep.json");
+    let (child, addr) = start(&[
+        "scale",
+        "--instances",
+        "1,2",
+        "--capacity",
+        "--slo",
+        "http_req_duration: p(95)<500",
+        "--start",
+        "40",
+        "--precision",
+        "100%",
+        "--step",
+        "1s",
+        "--settle",
+        "0s",
+        "--path",
+        "/work/10",
+        "--dashboard=127.0.0.1:0",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        VOLLEY,
+        "serve-demo",
+        "--threads",
+        "1",
+        "--port",
+        "{port}",
+    ]);
+    let events = http::sse(&addr, "/events", Duration::from_secs(90), |e| {
+        matches!(e["phase"].as_str(), Some("ended" | "interrupted"))
+    });
+    let done = child.wait(RUN_TIMEOUT);
+    done.expect_code(0);
+    let s: volley_metrics::sweep::Sweep =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let last = events.last().unwrap();
+    let runs = last["sweep"]["runs"].as_array().expect("the sweep panel");
+    assert_eq!(runs.len(), 2);
+    for (live, saved) in runs.iter().zip(&s.sweep) {
+        assert_eq!(live["capacity_rps"].as_f64(), saved.capacity_rps, "{live}");
+    }
+    // The capacity panel holds the last count's search only.
+    let steps = last["capacity"]["steps"].as_array().expect("the capacity panel");
+    assert_eq!(steps.len(), s.sweep[1].capacity.as_ref().unwrap().steps.len());
+    // While the first count was searched, its steps were shown.
+    assert!(
+        events.iter().any(|e| e["sweep"]["current"] == 1
+            && e["capacity"]["steps"].as_array().is_some_and(|a| !a.is_empty())),
+        "the first count's search was shown live"
+    );
+}

@@ -136,7 +136,12 @@ impl Supervisor {
             let instance = instance.clone();
             let stopping = stopping.clone();
             std::thread::Builder::new()
-                .name(format!("volley-inst-{number}"))
+                // `volley-inst-2`, `volley-nginx`: a thread list names what each one supervises.
+                .name(if number == 0 {
+                    format!("volley-{}", instance.name)
+                } else {
+                    format!("volley-inst-{number}")
+                })
                 .spawn(move || supervise(&instance, &launch, &stopping, epoch, tx))?
         };
         let mut sup = Supervisor { instance, stopping, thread: Some(thread) };

@@ -43,6 +43,8 @@ pub struct SweepRow {
     pub rps: f64,
     pub p95_ms: f64,
     pub failures: u64,
+    /// `scale --capacity`: the capacity found at this count (absent: none within the SLOs).
+    pub capacity_rps: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -263,7 +265,8 @@ impl State {
                 "current": self.sweep_current,
                 "note": self.sweep_note,
                 "runs": self.sweep_rows.iter().map(|r| json!({"instances": r.instances, "repeat": r.repeat,
-                    "rps": r.rps, "p95_ms": r.p95_ms, "failures": r.failures})).collect::<Vec<_>>(),
+                    "rps": r.rps, "p95_ms": r.p95_ms, "failures": r.failures,
+                    "capacity_rps": r.capacity_rps})).collect::<Vec<_>>(),
             })),
             "capacity": (self.capacity_note.is_some() || !self.capacity_rows.is_empty()).then(|| json!({
                 "note": self.capacity_note,

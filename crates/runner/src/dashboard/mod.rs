@@ -198,13 +198,19 @@ impl Dashboard {
     pub fn sweep_event(&self, e: &SweepEvent<'_>) {
         self.app.board.update(|s| {
             match e {
-                SweepEvent::Starting { instances, .. } => s.sweep_current = Some(*instances),
+                SweepEvent::Starting { instances, .. } | SweepEvent::Scaling { instances, .. } => {
+                    s.sweep_current = Some(*instances);
+                    // A capacity sweep's panel shows the search of the count now measured.
+                    s.capacity_rows.clear();
+                    s.capacity_note = None;
+                }
                 SweepEvent::Measured(run) => s.sweep_rows.push(SweepRow {
                     instances: run.instances,
                     repeat: run.repeat,
                     rps: run.rps,
                     p95_ms: run.p95_ms,
                     failures: run.failures,
+                    capacity_rps: run.capacity.as_ref().and(run.capacity_rps),
                 }),
                 _ => {}
             }

@@ -99,7 +99,7 @@
     if (e.sweep) {
       $('sweep').hidden = false;
       $('sweep-note').textContent = (e.sweep.current ? 'now: ' + e.sweep.current + ' instance(s). ' : '') + (e.sweep.note || '');
-      rows($('sweep-rows'), e.sweep.runs, (r) => [r.instances, r.repeat, fmt(r.rps, 1), fmt(r.p95_ms, 1), fmt(r.failures)]);
+      rows($('sweep-rows'), e.sweep.runs, (r) => [r.instances, r.repeat, fmt(r.rps, 1), fmt(r.p95_ms, 1), fmt(r.failures), r.capacity_rps === null || r.capacity_rps === undefined ? '—' : fmt(r.capacity_rps, 1)]);
     }
     if (e.capacity) {
       const c = e.capacity;
