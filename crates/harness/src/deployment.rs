@@ -19,6 +19,8 @@ use crate::sample::{Cgroup, Target, Watch, matching_roots};
 
 /// Lines of the scale command's output kept for its error message.
 const OUTPUT_TAIL: usize = 20;
+/// Bytes kept of each of those lines.
+const LINE_MAX: usize = 1000;
 
 /// The user's scale command, `{n}` standing for the instance count.
 #[derive(Debug, Clone)]
@@ -62,12 +64,33 @@ impl ScaleCommand {
         .map(|pipe| {
             let tail = tail.clone();
             std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let keep = |line: &[u8]| {
                     let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
                     if t.len() == OUTPUT_TAIL {
                         t.remove(0);
                     }
-                    t.push(line);
+                    t.push(String::from_utf8_lossy(line).into_owned());
+                };
+                // Lines are cut at LINE_MAX bytes: a command that prints without newlines must
+                // not grow memory without bound.
+                let mut reader = BufReader::new(pipe);
+                let mut line = Vec::new();
+                while let Ok(chunk) = reader.fill_buf()
+                    && !chunk.is_empty()
+                {
+                    let n = chunk.len();
+                    for &b in chunk {
+                        if b == b'\n' {
+                            keep(&line);
+                            line.clear();
+                        } else if line.len() < LINE_MAX {
+                            line.push(b);
+                        }
+                    }
+                    reader.consume(n);
+                }
+                if !line.is_empty() {
+                    keep(&line);
                 }
             })
         })
@@ -202,6 +225,22 @@ mod tests {
         let ok =
             ScaleCommand { template: "test \"$N\" = 2".into(), timeout: Duration::from_secs(10) };
         ok.run(2, &|| false).unwrap();
+    }
+
+    #[test]
+    fn endless_output_without_newlines_is_kept_bounded() {
+        let cmd = ScaleCommand {
+            template: "head -c 5000000 /dev/zero | tr '\\0' x; echo; echo last; exit 1".into(),
+            timeout: Duration::from_secs(20),
+        };
+        match cmd.run(1, &|| false) {
+            Err(HarnessError::ScaleCommandFailed { output, .. }) => {
+                assert_eq!(output.len(), 2, "{}", output.len());
+                assert_eq!(output[0].len(), LINE_MAX);
+                assert_eq!(output[1], "last");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -475,6 +475,16 @@ pub struct CapacityStep {
 }
 
 impl CapacityStep {
+    /// The verdict in words, as every table and progress line shows it: `good`, or the
+    /// reasons it was bad, `; `-separated.
+    pub fn verdict(&self) -> String {
+        if self.good {
+            "good".into()
+        } else {
+            self.reasons.iter().map(Reason::short).collect::<Vec<_>>().join("; ")
+        }
+    }
+
     /// Judges a finished step: figures from the result, reasons from its thresholds.
     pub fn new(
         index: usize,

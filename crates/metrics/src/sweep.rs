@@ -238,10 +238,7 @@ impl SweepRun {
         search: CapacityResult,
         names: Option<&[String]>,
     ) -> Option<SweepRun> {
-        let at = search
-            .capacity_rps
-            .and_then(|c| search.steps.iter().rev().find(|s| s.good && s.figures.offered_rps == c))
-            .or_else(|| search.steps.first())?;
+        let at = search.capacity_step().or_else(|| search.steps.first())?;
         let mut run = SweepRun::with_backends(instances, repeat, at.result.clone(), names);
         run.capacity_rps = search.capacity_rps;
         run.capacity_upper_rps = search.upper_rps;

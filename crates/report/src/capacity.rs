@@ -151,11 +151,7 @@ pub fn table(c: &CapacityResult) -> Table {
             format::ms(f.p50_ms),
             format::ms(f.p95_ms),
             format::ms(f.p99_ms),
-            if s.good {
-                "good".into()
-            } else {
-                s.reasons.iter().map(Reason::short).collect::<Vec<_>>().join("; ")
-            },
+            s.verdict(),
         ]);
     }
     t

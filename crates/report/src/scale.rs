@@ -147,11 +147,7 @@ pub fn search_table(s: &Sweep) -> Table {
                 format::ms(f.p95_ms),
                 format::ms(f.p99_ms),
                 format::pct(f.error_rate),
-                if step.good {
-                    "good".to_string()
-                } else {
-                    step.reasons.iter().map(|r| r.short()).collect::<Vec<_>>().join("; ")
-                },
+                step.verdict(),
             ]);
         }
     }

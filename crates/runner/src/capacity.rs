@@ -61,11 +61,7 @@ impl std::fmt::Display for CapacityEvent<'_> {
                     f2.achieved_rps,
                     f2.p95_ms,
                     f2.error_rate * 100.0,
-                    if s.good {
-                        "good".to_string()
-                    } else {
-                        s.reasons.iter().map(|r| r.short()).collect::<Vec<_>>().join("; ")
-                    }
+                    s.verdict()
                 )
             }
         }

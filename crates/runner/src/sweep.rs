@@ -438,12 +438,8 @@ impl SweepPlan {
                 if stop.is_stopped() {
                     return Err(RunError::Interrupted);
                 }
-                let at = found
-                    .capacity_rps
-                    .and_then(|c| {
-                        found.steps.iter().rposition(|s| s.good && s.figures.offered_rps == c)
-                    })
-                    .unwrap_or(0);
+                // Steps are 1-based and kept in the order they were measured.
+                let at = found.capacity_step().map_or(0, |s| s.index - 1);
                 let machine = machines.get(at).cloned().flatten();
                 let mut r = SweepRun::from_capacity(n, repeat, found, up.names.as_deref())
                     .ok_or(RunError::Interrupted)?;

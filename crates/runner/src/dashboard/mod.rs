@@ -231,11 +231,7 @@ impl Dashboard {
                     achieved_rps: f.achieved_rps,
                     p95_ms: f.p95_ms,
                     error_rate: f.error_rate,
-                    verdict: if step.good {
-                        "good".into()
-                    } else {
-                        step.reasons.iter().map(|r| r.short()).collect::<Vec<_>>().join("; ")
-                    },
+                    verdict: step.verdict(),
                 });
             }
             s.capacity_note = Some(e.to_string());
