@@ -90,7 +90,13 @@ fn goaway_mid_run_reconnects_without_losing_a_request() {
     assert_eq!(r.totals.failed, 0, "{}", out.stderr);
     // A connection accepts up to 7 + 3 streams (those in flight when it said GOAWAY).
     assert!(server.goaways() >= 120 / 10, "goaways {}", server.goaways());
-    assert!(server.connections() > server.goaways(), "a fresh connection after each GOAWAY");
+    // Fresh connections carried the rest; the last GOAWAY may end the run with no successor.
+    assert!(
+        server.connections() >= server.goaways() && server.connections() >= 120 / 10,
+        "connections {} goaways {}",
+        server.connections(),
+        server.goaways()
+    );
     assert_eq!(server.answered(), 120, "every request answered exactly once");
 }
 

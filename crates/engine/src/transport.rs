@@ -474,22 +474,27 @@ async fn read_response(
         let has_backend = &mut out.has_backend;
         let headers = &mut kept.headers;
         let set_cookie = &mut kept.set_cookie;
-        let parsed = response::parse_head(conn.pending(), expect_body, |name, value| {
-            if let Some(h) = backend_header
-                && name.eq_ignore_ascii_case(h.as_str().as_bytes())
-            {
-                *has_backend = true;
-                backend.push_str(&String::from_utf8_lossy(value));
-            }
-            let cookie = name.eq_ignore_ascii_case(b"set-cookie");
-            *set_cookie |= cookie;
-            if (keep || cookie)
-                && let (Ok(n), Ok(v)) =
-                    (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
-            {
-                headers.append(n, v);
-            }
-        });
+        // Nothing received yet (the usual case right after the write): read before parsing.
+        let parsed = if conn.pending().is_empty() {
+            Ok(response::HeadParse::Partial)
+        } else {
+            response::parse_head(conn.pending(), expect_body, |name, value| {
+                if let Some(h) = backend_header
+                    && name.eq_ignore_ascii_case(h.as_str().as_bytes())
+                {
+                    *has_backend = true;
+                    backend.push_str(&String::from_utf8_lossy(value));
+                }
+                let cookie = name.eq_ignore_ascii_case(b"set-cookie");
+                *set_cookie |= cookie;
+                if (keep || cookie)
+                    && let (Ok(n), Ok(v)) =
+                        (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+                {
+                    headers.append(n, v);
+                }
+            })
+        };
         match parsed {
             Ok(response::HeadParse::Final(n, head)) => {
                 conn.consume(n);

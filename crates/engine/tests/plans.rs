@@ -238,15 +238,19 @@ fn cookies_set_by_a_response_are_sent_by_later_steps() {
     let spec = plan(
         r#"
 base_url: http://127.0.0.1:{port}
-vus: 2
-iterations: 6
-steps:
-  - get: /whoami
-    name: before
-  - post: /login
-  - get: /whoami
-    name: after
-    check: { status: 200 }
+scenarios:
+  cookies:
+    # Per VU, so both VUs iterate (shared iterations may all go to the faster one).
+    executor: per-vu-iterations
+    vus: 2
+    iterations: 3
+    steps:
+      - get: /whoami
+        name: before
+      - post: /login
+      - get: /whoami
+        name: after
+        check: { status: 200 }
 "#,
         s.port,
     );

@@ -104,6 +104,7 @@ impl Sample {
     }
 
     /// Start and end of the request (now, for a request that never began).
+    #[inline]
     pub fn span(&self) -> (Instant, Instant) {
         let end = self.finished.unwrap_or_else(Instant::now);
         (self.started.unwrap_or(end), end)
@@ -208,6 +209,24 @@ pub struct Sub {
     /// Responses on a reused connection whose zero blocked, connecting and TLS phases are
     /// not in those histograms yet (see [`Recorder::settle`]).
     reused: u64,
+    /// Every request so far matched: the request figures are the whole run's, and nothing is
+    /// recorded in this sub's copies (`{expected_response:true}` of a run without failures
+    /// costs no histogram record). Cleared, after copying the whole, by the first request that
+    /// does not match ([`Sub::materialize`]).
+    mirror: bool,
+}
+
+/// The whole run's request figures, which a mirroring [`Sub`] stands for.
+struct Whole<'a> {
+    requests: &'a Tagged,
+    blocked: &'a Micros,
+    connecting: &'a Micros,
+    tls: &'a Micros,
+    sending: &'a Micros,
+    waiting: &'a Micros,
+    receiving: &'a Micros,
+    bytes_sent: u64,
+    reused: u64,
 }
 
 impl Sub {
@@ -228,7 +247,40 @@ impl Sub {
             dropped: 0,
             checks: (0, 0),
             reused: 0,
+            mirror: true,
         }
+    }
+
+    /// Stops mirroring: the request figures so far become this sub's own (a copy of the
+    /// whole's, which allocates once per sub and worker).
+    fn materialize(&mut self, w: &Whole<'_>) {
+        if !self.mirror {
+            return;
+        }
+        self.mirror = false;
+        self.requests = w.requests.clone();
+        self.blocked = w.blocked.clone();
+        self.connecting = w.connecting.clone();
+        self.tls = w.tls.clone();
+        self.sending = w.sending.clone();
+        self.waiting = w.waiting.clone();
+        self.receiving = w.receiving.clone();
+        self.bytes_sent = w.bytes_sent;
+        self.reused = w.reused;
+    }
+
+    /// Adds the request figures of `w` (another worker's whole, for its mirroring sub).
+    fn add_requests(&mut self, w: &Whole<'_>) {
+        let add = |a: &mut Micros, b: &Micros| a.add(b).expect("auto-resizing histograms merge");
+        self.requests.merge(w.requests);
+        add(&mut self.blocked, w.blocked);
+        add(&mut self.connecting, w.connecting);
+        add(&mut self.tls, w.tls);
+        add(&mut self.sending, w.sending);
+        add(&mut self.waiting, w.waiting);
+        add(&mut self.receiving, w.receiving);
+        self.bytes_sent += w.bytes_sent;
+        self.reused += w.reused;
     }
 
     fn settle(&mut self) {
@@ -238,23 +290,39 @@ impl Sub {
         }
     }
 
-    fn merge(&mut self, o: &Sub) {
+    /// Merges another worker's sub; `mine` and `theirs` are the two workers' wholes, before
+    /// they are merged, for whichever side mirrors.
+    fn merge(&mut self, o: &Sub, mine: &Whole<'_>, theirs: &Whole<'_>) {
         let add = |a: &mut Micros, b: &Micros| a.add(b).expect("auto-resizing histograms merge");
-        self.requests.merge(&o.requests);
-        add(&mut self.blocked, &o.blocked);
-        add(&mut self.connecting, &o.connecting);
-        add(&mut self.tls, &o.tls);
-        add(&mut self.sending, &o.sending);
-        add(&mut self.waiting, &o.waiting);
-        add(&mut self.receiving, &o.receiving);
-        self.bytes_sent += o.bytes_sent;
+        if !(self.mirror && o.mirror) {
+            self.materialize(mine);
+            if o.mirror {
+                self.add_requests(theirs);
+            } else {
+                self.add_requests(&o.whole());
+            }
+        }
         self.iterations += o.iterations;
         add(&mut self.iteration, &o.iteration);
         self.dropped += o.dropped;
         self.checks.0 += o.checks.0;
         self.checks.1 += o.checks.1;
-        self.reused += o.reused;
         self.settle();
+    }
+
+    /// This sub's own request figures.
+    fn whole(&self) -> Whole<'_> {
+        Whole {
+            requests: &self.requests,
+            blocked: &self.blocked,
+            connecting: &self.connecting,
+            tls: &self.tls,
+            sending: &self.sending,
+            waiting: &self.waiting,
+            receiving: &self.receiving,
+            bytes_sent: self.bytes_sent,
+            reused: self.reused,
+        }
     }
 }
 
@@ -481,7 +549,7 @@ pub struct Recorder {
     pub scenario_requests: Vec<u64>,
     pub backends: Vec<(String, Tagged)>,
     /// The watched sub-metrics, `{expected_response:true}` first.
-    pub subs: Vec<Sub>,
+    subs: Vec<Sub>,
     /// (passes, fails) per check index.
     pub checks: Vec<(u64, u64)>,
     interval: Interval,
@@ -561,45 +629,34 @@ impl Recorder {
     pub fn record(&mut self, s: &Sample) {
         let outcome = s.outcome();
         let failed = !matches!(outcome, Outcome::Response { expected: true, .. });
-        self.all.record(s, outcome, failed);
-        if !self.single_endpoint() {
-            self.endpoints[s.endpoint].record(s, outcome, failed);
-        }
-        self.scenario_requests[s.scenario] += 1;
-        self.bytes_sent += s.bytes_sent;
-        self.retries += u64::from(s.retried);
         let reused = s.reused_connection();
         let status = match outcome {
-            Outcome::Response { status, .. } => {
-                // Every response has every phase, 0 when it did not happen (a reused
-                // connection), as k6 records them; those zeros are added in bulk.
-                if reused {
-                    self.reused += 1;
-                } else {
-                    histogram::record(&mut self.blocked, s.blocked_us());
-                    histogram::record(&mut self.connecting, s.connecting_us);
-                    histogram::record(&mut self.tls, s.tls_us);
-                }
-                histogram::record(&mut self.sending, s.sending_us);
-                histogram::record(&mut self.waiting, s.waiting_us);
-                histogram::record(&mut self.receiving, s.receiving_us);
-                Some(status)
-            }
-            Outcome::Failure(_) => {
-                self.transport_failures += 1;
-                self.interval.transport_failures += 1;
-                None
-            }
+            Outcome::Response { status, .. } => Some(status),
+            Outcome::Failure(_) => None,
         };
-        if let Some(raw) = s.raw_us {
-            histogram::record(&mut self.raw, raw);
-        }
-        if let Some(lag) = s.lag_us {
-            histogram::record(&mut self.lag, lag);
-        }
         let backend = s.backend();
+        // Before the whole records `s`: a sub that stops mirroring copies the whole without it.
+        let whole = Whole {
+            requests: &self.all,
+            blocked: &self.blocked,
+            connecting: &self.connecting,
+            tls: &self.tls,
+            sending: &self.sending,
+            waiting: &self.waiting,
+            receiving: &self.receiving,
+            bytes_sent: self.bytes_sent,
+            reused: self.reused,
+        };
         for sub in &mut self.subs {
-            if sub.matcher.request(s.endpoint, s.scenario, s.flow, status, !failed, backend) {
+            let matched =
+                sub.matcher.request(s.endpoint, s.scenario, s.flow, status, !failed, backend);
+            if sub.mirror {
+                if matched {
+                    continue;
+                }
+                sub.materialize(&whole);
+            }
+            if matched {
                 sub.requests.record(s, outcome, failed);
                 sub.bytes_sent += s.bytes_sent;
                 if status.is_some() {
@@ -615,6 +672,39 @@ impl Recorder {
                     histogram::record(&mut sub.receiving, s.receiving_us);
                 }
             }
+        }
+        self.all.record(s, outcome, failed);
+        if !self.single_endpoint() {
+            self.endpoints[s.endpoint].record(s, outcome, failed);
+        }
+        self.scenario_requests[s.scenario] += 1;
+        self.bytes_sent += s.bytes_sent;
+        self.retries += u64::from(s.retried);
+        match outcome {
+            Outcome::Response { .. } => {
+                // Every response has every phase, 0 when it did not happen (a reused
+                // connection), as k6 records them; those zeros are added in bulk.
+                if reused {
+                    self.reused += 1;
+                } else {
+                    histogram::record(&mut self.blocked, s.blocked_us());
+                    histogram::record(&mut self.connecting, s.connecting_us);
+                    histogram::record(&mut self.tls, s.tls_us);
+                }
+                histogram::record(&mut self.sending, s.sending_us);
+                histogram::record(&mut self.waiting, s.waiting_us);
+                histogram::record(&mut self.receiving, s.receiving_us);
+            }
+            Outcome::Failure(_) => {
+                self.transport_failures += 1;
+                self.interval.transport_failures += 1;
+            }
+        }
+        if let Some(raw) = s.raw_us {
+            histogram::record(&mut self.raw, raw);
+        }
+        if let Some(lag) = s.lag_us {
+            histogram::record(&mut self.lag, lag);
         }
         if let Some(b) = backend {
             match self.backends.iter_mut().find(|(name, _)| name == b) {
@@ -692,6 +782,23 @@ impl Recorder {
 
     pub fn merge(&mut self, o: &Recorder) {
         let add = |a: &mut Micros, b: &Micros| a.add(b).expect("auto-resizing histograms merge");
+        // Subs first: a mirroring one stands for its worker's whole before the wholes merge.
+        // Recorders built from the same names watch the same selectors in the same order.
+        let mine = Whole {
+            requests: &self.all,
+            blocked: &self.blocked,
+            connecting: &self.connecting,
+            tls: &self.tls,
+            sending: &self.sending,
+            waiting: &self.waiting,
+            receiving: &self.receiving,
+            bytes_sent: self.bytes_sent,
+            reused: self.reused,
+        };
+        let theirs = o.whole();
+        for (a, b) in self.subs.iter_mut().zip(&o.subs) {
+            a.merge(b, &mine, &theirs);
+        }
         self.all.merge(&o.all);
         self.transport_failures += o.transport_failures;
         self.retries += o.retries;
@@ -722,10 +829,6 @@ impl Recorder {
                 None => self.backends.push((name.clone(), t.clone())),
             }
         }
-        // Recorders built from the same names watch the same selectors in the same order.
-        for (a, b) in self.subs.iter_mut().zip(&o.subs) {
-            a.merge(b);
-        }
         for (a, b) in self.checks.iter_mut().zip(&o.checks) {
             a.0 += b.0;
             a.1 += b.1;
@@ -736,6 +839,21 @@ impl Recorder {
 
     pub fn requests(&self) -> u64 {
         self.all.requests
+    }
+
+    /// The whole run's request figures.
+    fn whole(&self) -> Whole<'_> {
+        Whole {
+            requests: &self.all,
+            blocked: &self.blocked,
+            connecting: &self.connecting,
+            tls: &self.tls,
+            sending: &self.sending,
+            waiting: &self.waiting,
+            receiving: &self.receiving,
+            bytes_sent: self.bytes_sent,
+            reused: self.reused,
+        }
     }
 
     /// Per-endpoint statistics in registration order; endpoints never hit are left out.
@@ -841,18 +959,19 @@ impl Recorder {
             return Some(empty(key.metric));
         }
         let sub = self.sub(sel)?;
+        let w = if sub.mirror { self.whole() } else { sub.whole() };
         Measured {
-            requests: &sub.requests,
-            blocked: &sub.blocked,
-            connecting: &sub.connecting,
-            tls: &sub.tls,
-            sending: &sub.sending,
-            waiting: &sub.waiting,
-            receiving: &sub.receiving,
+            requests: w.requests,
+            blocked: w.blocked,
+            connecting: w.connecting,
+            tls: w.tls,
+            sending: w.sending,
+            waiting: w.waiting,
+            receiving: w.receiving,
             iteration: &sub.iteration,
             iterations: sub.iterations,
             dropped: sub.dropped,
-            bytes_sent: sub.bytes_sent,
+            bytes_sent: w.bytes_sent,
             checks: sub.checks,
         }
         .source(name)
@@ -1183,6 +1302,80 @@ mod tests {
             empty.aggregate(&key("http_reqs{status:500}"), Aggregate::Count, 1.0, &g),
             Some(0.0)
         );
+    }
+
+    /// A sub-metric equals the whole of a recorder that saw only its requests, whether it
+    /// mirrored the whole, stopped mirroring part way, or was merged from workers in either
+    /// state.
+    #[test]
+    fn a_mirroring_sub_metric_reads_as_if_recorded_one_by_one() {
+        let n = names();
+        let g = Gauges::default();
+        let ok = |e| sample(e, Outcome::Response { status: 200, expected: true }, 5);
+        let mut fresh = ok(2);
+        (fresh.connecting_us, fresh.tls_us) = (300, 400);
+        let bad = sample(1, Outcome::Response { status: 500, expected: false }, 7);
+        let reset = sample(0, Outcome::Failure(FailureKind::Reset), 9);
+        let slow = sample(2, Outcome::Response { status: 200, expected: true }, 40);
+        // Workers: all expected (mirrors to the end), expected then not, not from the start.
+        let workers: [Vec<Sample>; 3] = [
+            vec![fresh.clone(), ok(0), ok(2), slow.clone()],
+            vec![ok(2), ok(0), fresh, bad.clone(), ok(0), reset.clone(), slow],
+            vec![bad, reset, ok(2)],
+        ];
+        let metrics = [
+            "http_reqs",
+            "http_req_failed",
+            "http_req_duration",
+            "http_req_blocked",
+            "http_req_connecting",
+            "http_req_tls_handshaking",
+            "http_req_sending",
+            "http_req_waiting",
+            "http_req_receiving",
+        ];
+        let check = |rec: &Recorder, sel: &str, keep: &dyn Fn(&Sample) -> bool, order: &[usize]| {
+            let mut only = Recorder::new(&n);
+            for s in order.iter().flat_map(|&w| &workers[w]).filter(|s| keep(s)) {
+                only.record(s);
+            }
+            only.settle();
+            for m in metrics {
+                let got = rec.metric(&key(&format!("{m}{{{sel}}}")), 1.0, &g).unwrap();
+                let want = only.metric(&key(m), 1.0, &g).unwrap();
+                assert_eq!(got.values, want.values, "{m}{{{sel}}} over workers {order:?}");
+            }
+        };
+        let expected = |s: &Sample| !s.failed();
+        let predict = |s: &Sample| s.endpoint != 0;
+        for order in [[0, 1, 2], [2, 1, 0], [1, 0, 2], [0, 2, 1]] {
+            let mut rs: Vec<Recorder> = order
+                .iter()
+                .map(|&w| {
+                    let mut r = Recorder::new(&n);
+                    for s in &workers[w] {
+                        r.record(s);
+                    }
+                    r.settle();
+                    r
+                })
+                .collect();
+            let first = rs.remove(0);
+            // Each worker on its own, then merged.
+            check(&first, "expected_response:true", &expected, &order[..1]);
+            let mut merged = first;
+            for r in &rs {
+                merged.merge(r);
+            }
+            check(&merged, "expected_response:true", &expected, &order);
+            check(&merged, "name:predict", &predict, &order);
+        }
+        // A run without a failure never copies the whole: its sub still mirrors.
+        let mut r = Recorder::new(&n);
+        for s in &workers[0] {
+            r.record(s);
+        }
+        assert!(r.subs[0].mirror && r.subs[0].requests.requests == 0);
     }
 
     #[test]
