@@ -480,12 +480,12 @@ async fn read_response(
         } else {
             response::parse_head(conn.pending(), expect_body, |name, value| {
                 if let Some(h) = backend_header
-                    && name.eq_ignore_ascii_case(h.as_str().as_bytes())
+                    && response::name_is(name, h.as_str().as_bytes())
                 {
                     *has_backend = true;
                     backend.push_str(&String::from_utf8_lossy(value));
                 }
-                let cookie = name.eq_ignore_ascii_case(b"set-cookie");
+                let cookie = response::name_is(name, b"set-cookie");
                 *set_cookie |= cookie;
                 if (keep || cookie)
                     && let (Ok(n), Ok(v)) =

@@ -432,7 +432,7 @@ pub struct TimePoint {
     /// second, ms, keyed `p(50)` … `p(100)` (the ladder of [`crate::summary::LADDER`]); empty
     /// until a request completed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub cumulative_percentiles: BTreeMap<String, f64>,
+    pub cumulative_percentiles: BTreeMap<std::borrow::Cow<'static, str>, f64>,
     /// Server-side samples taken in this second, one per watched instance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server: Vec<ResourceSample>,

@@ -1,5 +1,6 @@
 //! Percentiles and k6-shaped metric values: computed here and nowhere else.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::catalogue::Contains;
@@ -82,12 +83,20 @@ pub fn percentile_key(p: f64) -> String {
     format!("p({p})")
 }
 
+/// [`percentile_key`] of each of [`LADDER`] (a test keeps them equal).
+const LADDER_KEYS: [&str; 11] = [
+    "p(50)", "p(66)", "p(75)", "p(80)", "p(90)", "p(95)", "p(98)", "p(99)", "p(99.9)", "p(99.99)",
+    "p(100)",
+];
+
 /// Every percentile of [`LADDER`], ms, keyed by [`percentile_key`]; empty for an empty histogram.
-pub fn ladder(h: &Micros) -> BTreeMap<String, f64> {
+/// The keys are static: a run keeps one ladder per second, and eleven small strings each
+/// second were most of a point's memory.
+pub fn ladder(h: &Micros) -> BTreeMap<Cow<'static, str>, f64> {
     if h.is_empty() {
         return BTreeMap::new();
     }
-    LADDER.iter().map(|p| (percentile_key(*p), percentile_ms(h, *p))).collect()
+    LADDER.iter().zip(LADDER_KEYS).map(|(p, k)| (Cow::Borrowed(k), percentile_ms(h, *p))).collect()
 }
 
 /// Any percentile of a trend, for threshold expressions such as `p(97.5)<300`.
@@ -137,6 +146,12 @@ pub fn gauge(value: f64, min: f64, max: f64) -> Metric {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ladder_keys_are_the_percentile_keys_of_the_ladder() {
+        let keys: Vec<String> = LADDER.iter().map(|p| percentile_key(*p)).collect();
+        assert_eq!(keys, LADDER_KEYS);
+    }
     use crate::histogram;
 
     #[test]
@@ -160,7 +175,7 @@ mod tests {
             histogram::record(&mut h, ms * 1000);
         }
         let l = ladder(&h);
-        let keys: Vec<&str> = l.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = l.keys().map(|k| k.as_ref()).collect();
         assert_eq!(keys.len(), 11);
         assert!((l["p(66)"] - 66.0).abs() < 0.1, "{l:?}");
         assert!((l["p(99.99)"] - 100.0).abs() < 0.1, "{l:?}");

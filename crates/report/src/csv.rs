@@ -234,8 +234,10 @@ pub fn stats_history(r: &RunResult) -> Result<String, ReportError> {
             num(p.failures as f64),
         ]);
         let cum = &p.cumulative_percentiles;
-        row.extend(keys.iter().map(|k| cum.get(k).map_or_else(|| "N/A".into(), |v| num(*v))));
-        let median = match cum.get(&keys[0]) {
+        row.extend(
+            keys.iter().map(|k| cum.get(k.as_str()).map_or_else(|| "N/A".into(), |v| num(*v))),
+        );
+        let median = match cum.get(keys[0].as_str()) {
             Some(v) => num(*v),
             None if counted == 0 => "0".into(),
             // A result written before the running percentiles were recorded: only the last

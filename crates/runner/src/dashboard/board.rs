@@ -54,7 +54,7 @@ pub struct State {
     /// Runs seen so far (a sweep has several); the points are the current run's.
     pub run: u32,
     pub phase: Phase,
-    pub points: Vec<TimePoint>,
+    pub points: Vec<Point>,
     pub elapsed_s: u64,
     pub vus: u64,
     pub requests: u64,
@@ -133,7 +133,7 @@ impl Board {
             s.failures = snap.failures;
             s.dropped = snap.dropped;
             if let Some(p) = &snap.point {
-                s.points.push(p.clone());
+                s.points.push(Point::of(p));
             }
             if let Some(r) = &snap.result {
                 s.max_vus = s.max_vus.max(r.config.concurrency);
@@ -173,20 +173,50 @@ fn durations(r: &RunResult) -> volley_engine::Durations {
         .collect()
 }
 
-/// A point as the page plots it: `[t, requests, failures, p50, p95, p99, vus, connections]`
-/// (latencies in ms, null when nothing finished in that second).
-fn point(p: &TimePoint) -> Value {
-    let l = p.latency.as_ref();
-    json!([
-        p.t,
-        p.requests,
-        p.failures,
-        l.map(|l| l.med),
-        l.map(|l| l.p95),
-        l.map(|l| l.p99),
-        p.vus,
-        p.connections
-    ])
+/// What the page plots of a second, and all the dashboard keeps of it: a run's full
+/// [`TimePoint`]s are the engine's (for the result file); a copy of each here would double
+/// what a long run's memory grows by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub t: u64,
+    pub requests: u64,
+    pub failures: u64,
+    /// Latencies in ms; `None` when nothing finished in that second.
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub vus: u64,
+    pub connections: u64,
+}
+
+impl Point {
+    fn of(p: &TimePoint) -> Point {
+        let l = p.latency.as_ref();
+        Point {
+            t: p.t,
+            requests: p.requests,
+            failures: p.failures,
+            p50: l.map(|l| l.med),
+            p95: l.map(|l| l.p95),
+            p99: l.map(|l| l.p99),
+            vus: p.vus,
+            connections: p.connections,
+        }
+    }
+
+    /// As the page reads it: `[t, requests, failures, p50, p95, p99, vus, connections]`.
+    fn json(&self) -> Value {
+        json!([
+            self.t,
+            self.requests,
+            self.failures,
+            self.p50,
+            self.p95,
+            self.p99,
+            self.vus,
+            self.connections
+        ])
+    }
 }
 
 impl State {
@@ -254,7 +284,7 @@ impl State {
             "vus": self.vus,
             "connections": last.map_or(0, |p| p.connections),
             "from": from,
-            "points": self.points[from..].iter().map(point).collect::<Vec<_>>(),
+            "points": self.points[from..].iter().map(Point::json).collect::<Vec<_>>(),
             "endpoints": endpoints,
             "failure_kinds": r.map(|r| json!(r.failures)).unwrap_or(json!({})),
             "statuses": r.map(|r| json!(r.status_codes)).unwrap_or(json!({})),
