@@ -240,6 +240,19 @@ fn csv_files_headers_and_columns_match_real_locust() {
     );
     assert_eq!(vf[1][3], vs[2][fails]);
     assert_eq!(lf[1][3], ls[2][fails]);
+    // First Seen / Last Seen: UTC to the second in Locust's form, first <= last, within the
+    // last ten minutes (both runs just happened).
+    let recent = |t: &str| {
+        assert!(t.len() == 20 && t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t:?}");
+        let at = humantime::parse_rfc3339(t).unwrap();
+        let age = std::time::SystemTime::now().duration_since(at).unwrap_or_default();
+        assert!(age.as_secs() < 600, "{t}");
+        at
+    };
+    for rows in [&lf, &vf] {
+        let (first, last) = (recent(&rows[1][4]), recent(&rows[1][5]));
+        assert!(first <= last, "{:?}", rows[1]);
+    }
 
     // _exceptions.csv: the header alone in both.
     let (_, le) = read(d, "locust_exceptions.csv");

@@ -214,6 +214,10 @@ fn synthetic() -> RunResult {
             failures_per_s: 0.66,
             status_codes: BTreeMap::from([("200".into(), 980), ("503".into(), 10)]),
             failure_kinds: BTreeMap::from([("reset".into(), 4), ("timeout".into(), 6)]),
+            failures_seen: BTreeMap::from([
+                ("503".into(), FailureSeen { first_s: 0.25, last_s: 29.5 }),
+                ("reset".into(), FailureSeen { first_s: 3.0, last_s: 3.0 }),
+            ]),
         }],
         checks: vec![CheckResult {
             name: "status 200".into(),
@@ -326,7 +330,7 @@ fn broken_results_are_rejected() {
 fn schema_properties_match_the_types() {
     let schema = schema();
     let r = serde_json::to_value(synthetic()).unwrap();
-    let cases: [(&str, &Value); 18] = [
+    let cases: [(&str, &Value); 19] = [
         ("Group", &r["root_group"]),
         ("GroupCheck", &r["root_group"]["checks"][0]),
         ("RunConfig", &r["config"]),
@@ -336,6 +340,7 @@ fn schema_properties_match_the_types() {
         ("Metric", &r["metrics"]["http_req_duration"]),
         ("LatencyStats", &r["endpoints"][0]["latency"]),
         ("EndpointStats", &r["endpoints"][0]),
+        ("FailureSeen", &r["endpoints"][0]["failures_seen"]["503"]),
         ("CheckResult", &r["checks"][0]),
         ("ThresholdResult", &r["thresholds"][0]),
         ("TimePoint", &r["timeseries"][0]),

@@ -20,6 +20,8 @@ use crate::schedule;
 #[derive(Debug, Clone)]
 pub struct Facts {
     pub started_at: SystemTime,
+    /// The run's start on the monotonic clock (what `started_at` is on the wall clock).
+    pub start: std::time::Instant,
     pub ended_at: SystemTime,
     pub duration: Duration,
     pub interrupted: bool,
@@ -224,7 +226,7 @@ fn build(
         root_group: Group::root(r.check_results(names)),
         failures,
         status_codes,
-        endpoints: r.endpoint_stats(names, secs),
+        endpoints: r.endpoint_stats(names, secs, f.start),
         checks: r.check_results(names),
         thresholds,
         timeseries,

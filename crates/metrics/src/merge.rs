@@ -290,10 +290,23 @@ pub fn merge(results: &[(String, RunResult)]) -> Result<RunResult, MergeError> {
 
     // Endpoints by (method, name), backends by value, checks by (name, step).
     let mut endpoints: Vec<EndpointStats> = Vec::new();
-    for (_, r) in results {
+    for ((_, r), s) in results.iter().zip(&starts) {
+        // Failure times count from the merged run's start.
+        let shift = s.duration_since(start).unwrap_or(Duration::ZERO).as_secs_f64();
         for e in &r.endpoints {
+            let mut e = e.clone();
+            for seen in e.failures_seen.values_mut() {
+                seen.first_s = ((seen.first_s + shift) * 1000.0).round() / 1000.0;
+                seen.last_s = ((seen.last_s + shift) * 1000.0).round() / 1000.0;
+            }
+            let e = &e;
             match endpoints.iter_mut().find(|x| x.method == e.method && x.name == e.name) {
                 Some(x) => {
+                    for (k, seen) in &e.failures_seen {
+                        let m = x.failures_seen.entry(k.clone()).or_insert(*seen);
+                        m.first_s = m.first_s.min(seen.first_s);
+                        m.last_s = m.last_s.max(seen.last_s);
+                    }
                     x.requests += e.requests;
                     x.failures += e.failures;
                     x.bytes_received += e.bytes_received;
@@ -572,6 +585,28 @@ mod tests {
         let ts = threshold::from_verdicts(&m.thresholds).unwrap();
         let v = threshold::evaluate(&ts, &r, 1.0, &Gauges::default());
         assert_eq!(v[0].observed, Some(0.0));
+    }
+
+    #[test]
+    fn failure_times_count_from_the_merged_start() {
+        let ep = |first_s, last_s| EndpointStats {
+            name: "a".into(),
+            method: "GET".into(),
+            requests: 1,
+            failures: 1,
+            status_codes: BTreeMap::from([("503".to_string(), 1)]),
+            failures_seen: BTreeMap::from([("503".to_string(), FailureSeen { first_s, last_s })]),
+            ..EndpointStats::default()
+        };
+        let (na, mut a) = shard("0:1/2", 1, 10, &[]);
+        let (nb, mut b) = shard("1/2:1", 1, 10, &[]);
+        a.endpoints = vec![ep(4.0, 6.5)];
+        // The second shard started 2.5 s later: its times shift by that much.
+        b.started_at = "2026-12-02T04:00:02.500Z".into();
+        b.endpoints = vec![ep(0.5, 5.0)];
+        let m = merge(&[(na, a), (nb, b)]).unwrap();
+        let seen = m.endpoints[0].failures_seen["503"];
+        assert_eq!((seen.first_s, seen.last_s), (3.0, 7.5));
     }
 
     #[test]

@@ -18,7 +18,8 @@ use crate::catalogue::{self, MetricDef};
 use crate::failure::FailureKind;
 use crate::histogram::{self, Micros};
 use crate::result::{
-    BackendStats, CheckResult, EndpointStats, LatencyStats, Metric, MetricKind, TimePoint,
+    BackendStats, CheckResult, EndpointStats, FailureSeen, LatencyStats, Metric, MetricKind,
+    TimePoint,
 };
 use crate::selector::{Matcher, MetricKey, Selector};
 use crate::summary;
@@ -415,6 +416,27 @@ pub struct Tagged {
     pub duration: Micros,
     pub statuses: BTreeMap<u16, u64>,
     pub failure_kinds: [u64; FailureKind::COUNT],
+    /// When each cause of failure was first and last seen (Locust's `First Seen` and `Last
+    /// Seen`): on the failure path only, a short list (one entry per cause).
+    pub failures_seen: Vec<(Cause, Instant, Instant)>,
+}
+
+/// Why a request failed: an unexpected status or a transport failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cause {
+    Status(u16),
+    Kind(FailureKind),
+}
+
+impl Cause {
+    /// As the result keys it: the status (`"503"`) or the kind (`"reset"`), the keys of
+    /// `status_codes` and `failure_kinds`.
+    pub fn key(&self) -> String {
+        match self {
+            Cause::Status(s) => s.to_string(),
+            Cause::Kind(k) => k.as_str().to_string(),
+        }
+    }
 }
 
 impl Default for Tagged {
@@ -427,6 +449,7 @@ impl Default for Tagged {
             duration: histogram::new(),
             statuses: BTreeMap::new(),
             failure_kinds: [0; FailureKind::COUNT],
+            failures_seen: Vec::new(),
         }
     }
 }
@@ -455,9 +478,31 @@ impl Tagged {
                 self.failure_kinds[k.index()] += 1
             }
         }
+        if failed {
+            let cause = match outcome {
+                Outcome::Response { status, .. } => Cause::Status(status),
+                Outcome::Failure(k) => Cause::Kind(k),
+            };
+            let at = s.span().1;
+            self.seen(cause, at, at);
+        }
+    }
+
+    /// Widens the first/last-seen times of `cause` to include `first..=last`.
+    fn seen(&mut self, cause: Cause, first: Instant, last: Instant) {
+        match self.failures_seen.iter_mut().find(|(c, _, _)| *c == cause) {
+            Some((_, f, l)) => {
+                *f = (*f).min(first);
+                *l = (*l).max(last);
+            }
+            None => self.failures_seen.push((cause, first, last)),
+        }
     }
 
     fn merge(&mut self, o: &Tagged) {
+        for (c, f, l) in &o.failures_seen {
+            self.seen(*c, *f, *l);
+        }
         self.requests += o.requests;
         self.failures += o.failures;
         self.bytes_received += o.bytes_received;
@@ -857,7 +902,13 @@ impl Recorder {
     }
 
     /// Per-endpoint statistics in registration order; endpoints never hit are left out.
-    pub fn endpoint_stats(&self, names: &Names, duration_s: f64) -> Vec<EndpointStats> {
+    /// `start` is the run's start, which failure times are counted from.
+    pub fn endpoint_stats(
+        &self,
+        names: &Names,
+        duration_s: f64,
+        start: Instant,
+    ) -> Vec<EndpointStats> {
         (0..self.endpoints.len())
             .map(|i| self.endpoint(i))
             .zip(&names.endpoints)
@@ -874,6 +925,17 @@ impl Recorder {
                 failures_per_s: per_s(t.failures, duration_s),
                 status_codes: status_map(&t.statuses),
                 failure_kinds: kind_map(&t.failure_kinds),
+                failures_seen: t
+                    .failures_seen
+                    .iter()
+                    .map(|(c, f, l)| {
+                        let s = |i: &Instant| {
+                            (i.saturating_duration_since(start).as_secs_f64() * 1000.0).round()
+                                / 1000.0
+                        };
+                        (c.key(), FailureSeen { first_s: s(f), last_s: s(l) })
+                    })
+                    .collect(),
             })
             .collect()
     }
@@ -1253,7 +1315,7 @@ mod tests {
         assert_eq!(a.requests(), 4);
         assert_eq!(a.all.failures, 2);
         assert_eq!(a.transport_failures, 1);
-        let eps = a.endpoint_stats(&n, 1.0);
+        let eps = a.endpoint_stats(&n, 1.0, Instant::now());
         assert_eq!(eps[1].requests, 2);
         assert_eq!(eps[1].failures, 2);
         assert_eq!(eps[1].failure_kinds["reset"], 1);
@@ -1302,6 +1364,36 @@ mod tests {
             empty.aggregate(&key("http_reqs{status:500}"), Aggregate::Count, 1.0, &g),
             Some(0.0)
         );
+    }
+
+    /// Locust's First Seen / Last Seen: per endpoint and cause, from the run's start, kept
+    /// across merged workers; successes leave no entry.
+    #[test]
+    fn failure_causes_keep_when_they_were_first_and_last_seen() {
+        let n = names();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+        let with_end = |mut s: Sample, ms: u64| {
+            s.finished = Some(at(ms));
+            s
+        };
+        let bad =
+            |ms| with_end(sample(1, Outcome::Response { status: 503, expected: false }, 1), ms);
+        let reset = |ms| with_end(sample(1, Outcome::Failure(FailureKind::Reset), 1), ms);
+        let (mut a, mut b) = (Recorder::new(&n), Recorder::new(&n));
+        a.record(&with_end(sample(1, Outcome::Response { status: 200, expected: true }, 1), 100));
+        a.record(&bad(1500));
+        a.record(&bad(2250));
+        b.record(&bad(700));
+        b.record(&reset(3000));
+        b.record(&bad(1800));
+        a.merge(&b);
+        let eps = a.endpoint_stats(&n, 4.0, t0);
+        let seen = &eps.iter().find(|e| e.method == "POST").unwrap().failures_seen;
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!((seen["503"].first_s, seen["503"].last_s), (0.7, 2.25));
+        assert_eq!((seen["reset"].first_s, seen["reset"].last_s), (3.0, 3.0));
+        assert!(eps.iter().filter(|e| e.method != "POST").all(|e| e.failures_seen.is_empty()));
     }
 
     /// A sub-metric equals the whole of a recorder that saw only its requests, whether it
@@ -1445,7 +1537,7 @@ mod tests {
         let mut m = Recorder::new(&n);
         m.merge(&a);
         m.merge(&b);
-        let eps = m.endpoint_stats(&n, 1.0);
+        let eps = m.endpoint_stats(&n, 1.0, Instant::now());
         assert_eq!(eps.len(), 1);
         let e = &eps[0];
         assert_eq!((e.requests, e.failures, e.bytes_received, e.body_bytes), (3, 2, 300, 180));

@@ -375,6 +375,19 @@ pub struct EndpointStats {
     pub status_codes: BTreeMap<String, u64>,
     #[serde(default)]
     pub failure_kinds: BTreeMap<String, u64>,
+    /// When each cause of failure was first and last seen, keyed as `status_codes` (an
+    /// unexpected status) and `failure_kinds` (a transport kind) are: Locust's `First Seen` and
+    /// `Last Seen`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failures_seen: BTreeMap<String, FailureSeen>,
+}
+
+/// The first and last time a cause of failure was seen, in seconds from the start of the run
+/// (`started_at`), to the millisecond.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct FailureSeen {
+    pub first_s: f64,
+    pub last_s: f64,
 }
 
 /// A named check (`status 200`) and how often it passed.

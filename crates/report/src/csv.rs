@@ -326,33 +326,54 @@ fn py_repr(s: &str) -> String {
 }
 
 /// `_failures.csv`: one row per endpoint and cause (unexpected status or transport kind),
-/// sorted by name, method and error. `First Seen`/`Last Seen` are empty: the result does not
-/// record when each cause happened.
+/// sorted by name, method and error. `First Seen`/`Last Seen` as Locust writes them (UTC, to
+/// the second, truncated); empty for a result written before volley recorded them.
 pub fn failures(r: &RunResult) -> Result<String, ReportError> {
     let mut w = writer();
     w.write_record(FAILURES_COLUMNS)?;
-    let mut rows: Vec<(&str, &str, String, u64)> = Vec::new();
+    let start = humantime::parse_rfc3339_weak(&r.started_at).ok();
+    let at = |s: f64| match (start, std::time::Duration::try_from_secs_f64(s)) {
+        (Some(t), Ok(d)) => {
+            t.checked_add(d).map(|t| humantime::format_rfc3339_seconds(t).to_string())
+        }
+        _ => None,
+    };
+    let seen = |e: &EndpointStats, key: &str| {
+        e.failures_seen.get(key).map_or((String::new(), String::new()), |s| {
+            (at(s.first_s).unwrap_or_default(), at(s.last_s).unwrap_or_default())
+        })
+    };
+    // (name, method, error, occurrences, (first seen, last seen)), sorted as Locust sorts.
+    type Row<'a> = (&'a str, &'a str, String, u64, (String, String));
+    let mut rows: Vec<Row> = Vec::new();
     for e in &r.endpoints {
         for (code, n) in &e.status_codes {
             if *n > 0 && !facts::is_expected_status(r, code) {
-                rows.push((&e.name, &e.method, error_text(e, Cause::Status(code)), *n));
+                let error = error_text(e, Cause::Status(code));
+                rows.push((&e.name, &e.method, error, *n, seen(e, code)));
             }
         }
         for (kind, n) in &e.failure_kinds {
             if *n > 0 {
-                rows.push((&e.name, &e.method, error_text(e, Cause::Kind(kind)), *n));
+                rows.push((
+                    &e.name,
+                    &e.method,
+                    error_text(e, Cause::Kind(kind)),
+                    *n,
+                    seen(e, kind),
+                ));
             }
         }
     }
     rows.sort();
-    for (name, method, error, n) in rows {
+    for (name, method, error, n, (first, last)) in rows {
         w.write_record([
             csv_cell(method).as_ref(),
             csv_cell(name).as_ref(),
             csv_cell(&error).as_ref(),
             &n.to_string(),
-            "",
-            "",
+            &first,
+            &last,
         ])?;
     }
     finish(w)
@@ -380,6 +401,7 @@ pub fn render(r: &RunResult) -> Result<LocustCsv, ReportError> {
 mod tests {
     use super::*;
     use crate::fixture;
+    use volley_metrics::FailureSeen;
 
     #[test]
     fn plan_run_snapshot() {
@@ -453,6 +475,26 @@ mod tests {
         let want = num(e.body_bytes as f64 / e.requests as f64);
         let row = c.stats.lines().find(|l| l.split(',').nth(1) == Some(e.name.as_str())).unwrap();
         assert_eq!(row.split(',').nth(8), Some(want.as_str()), "{row}");
+    }
+
+    #[test]
+    fn failures_are_first_and_last_seen_as_locust_writes_the_times() {
+        let mut r = fixture::plan_run();
+        r.started_at = "2026-12-03T07:19:18.750Z".into();
+        let e = r.endpoints.iter_mut().find(|e| e.status_codes.contains_key("500")).unwrap();
+        let code = "500".to_string();
+        // 0.25 s after a start at .750 is the next whole second; Locust truncates, as here.
+        e.failures_seen.insert(code.clone(), FailureSeen { first_s: 0.25, last_s: 61.1 });
+        let name = e.name.clone();
+        let c = failures(&r).unwrap();
+        let row = c
+            .lines()
+            .find(|l| l.contains(&format!(",{name},")) && l.contains(&code))
+            .unwrap_or_else(|| panic!("{c}"));
+        assert!(row.ends_with(",2026-12-03T07:19:19Z,2026-12-03T07:20:19Z"), "{row}");
+        // A cause without recorded times (an older result) leaves both cells empty.
+        let bare = failures(&fixture::plan_run()).unwrap();
+        assert!(bare.lines().skip(1).all(|l| l.ends_with(",,")), "{bare}");
     }
 
     #[test]

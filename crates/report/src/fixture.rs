@@ -219,6 +219,8 @@ impl Spec {
                 failures_per_s: ep_fail[i] as f64 / duration_s.max(1e-9),
                 status_codes: ep_status[i].clone(),
                 failure_kinds: ep_kinds[i].clone(),
+                // As a result written before volley recorded failure times.
+                failures_seen: BTreeMap::new(),
             })
             .collect();
 

@@ -161,6 +161,7 @@ fn provisional(shared: &Shared, merged: &Recorder, opts: &RunOptions, p: &Progre
     let now = SystemTime::now();
     let facts = Facts {
         started_at: now.checked_sub(elapsed).unwrap_or(now),
+        start: shared.start,
         ended_at: now,
         duration: elapsed,
         interrupted: false,

@@ -98,6 +98,7 @@ pub(crate) fn run(spec: &Spec, opts: RunOptions) -> Result<volley_metrics::RunRe
     };
     let facts = Facts {
         started_at,
+        start: shared.start,
         ended_at,
         duration: ended.duration_since(shared.start),
         interrupted: opts.stop.is_cancelled(),
