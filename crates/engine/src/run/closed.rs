@@ -9,6 +9,7 @@ use tokio::time::sleep_until;
 use volley_plan::Executor;
 
 use super::iteration::{Vu, iteration, micros, pipelined, think};
+use super::rare::Rare;
 use super::{Ctx, at, instant_after, stop_expired};
 use crate::schedule;
 
@@ -34,6 +35,8 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
     tokio::pin!(stop);
     let cutoff = sleep_until(hard_end);
     tokio::pin!(cutoff);
+    // Both race every iteration and almost never fire: polled only when their waker did.
+    let (mut stop, mut cutoff) = (Rare::new(stop), Rare::new(cutoff));
     let mut cutoff_at = hard_end;
     // Pipelining: each pass of the loop runs a batch of this many iterations (one request
     // each) on the VU's connection.
@@ -89,7 +92,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
         set_active(&ctx, &mut active, true);
         let t0 = now;
         if deadline != cutoff_at {
-            cutoff.as_mut().reset(deadline);
+            cutoff.rearm().as_mut().reset(deadline);
             cutoff_at = deadline;
         }
         let failed = tokio::select! {

@@ -12,6 +12,7 @@ mod closed;
 mod collector;
 mod iteration;
 mod open;
+mod rare;
 mod setup;
 
 use std::cell::{Cell, RefCell};
