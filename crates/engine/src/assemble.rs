@@ -111,24 +111,24 @@ fn build(
 
     let failures: BTreeMap<String, u64> = FailureKind::ALL
         .iter()
-        .filter(|k| r.all.failure_kinds[k.index()] > 0)
-        .map(|k| (k.as_str().to_string(), r.all.failure_kinds[k.index()]))
+        .filter(|k| r.whole.tagged.failure_kinds[k.index()] > 0)
+        .map(|k| (k.as_str().to_string(), r.whole.tagged.failure_kinds[k.index()]))
         .collect();
     let status_codes: BTreeMap<String, u64> =
-        r.all.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        r.whole.tagged.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect();
 
-    let requests = r.all.requests;
+    let requests = r.whole.tagged.requests;
     let totals = Totals {
         requests,
         responses: requests - r.transport_failures,
         transport_failures: r.transport_failures,
-        succeeded: requests - r.all.failures,
-        failed: r.all.failures,
+        succeeded: requests - r.whole.tagged.failures,
+        failed: r.whole.tagged.failures,
         dropped: r.dropped,
         iterations: r.iterations,
         interrupted_iterations: r.interrupted_iterations,
-        bytes_sent: r.bytes_sent,
-        bytes_received: r.all.bytes_received,
+        bytes_sent: r.whole.bytes_sent,
+        bytes_received: r.whole.tagged.bytes_received,
         rps: if secs > 0.0 { requests as f64 / secs } else { 0.0 },
         max_connections: f.max_connections,
         retries: r.retries,
@@ -252,13 +252,13 @@ fn encode_histograms(
     g: &Gauges,
 ) {
     let hist = [
-        ("http_req_duration", &r.all.duration),
-        ("http_req_blocked", &r.blocked),
-        ("http_req_connecting", &r.connecting),
-        ("http_req_tls_handshaking", &r.tls),
-        ("http_req_sending", &r.sending),
-        ("http_req_waiting", &r.waiting),
-        ("http_req_receiving", &r.receiving),
+        ("http_req_duration", &r.whole.tagged.duration),
+        ("http_req_blocked", &r.whole.blocked),
+        ("http_req_connecting", &r.whole.connecting),
+        ("http_req_tls_handshaking", &r.whole.tls),
+        ("http_req_sending", &r.whole.sending),
+        ("http_req_waiting", &r.whole.waiting),
+        ("http_req_receiving", &r.whole.receiving),
         ("iteration_duration", &r.iteration),
     ];
     for (k, h) in hist {

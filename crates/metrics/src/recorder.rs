@@ -190,12 +190,11 @@ pub struct GaugeValue {
     pub max: f64,
 }
 
-/// A sub-metric recorded exactly: every sample whose tags match its selector.
+/// What every request adds to, the same way for the whole run and for a watched sub-metric:
+/// outcomes and latency, the phases, bytes sent.
 #[derive(Debug, Clone)]
-pub struct Sub {
-    pub selector: Selector,
-    matcher: Matcher,
-    pub requests: Tagged,
+pub struct Requests {
+    pub tagged: Tagged,
     pub blocked: Micros,
     pub connecting: Micros,
     pub tls: Micros,
@@ -203,39 +202,15 @@ pub struct Sub {
     pub waiting: Micros,
     pub receiving: Micros,
     pub bytes_sent: u64,
-    pub iterations: u64,
-    pub iteration: Micros,
-    pub dropped: u64,
-    pub checks: (u64, u64),
     /// Responses on a reused connection whose zero blocked, connecting and TLS phases are
-    /// not in those histograms yet (see [`Recorder::settle`]).
-    reused: u64,
-    /// Every request so far matched: the request figures are the whole run's, and nothing is
-    /// recorded in this sub's copies (`{expected_response:true}` of a run without failures
-    /// costs no histogram record). Cleared, after copying the whole, by the first request that
-    /// does not match ([`Sub::materialize`]).
-    mirror: bool,
-}
-
-/// The whole run's request figures, which a mirroring [`Sub`] stands for.
-struct Whole<'a> {
-    requests: &'a Tagged,
-    blocked: &'a Micros,
-    connecting: &'a Micros,
-    tls: &'a Micros,
-    sending: &'a Micros,
-    waiting: &'a Micros,
-    receiving: &'a Micros,
-    bytes_sent: u64,
+    /// not in those histograms yet (see [`Requests::settle`]).
     reused: u64,
 }
 
-impl Sub {
-    fn new(selector: &Selector, names: &Names) -> Sub {
-        Sub {
-            selector: selector.clone(),
-            matcher: Matcher::new(selector, names),
-            requests: Tagged::default(),
+impl Default for Requests {
+    fn default() -> Self {
+        Requests {
+            tagged: Tagged::default(),
             blocked: histogram::new(),
             connecting: histogram::new(),
             tls: histogram::new(),
@@ -243,87 +218,114 @@ impl Sub {
             waiting: histogram::new(),
             receiving: histogram::new(),
             bytes_sent: 0,
-            iterations: 0,
-            iteration: histogram::new(),
-            dropped: 0,
-            checks: (0, 0),
             reused: 0,
-            mirror: true,
+        }
+    }
+}
+
+impl Requests {
+    /// Records `s`, whose outcome, failure and connection reuse the caller worked out once.
+    #[inline]
+    fn record(&mut self, s: &Sample, outcome: Outcome, failed: bool, reused: bool) {
+        self.tagged.record(s, outcome, failed);
+        self.bytes_sent += s.bytes_sent;
+        if let Outcome::Response { .. } = outcome {
+            // Every response has every phase, 0 when it did not happen (a reused
+            // connection), as k6 records them; those zeros are added in bulk.
+            if reused {
+                self.reused += 1;
+            } else {
+                histogram::record(&mut self.blocked, s.blocked_us());
+                histogram::record(&mut self.connecting, s.connecting_us);
+                histogram::record(&mut self.tls, s.tls_us);
+            }
+            histogram::record(&mut self.sending, s.sending_us);
+            histogram::record(&mut self.waiting, s.waiting_us);
+            histogram::record(&mut self.receiving, s.receiving_us);
         }
     }
 
-    /// Stops mirroring: the request figures so far become this sub's own (a copy of the
-    /// whole's, which allocates once per sub and worker).
-    fn materialize(&mut self, w: &Whole<'_>) {
-        if !self.mirror {
-            return;
-        }
-        self.mirror = false;
-        self.requests = w.requests.clone();
-        self.blocked = w.blocked.clone();
-        self.connecting = w.connecting.clone();
-        self.tls = w.tls.clone();
-        self.sending = w.sending.clone();
-        self.waiting = w.waiting.clone();
-        self.receiving = w.receiving.clone();
-        self.bytes_sent = w.bytes_sent;
-        self.reused = w.reused;
-    }
-
-    /// Adds the request figures of `w` (another worker's whole, for its mirroring sub).
-    fn add_requests(&mut self, w: &Whole<'_>) {
+    fn merge(&mut self, o: &Requests) {
         let add = |a: &mut Micros, b: &Micros| a.add(b).expect("auto-resizing histograms merge");
-        self.requests.merge(w.requests);
-        add(&mut self.blocked, w.blocked);
-        add(&mut self.connecting, w.connecting);
-        add(&mut self.tls, w.tls);
-        add(&mut self.sending, w.sending);
-        add(&mut self.waiting, w.waiting);
-        add(&mut self.receiving, w.receiving);
-        self.bytes_sent += w.bytes_sent;
-        self.reused += w.reused;
+        self.tagged.merge(&o.tagged);
+        add(&mut self.blocked, &o.blocked);
+        add(&mut self.connecting, &o.connecting);
+        add(&mut self.tls, &o.tls);
+        add(&mut self.sending, &o.sending);
+        add(&mut self.waiting, &o.waiting);
+        add(&mut self.receiving, &o.receiving);
+        self.bytes_sent += o.bytes_sent;
+        self.reused += o.reused;
     }
 
+    /// Adds the zero phases of the reused-connection responses recorded since the last time:
+    /// after it, every response has its blocked, connecting and TLS value in the histograms.
     fn settle(&mut self) {
         let n = std::mem::take(&mut self.reused);
         for h in [&mut self.blocked, &mut self.connecting, &mut self.tls] {
             histogram::record_zeros(h, n);
         }
     }
+}
+
+/// A sub-metric recorded exactly: every sample whose tags match its selector.
+#[derive(Debug, Clone)]
+pub struct Sub {
+    pub selector: Selector,
+    matcher: Matcher,
+    /// Its requests' figures; while `mirror`, the whole run's stand for them.
+    requests: Requests,
+    pub iterations: u64,
+    pub iteration: Micros,
+    pub dropped: u64,
+    pub checks: (u64, u64),
+    /// Every request so far matched: the request figures are the whole run's, and nothing is
+    /// recorded in this sub's copy (`{expected_response:true}` of a run without failures
+    /// costs no histogram record). Cleared, after copying the whole, by the first request that
+    /// does not match ([`Sub::materialize`]).
+    mirror: bool,
+}
+
+impl Sub {
+    fn new(selector: &Selector, names: &Names) -> Sub {
+        Sub {
+            selector: selector.clone(),
+            matcher: Matcher::new(selector, names),
+            requests: Requests::default(),
+            iterations: 0,
+            iteration: histogram::new(),
+            dropped: 0,
+            checks: (0, 0),
+            mirror: true,
+        }
+    }
+
+    /// Stops mirroring: the request figures so far become this sub's own (a copy of the
+    /// whole's, which allocates once per sub and worker).
+    fn materialize(&mut self, whole: &Requests) {
+        if self.mirror {
+            self.mirror = false;
+            self.requests = whole.clone();
+        }
+    }
+
+    /// Its request figures: its own, or the whole's while it mirrors.
+    fn requests<'a>(&'a self, whole: &'a Requests) -> &'a Requests {
+        if self.mirror { whole } else { &self.requests }
+    }
 
     /// Merges another worker's sub; `mine` and `theirs` are the two workers' wholes, before
     /// they are merged, for whichever side mirrors.
-    fn merge(&mut self, o: &Sub, mine: &Whole<'_>, theirs: &Whole<'_>) {
-        let add = |a: &mut Micros, b: &Micros| a.add(b).expect("auto-resizing histograms merge");
+    fn merge(&mut self, o: &Sub, mine: &Requests, theirs: &Requests) {
         if !(self.mirror && o.mirror) {
             self.materialize(mine);
-            if o.mirror {
-                self.add_requests(theirs);
-            } else {
-                self.add_requests(&o.whole());
-            }
+            self.requests.merge(o.requests(theirs));
         }
         self.iterations += o.iterations;
-        add(&mut self.iteration, &o.iteration);
+        self.iteration.add(&o.iteration).expect("auto-resizing histograms merge");
         self.dropped += o.dropped;
         self.checks.0 += o.checks.0;
         self.checks.1 += o.checks.1;
-        self.settle();
-    }
-
-    /// This sub's own request figures.
-    fn whole(&self) -> Whole<'_> {
-        Whole {
-            requests: &self.requests,
-            blocked: &self.blocked,
-            connecting: &self.connecting,
-            tls: &self.tls,
-            sending: &self.sending,
-            waiting: &self.waiting,
-            receiving: &self.receiving,
-            bytes_sent: self.bytes_sent,
-            reused: self.reused,
-        }
     }
 }
 
@@ -331,37 +333,31 @@ impl Sub {
 /// one name → measurement mapping for both, so a total and its sub-metrics cannot disagree on
 /// what a metric means.
 struct Measured<'a> {
-    requests: &'a Tagged,
-    blocked: &'a Micros,
-    connecting: &'a Micros,
-    tls: &'a Micros,
-    sending: &'a Micros,
-    waiting: &'a Micros,
-    receiving: &'a Micros,
+    requests: &'a Requests,
     iteration: &'a Micros,
     iterations: u64,
     dropped: u64,
-    bytes_sent: u64,
     checks: (u64, u64),
 }
 
 impl<'a> Measured<'a> {
     fn source(&self, name: &str) -> Option<Source<'a>> {
-        let t = self.requests;
+        let r = self.requests;
+        let t = &r.tagged;
         Some(match name {
             "http_reqs" => Source::Counter(t.requests),
             "http_req_failed" => Source::Rate(t.failures, t.requests - t.failures),
             "http_req_duration" => Source::Trend(&t.duration),
-            "http_req_blocked" => Source::Trend(self.blocked),
-            "http_req_connecting" => Source::Trend(self.connecting),
-            "http_req_tls_handshaking" => Source::Trend(self.tls),
-            "http_req_sending" => Source::Trend(self.sending),
-            "http_req_waiting" => Source::Trend(self.waiting),
-            "http_req_receiving" => Source::Trend(self.receiving),
+            "http_req_blocked" => Source::Trend(&r.blocked),
+            "http_req_connecting" => Source::Trend(&r.connecting),
+            "http_req_tls_handshaking" => Source::Trend(&r.tls),
+            "http_req_sending" => Source::Trend(&r.sending),
+            "http_req_waiting" => Source::Trend(&r.waiting),
+            "http_req_receiving" => Source::Trend(&r.receiving),
             "iteration_duration" => Source::Trend(self.iteration),
             "iterations" => Source::Counter(self.iterations),
             "dropped_iterations" => Source::Counter(self.dropped),
-            "data_sent" => Source::Counter(self.bytes_sent),
+            "data_sent" => Source::Counter(r.bytes_sent),
             "data_received" => Source::Counter(t.bytes_received),
             "checks" => Source::Rate(self.checks.0, self.checks.1),
             _ => return None,
@@ -569,17 +565,11 @@ impl Interval {
 /// Everything one worker measured. See the module docs for the ownership rule.
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    pub all: Tagged,
+    /// Every request's figures (what the watched sub-metrics have for theirs).
+    pub whole: Requests,
     pub transport_failures: u64,
     /// Requests sent a second time on a fresh connection.
     pub retries: u64,
-    pub bytes_sent: u64,
-    pub blocked: Micros,
-    pub connecting: Micros,
-    pub tls: Micros,
-    pub sending: Micros,
-    pub waiting: Micros,
-    pub receiving: Micros,
     /// Open model: latency from the actual send, and schedule lag.
     pub raw: Micros,
     pub lag: Micros,
@@ -587,7 +577,7 @@ pub struct Recorder {
     pub iterations: u64,
     pub interrupted_iterations: u64,
     pub dropped: u64,
-    /// Per endpoint index; with one endpoint, unused: its figures are `all`'s (read them
+    /// Per endpoint index; with one endpoint, unused: its figures are the whole's (read them
     /// through [`Recorder::endpoint`]).
     endpoints: Vec<Tagged>,
     /// Requests per scenario index (the open model's achieved rate).
@@ -598,24 +588,15 @@ pub struct Recorder {
     /// (passes, fails) per check index.
     pub checks: Vec<(u64, u64)>,
     interval: Interval,
-    /// As [`Sub`]'s: reused-connection responses whose zero phases are not recorded yet.
-    reused: u64,
 }
 
 impl Recorder {
     /// A recorder with room for every index in `names`.
     pub fn new(names: &Names) -> Self {
         Recorder {
-            all: Tagged::default(),
+            whole: Requests::default(),
             transport_failures: 0,
             retries: 0,
-            bytes_sent: 0,
-            blocked: histogram::new(),
-            connecting: histogram::new(),
-            tls: histogram::new(),
-            sending: histogram::new(),
-            waiting: histogram::new(),
-            receiving: histogram::new(),
             raw: histogram::new(),
             lag: histogram::new(),
             iteration: histogram::new(),
@@ -638,35 +619,30 @@ impl Recorder {
                 .collect(),
             checks: vec![(0, 0); names.checks.len()],
             interval: Interval::new(0),
-            reused: 0,
         }
     }
 
-    /// With one endpoint every request is its request: `all` holds its figures.
+    /// With one endpoint every request is its request: the whole holds its figures.
     fn single_endpoint(&self) -> bool {
         self.endpoints.len() == 1
     }
 
     /// The figures of endpoint `i`.
     pub fn endpoint(&self, i: usize) -> &Tagged {
-        if self.single_endpoint() { &self.all } else { &self.endpoints[i] }
+        if self.single_endpoint() { &self.whole.tagged } else { &self.endpoints[i] }
     }
 
-    /// Adds the zero phases of the reused-connection responses recorded since the last time:
-    /// after it, every response has its blocked, connecting and TLS value in the histograms.
+    /// Adds the zero phases of reused-connection responses (see [`Requests::settle`]).
     fn settle(&mut self) {
-        let n = std::mem::take(&mut self.reused);
-        for h in [&mut self.blocked, &mut self.connecting, &mut self.tls] {
-            histogram::record_zeros(h, n);
-        }
+        self.whole.settle();
         for sub in &mut self.subs {
-            sub.settle();
+            sub.requests.settle();
         }
     }
 
     /// Whether every value recorded is in the histograms (what a reader needs).
     fn settled(&self) -> bool {
-        self.reused == 0 && self.subs.iter().all(|s| s.reused == 0)
+        self.whole.reused == 0 && self.subs.iter().all(|s| s.requests.reused == 0)
     }
 
     /// Records one finished request (the hot path).
@@ -681,17 +657,6 @@ impl Recorder {
         };
         let backend = s.backend();
         // Before the whole records `s`: a sub that stops mirroring copies the whole without it.
-        let whole = Whole {
-            requests: &self.all,
-            blocked: &self.blocked,
-            connecting: &self.connecting,
-            tls: &self.tls,
-            sending: &self.sending,
-            waiting: &self.waiting,
-            receiving: &self.receiving,
-            bytes_sent: self.bytes_sent,
-            reused: self.reused,
-        };
         for sub in &mut self.subs {
             let matched =
                 sub.matcher.request(s.endpoint, s.scenario, s.flow, status, !failed, backend);
@@ -699,51 +664,21 @@ impl Recorder {
                 if matched {
                     continue;
                 }
-                sub.materialize(&whole);
+                sub.materialize(&self.whole);
             }
             if matched {
-                sub.requests.record(s, outcome, failed);
-                sub.bytes_sent += s.bytes_sent;
-                if status.is_some() {
-                    if reused {
-                        sub.reused += 1;
-                    } else {
-                        histogram::record(&mut sub.blocked, s.blocked_us());
-                        histogram::record(&mut sub.connecting, s.connecting_us);
-                        histogram::record(&mut sub.tls, s.tls_us);
-                    }
-                    histogram::record(&mut sub.sending, s.sending_us);
-                    histogram::record(&mut sub.waiting, s.waiting_us);
-                    histogram::record(&mut sub.receiving, s.receiving_us);
-                }
+                sub.requests.record(s, outcome, failed, reused);
             }
         }
-        self.all.record(s, outcome, failed);
+        self.whole.record(s, outcome, failed, reused);
         if !self.single_endpoint() {
             self.endpoints[s.endpoint].record(s, outcome, failed);
         }
         self.scenario_requests[s.scenario] += 1;
-        self.bytes_sent += s.bytes_sent;
         self.retries += u64::from(s.retried);
-        match outcome {
-            Outcome::Response { .. } => {
-                // Every response has every phase, 0 when it did not happen (a reused
-                // connection), as k6 records them; those zeros are added in bulk.
-                if reused {
-                    self.reused += 1;
-                } else {
-                    histogram::record(&mut self.blocked, s.blocked_us());
-                    histogram::record(&mut self.connecting, s.connecting_us);
-                    histogram::record(&mut self.tls, s.tls_us);
-                }
-                histogram::record(&mut self.sending, s.sending_us);
-                histogram::record(&mut self.waiting, s.waiting_us);
-                histogram::record(&mut self.receiving, s.receiving_us);
-            }
-            Outcome::Failure(_) => {
-                self.transport_failures += 1;
-                self.interval.transport_failures += 1;
-            }
+        if status.is_none() {
+            self.transport_failures += 1;
+            self.interval.transport_failures += 1;
         }
         if let Some(raw) = s.raw_us {
             histogram::record(&mut self.raw, raw);
@@ -829,31 +764,12 @@ impl Recorder {
         let add = |a: &mut Micros, b: &Micros| a.add(b).expect("auto-resizing histograms merge");
         // Subs first: a mirroring one stands for its worker's whole before the wholes merge.
         // Recorders built from the same names watch the same selectors in the same order.
-        let mine = Whole {
-            requests: &self.all,
-            blocked: &self.blocked,
-            connecting: &self.connecting,
-            tls: &self.tls,
-            sending: &self.sending,
-            waiting: &self.waiting,
-            receiving: &self.receiving,
-            bytes_sent: self.bytes_sent,
-            reused: self.reused,
-        };
-        let theirs = o.whole();
         for (a, b) in self.subs.iter_mut().zip(&o.subs) {
-            a.merge(b, &mine, &theirs);
+            a.merge(b, &self.whole, &o.whole);
         }
-        self.all.merge(&o.all);
+        self.whole.merge(&o.whole);
         self.transport_failures += o.transport_failures;
         self.retries += o.retries;
-        self.bytes_sent += o.bytes_sent;
-        add(&mut self.blocked, &o.blocked);
-        add(&mut self.connecting, &o.connecting);
-        add(&mut self.tls, &o.tls);
-        add(&mut self.sending, &o.sending);
-        add(&mut self.waiting, &o.waiting);
-        add(&mut self.receiving, &o.receiving);
         add(&mut self.raw, &o.raw);
         add(&mut self.lag, &o.lag);
         add(&mut self.iteration, &o.iteration);
@@ -878,27 +794,11 @@ impl Recorder {
             a.0 += b.0;
             a.1 += b.1;
         }
-        self.reused += o.reused;
         self.settle();
     }
 
     pub fn requests(&self) -> u64 {
-        self.all.requests
-    }
-
-    /// The whole run's request figures.
-    fn whole(&self) -> Whole<'_> {
-        Whole {
-            requests: &self.all,
-            blocked: &self.blocked,
-            connecting: &self.connecting,
-            tls: &self.tls,
-            sending: &self.sending,
-            waiting: &self.waiting,
-            receiving: &self.receiving,
-            bytes_sent: self.bytes_sent,
-            reused: self.reused,
-        }
+        self.whole.tagged.requests
     }
 
     /// Per-endpoint statistics in registration order; endpoints never hit are left out.
@@ -1001,17 +901,10 @@ impl Recorder {
                 .iter()
                 .fold((0u64, 0u64), |(p, f), c| (p.saturating_add(c.0), f.saturating_add(c.1)));
             return Measured {
-                requests: &self.all,
-                blocked: &self.blocked,
-                connecting: &self.connecting,
-                tls: &self.tls,
-                sending: &self.sending,
-                waiting: &self.waiting,
-                receiving: &self.receiving,
+                requests: &self.whole,
                 iteration: &self.iteration,
                 iterations: self.iterations,
                 dropped: self.dropped,
-                bytes_sent: self.bytes_sent,
                 checks,
             }
             .source(name);
@@ -1021,19 +914,11 @@ impl Recorder {
             return Some(empty(key.metric));
         }
         let sub = self.sub(sel)?;
-        let w = if sub.mirror { self.whole() } else { sub.whole() };
         Measured {
-            requests: w.requests,
-            blocked: w.blocked,
-            connecting: w.connecting,
-            tls: w.tls,
-            sending: w.sending,
-            waiting: w.waiting,
-            receiving: w.receiving,
+            requests: sub.requests(&self.whole),
             iteration: &sub.iteration,
             iterations: sub.iterations,
             dropped: sub.dropped,
-            bytes_sent: w.bytes_sent,
             checks: sub.checks,
         }
         .source(name)
@@ -1210,7 +1095,7 @@ fn point(iv: &Interval) -> TimePoint {
 
 /// Latency statistics of a whole recorder, for callers that only need the headline numbers.
 pub fn headline(r: &Recorder) -> LatencyStats {
-    summary::latency(&r.all.duration)
+    summary::latency(&r.whole.tagged.duration)
 }
 
 #[cfg(test)]
@@ -1313,7 +1198,7 @@ mod tests {
         a.record_iteration(0, 1000, false);
         a.merge(&b);
         assert_eq!(a.requests(), 4);
-        assert_eq!(a.all.failures, 2);
+        assert_eq!(a.whole.tagged.failures, 2);
         assert_eq!(a.transport_failures, 1);
         let eps = a.endpoint_stats(&n, 1.0, Instant::now());
         assert_eq!(eps[1].requests, 2);
@@ -1350,7 +1235,7 @@ mod tests {
         // A tag the metric does not carry: empty, as k6.
         assert_eq!(count("data_received{name:predict}"), 0.0);
         // Every response has a connecting time, 0 on a reused connection.
-        assert_eq!(a.connecting.len(), 3);
+        assert_eq!(a.whole.connecting.len(), 3);
         let agg = |k: &str, ag| a.aggregate(&key(k), ag, 1.0, &g);
         assert_eq!(agg("http_req_connecting", Aggregate::Percentile(95.0)), Some(0.0));
         assert!(
@@ -1467,7 +1352,7 @@ mod tests {
         for s in &workers[0] {
             r.record(s);
         }
-        assert!(r.subs[0].mirror && r.subs[0].requests.requests == 0);
+        assert!(r.subs[0].mirror && r.subs[0].requests.tagged.requests == 0);
     }
 
     #[test]
@@ -1543,7 +1428,7 @@ mod tests {
         assert_eq!((e.requests, e.failures, e.bytes_received, e.body_bytes), (3, 2, 300, 180));
         assert_eq!(e.status_codes, BTreeMap::from([("200".into(), 1), ("503".into(), 1)]));
         assert_eq!(e.failure_kinds, BTreeMap::from([("reset".into(), 1)]));
-        assert_eq!(e.latency, summary::latency(&m.all.duration));
+        assert_eq!(e.latency, summary::latency(&m.whole.tagged.duration));
         assert_eq!(e.latency.count, 3);
         assert_eq!(m.by_name(&n, "/").requests, 3);
         assert_eq!(m.scenario_requests, vec![3]);
