@@ -10,7 +10,8 @@
 # Environment: DURATION (s, default 10), CONNS (default 50), MEM_CONNS (default 10000),
 # RPS (default 20000), PORT (default 18080), STATUS_PORT (default 18081), H2C_PORT (default
 # 18082), TLS_PORT (default 18083), DASH_PORT (default 18084), OHA (default /tmp/fast/oha/bin/oha or oha on PATH), VOLLEY (binary;
-# default target/release/volley, built if missing), NGINX_CPU (default 0), GEN_CPU (default 1).
+# default target/release/volley, built if missing), BASELINE (a volley binary from before a
+# change, run beside VOLLEY in the -c scenarios), NGINX_CPU (default 0), GEN_CPU (default 1).
 set -euo pipefail
 
 MODE=${1:-cpu}
@@ -31,6 +32,7 @@ NGINX_CPU=${NGINX_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VOLLEY=${VOLLEY:-$ROOT/target/release/volley}
+BASELINE=${BASELINE:-}
 URL="http://127.0.0.1:$PORT/"
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -322,6 +324,9 @@ cmp_scenario() {
         --vus "$c" --duration "${d}s" "$WORK/k6.js"
     cmp_one "$scen" "$rep" h2load h2load --h1 -t1 -c"$c" -D"$d" "$url"
     cmp_one "$scen" "$rep" volley "$VOLLEY" "$url" -c "$c" -d "${d}s" "${vout[@]}"
+    # Before and after a change, in the same run: BASELINE is the volley binary before it.
+    [ -n "$BASELINE" ] && cmp_one "$scen" "$rep" baseline "$BASELINE" "$url" -c "$c" -d "${d}s" \
+        -q -o "$WORK/$scen.baseline.$rep.json"
 }
 
 compare_mode() {

@@ -110,3 +110,25 @@ fn non_idempotent_requests_are_not_retried() {
     assert!(r.totals.transport_failures >= 1, "{:?}", r.failures);
     assert_eq!(r.totals.responses, server.requests());
 }
+
+/// A connection recalls a head byte-identical to its last one instead of parsing it again;
+/// heads that differ from the last in one byte (a length, a status, an added header) are
+/// parsed afresh, in every order, and a recalled head frames its body as a parsed one.
+#[test]
+fn heads_differing_from_the_last_by_one_byte_are_parsed_afresh() {
+    let a = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    let b = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhello!!";
+    let c = "HTTP/1.1 503 OK\r\nContent-Length: 5\r\n\r\nhello";
+    let d = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+    // Each connection answers a a b b c d, then closes (d says so): one VU, ten connections.
+    let server = ScriptedServer::start(Script::new(a).cycle(&[a, b, b, c, d]));
+    let (r, out) = volley_json(&[&server.url("/"), "-n", "60", "-c", "1"], 0);
+    assert_accounting(&r);
+    assert_eq!(r.totals.requests, 60, "{}", out.stderr);
+    assert_eq!(r.totals.responses, 60);
+    assert_eq!(r.totals.failed, 10, "one 503 per connection");
+    assert_eq!(r.totals.retries, 0);
+    assert_eq!(server.connections(), 10, "the close of d is seen every time");
+    let per_connection = 2 * a.len() + 2 * b.len() + c.len() + d.len();
+    assert_eq!(r.totals.bytes_received, 10 * per_connection as u64);
+}

@@ -19,6 +19,7 @@ pub mod http1;
 pub mod http2;
 pub mod limits;
 pub mod probe;
+mod rare;
 mod run;
 pub mod schedule;
 pub mod transport;

@@ -467,7 +467,9 @@ async fn read_response(
     out: &mut Sample,
     kept: &mut Kept,
 ) -> Result<bool, ReadFail> {
-    // The head: parse what has arrived, read more while it is incomplete.
+    // The head: parse what has arrived, read more while it is incomplete. A head nobody
+    // needs the headers of may be recalled from the connection's memo instead of parsed.
+    let memo = !keep && backend_header.is_none();
     let mut received = 0u64;
     let head = loop {
         let backend = &mut out.backend;
@@ -475,8 +477,12 @@ async fn read_response(
         let headers = &mut kept.headers;
         let set_cookie = &mut kept.set_cookie;
         // Nothing received yet (the usual case right after the write): read before parsing.
+        let recalled = if memo { conn.memo.recall(conn.pending(), expect_body) } else { None };
+        let fresh = recalled.is_none();
         let parsed = if conn.pending().is_empty() {
             Ok(response::HeadParse::Partial)
+        } else if let Some(r) = recalled {
+            Ok(r)
         } else {
             response::parse_head(conn.pending(), expect_body, |name, value| {
                 if let Some(h) = backend_header
@@ -497,6 +503,10 @@ async fn read_response(
         };
         match parsed {
             Ok(response::HeadParse::Final(n, head)) => {
+                if memo && fresh {
+                    // A head with cookies must be parsed each time: its callbacks fill the jar.
+                    conn.remember_head(n, expect_body, (!kept.set_cookie).then_some(head));
+                }
                 conn.consume(n);
                 received += n as u64;
                 break head;
@@ -528,6 +538,9 @@ async fn read_response(
     let head_at = Instant::now();
     out.status = head.status;
     out.waiting_us = micros(head_at.saturating_duration_since(written));
+    // A body that arrived with its head (the usual small response) was received when the head
+    // was: its last byte came in the same read, so no second clock read is needed.
+    let mut read_again = false;
     let mut body = response::Body::new(head.framing);
     let sink = &mut kept.body;
     let body_bytes = &mut out.body_bytes;
@@ -552,6 +565,7 @@ async fn read_response(
         if body.is_done() {
             break;
         }
+        read_again = true;
         match conn.read_more().await {
             Ok(0) => {
                 if let Err(kind) = body.at_eof() {
@@ -562,7 +576,7 @@ async fn read_response(
             Err(e) => return fail(&mut out.bytes_received, received, io_fail(&e)),
         }
     }
-    let done = Instant::now();
+    let done = if read_again { Instant::now() } else { head_at };
     out.receiving_us = micros(done - head_at);
     out.finished = Some(done);
     out.bytes_received += received;

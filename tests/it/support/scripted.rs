@@ -26,6 +26,9 @@ pub struct Script {
     pub split_batches: bool,
     /// Close the connection (without `Connection: close`) after this many answers on it.
     pub close_after_answers: Option<u64>,
+    /// Answers after the first on a connection take turns with these: the connection's
+    /// answer `i` is `[response, cycle...][i % (1 + cycle.len())]`.
+    pub cycle: Vec<Vec<u8>>,
 }
 
 impl Script {
@@ -36,6 +39,18 @@ impl Script {
             close_after: false,
             split_batches: false,
             close_after_answers: None,
+            cycle: Vec::new(),
+        }
+    }
+    pub fn cycle(mut self, others: &[&str]) -> Script {
+        self.cycle = others.iter().map(|o| o.as_bytes().to_vec()).collect();
+        self
+    }
+    /// The answer to the connection's request number `i` (from 0).
+    fn answer(&self, i: u64) -> &[u8] {
+        match (i % (1 + self.cycle.len() as u64)) as usize {
+            0 => &self.response,
+            k => &self.cycle[k - 1],
         }
     }
     pub fn split_batches(mut self) -> Script {
@@ -129,14 +144,15 @@ fn serve(mut sock: TcpStream, script: &Script, counts: &Counts) {
             }
             pending.drain(..end + 4);
             counts.requests.fetch_add(1, Ordering::Relaxed);
+            let response = script.answer(answered);
             answered += 1;
             let ok = if script.split_batches {
-                out.extend_from_slice(&script.response);
+                out.extend_from_slice(response);
                 true
             } else if script.piece == 0 {
-                sock.write_all(&script.response).is_ok()
+                sock.write_all(response).is_ok()
             } else {
-                script.response.chunks(script.piece).all(|p| {
+                response.chunks(script.piece).all(|p| {
                     let ok = sock.write_all(p).is_ok();
                     std::thread::sleep(Duration::from_micros(300));
                     ok

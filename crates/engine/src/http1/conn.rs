@@ -2,7 +2,8 @@
 //! buffer, and the VU's one timer. The VU's own task drives it: no connection task, no
 //! channel. Timeouts are deadline checks: the timer is armed lazily and only re-armed when it
 //! fires before the current request's deadline, so a run of fast requests registers the timer
-//! about once per timeout period instead of once per request.
+//! about once per timeout period instead of once per request; and it is polled only when it
+//! fired ([`Rare`]), not each time the socket is.
 
 use std::future::Future;
 use std::io;
@@ -13,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant as TInstant, Sleep};
 
+use crate::rare::Rare;
 use crate::transport::{ConnGauge, Origin};
 
 /// Read buffer per connection: holds the head of typical responses; larger bodies take more
@@ -73,11 +75,13 @@ pub struct Conn {
     /// Unconsumed received bytes are `buf[start..end]`.
     start: usize,
     end: usize,
-    timer: Pin<Box<Sleep>>,
+    timer: Rare<Pin<Box<Sleep>>>,
     armed: TInstant,
     deadline: TInstant,
     /// The VU's place among the VUs sharing an HTTP/2 connection, once it sent by HTTP/2.
     pub lane: Option<crate::http2::Lane>,
+    /// The last head read on this slot, recalled when the next one is byte-identical.
+    pub memo: super::response::Memo,
 }
 
 impl Conn {
@@ -88,10 +92,11 @@ impl Conn {
             buf: vec![0; READ_BUF],
             start: 0,
             end: 0,
-            timer: Box::pin(tokio::time::sleep_until(deadline)),
+            timer: Rare::new(Box::pin(tokio::time::sleep_until(deadline))),
             armed: deadline,
             deadline,
             lane: None,
+            memo: Default::default(),
         }
     }
 
@@ -100,7 +105,7 @@ impl Conn {
     pub fn set_deadline(&mut self, deadline: TInstant) {
         self.deadline = deadline;
         if self.armed > deadline {
-            self.timer.as_mut().reset(deadline);
+            self.timer.rearm().as_mut().reset(deadline);
             self.armed = deadline;
         }
     }
@@ -144,6 +149,20 @@ impl Conn {
         &self.buf[self.start..self.end]
     }
 
+    /// Remembers the first `n` pending bytes as a head that parsed to `head` (forgets the
+    /// memo for `None`: a head that must be parsed each time).
+    pub fn remember_head(
+        &mut self,
+        n: usize,
+        expect_body: bool,
+        head: Option<super::response::Head>,
+    ) {
+        match head {
+            Some(h) => self.memo.remember(&self.buf[self.start..self.start + n], expect_body, h),
+            None => self.memo.forget(),
+        }
+    }
+
     /// Marks `n` pending bytes as consumed.
     pub fn consume(&mut self, n: usize) {
         self.start += n;
@@ -184,7 +203,7 @@ impl Conn {
 /// Awaits `fut`, polling the timer only while `fut` is pending; a timer that fires before
 /// `deadline` (armed for an earlier request) is re-armed, not a timeout.
 async fn guard<T>(
-    timer: &mut Pin<Box<Sleep>>,
+    timer: &mut Rare<Pin<Box<Sleep>>>,
     armed: &mut TInstant,
     deadline: TInstant,
     fut: impl Future<Output = T>,
@@ -194,11 +213,11 @@ async fn guard<T>(
         tokio::select! {
             biased;
             r = &mut fut => return Ok(r),
-            _ = timer.as_mut() => {
+            _ = &mut *timer => {
                 if TInstant::now() >= deadline {
                     return Err(IoFail::Deadline);
                 }
-                timer.as_mut().reset(deadline);
+                timer.rearm().as_mut().reset(deadline);
                 *armed = deadline;
             }
         }

@@ -120,6 +120,51 @@ pub fn parse_head(
     Ok(HeadParse::Final(n, Head { status, close, framing }))
 }
 
+/// The last final head a connection parsed, to recall instead of parsing it again.
+///
+/// Parsing a head depends on nothing but its bytes and whether the request was a HEAD, so
+/// a head byte-identical to the remembered one has the same [`Head`] and the same length:
+/// it is recognised by one comparison instead of being parsed. A server's responses to one
+/// request usually differ only in `Date`, once a second, so at thousands of responses per
+/// second almost every head is recalled; a head that differs in any byte is parsed as any
+/// other. Only heads whose headers nobody needs to see are remembered (the caller decides:
+/// no cookies, no backend header, headers not kept), since a recalled head calls no header
+/// callback.
+#[derive(Debug, Default)]
+pub struct Memo {
+    bytes: Vec<u8>,
+    recalled: Option<(Head, bool)>,
+}
+
+/// Longer heads are not remembered: comparing them costs more, and they are rare.
+const MEMO_MAX: usize = 1024;
+
+impl Memo {
+    /// The remembered head, when `buf` starts with its exact bytes and it was parsed with
+    /// the same `expect_body`.
+    #[inline]
+    pub fn recall(&self, buf: &[u8], expect_body: bool) -> Option<HeadParse> {
+        let (head, body) = self.recalled?;
+        (body == expect_body && buf.starts_with(&self.bytes))
+            .then_some(HeadParse::Final(self.bytes.len(), head))
+    }
+
+    /// Remembers the final head `bytes` parsed to `head`.
+    pub fn remember(&mut self, bytes: &[u8], expect_body: bool, head: Head) {
+        if bytes.len() > MEMO_MAX {
+            self.forget();
+            return;
+        }
+        self.bytes.clear();
+        self.bytes.extend_from_slice(bytes);
+        self.recalled = Some((head, expect_body));
+    }
+
+    pub fn forget(&mut self) {
+        self.recalled = None;
+    }
+}
+
 /// Whether header `name` is `lower` (lowercase letters, digits and `-`), whatever its case.
 ///
 /// Eight bytes at a time with the ASCII case bit set: `httparse` only lets token characters
@@ -346,6 +391,30 @@ fn step(state: Chunk, b: u8) -> Result<Option<Chunk>, FailureKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memo_recalls_only_the_exact_bytes_of_the_last_head() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+        let parsed = Head { status: 200, close: false, framing: Framing::Length(2) };
+        let mut memo = Memo::default();
+        assert_eq!(memo.recall(head, true), None, "nothing remembered yet");
+        memo.remember(head, true, parsed);
+        let mut next = head.to_vec();
+        next.extend_from_slice(b"okHTTP/1.1");
+        assert_eq!(memo.recall(&next, true), Some(HeadParse::Final(head.len(), parsed)));
+        assert_eq!(memo.recall(&next, false), None, "parsed for another method");
+        assert_eq!(memo.recall(&head[..head.len() - 1], true), None, "incomplete");
+        for at in 0..head.len() {
+            let mut other = head.to_vec();
+            other[at] ^= 1;
+            assert_eq!(memo.recall(&other, true), None, "byte {at} differs");
+        }
+        memo.forget();
+        assert_eq!(memo.recall(head, true), None);
+        let long = [head.as_slice(), &[b'x'; MEMO_MAX]].concat();
+        memo.remember(&long, true, parsed);
+        assert_eq!(memo.recall(&long, true), None, "too long to remember");
+    }
 
     #[test]
     fn header_names_compare_without_case_and_only_equal_ones_match() {

@@ -12,7 +12,6 @@ mod closed;
 mod collector;
 mod iteration;
 mod open;
-mod rare;
 mod setup;
 
 use std::cell::{Cell, RefCell};

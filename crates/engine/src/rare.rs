@@ -1,9 +1,10 @@
 //! A future that is seldom ready, polled only when its own waker fired.
 //!
 //! A closed-model VU races every iteration against two events that almost never happen: the
-//! graceful-stop cutoff (a `Sleep`) and the stop signal (a `Notified`, then the grace `Sleep`).
-//! `select!` polls each of them every time the VU's task wakes, which is once per request, and
-//! tokio's timer and notify polls cost about 5% of a request's instructions. A future only
+//! graceful-stop cutoff (a `Sleep`) and the stop signal (a `Notified`, then the grace `Sleep`);
+//! and every read or write of its connection against the request's deadline (a `Sleep`).
+//! `select!` polls each of them every time the VU's task wakes, which is once or twice per
+//! request, and tokio's timer and notify polls cost about 5% of a request's instructions. A future only
 //! needs polling after its waker was woken, so [`Rare`] hands the inner future a waker of its
 //! own that raises a flag before waking the task, and polls it only when the flag is up (or
 //! the task's waker changed, or the caller re-armed it). Between wake-ups a poll is one atomic
@@ -33,7 +34,7 @@ impl Wake for Flag {
 }
 
 /// `fut`, polled only when it may have progressed.
-pub(super) struct Rare<F> {
+pub(crate) struct Rare<F> {
     fut: F,
     /// The flag and the waker built on it, made at the first poll.
     waker: Option<(Arc<Flag>, Waker)>,
@@ -42,12 +43,12 @@ pub(super) struct Rare<F> {
 }
 
 impl<F: Future + Unpin> Rare<F> {
-    pub(super) fn new(fut: F) -> Rare<F> {
+    pub(crate) fn new(fut: F) -> Rare<F> {
         Rare { fut, waker: None, task: None }
     }
 
     /// The inner future, to re-arm it; the next poll polls it whether or not it was woken.
-    pub(super) fn rearm(&mut self) -> &mut F {
+    pub(crate) fn rearm(&mut self) -> &mut F {
         if let Some((flag, _)) = &self.waker {
             flag.woken.store(true, Ordering::Relaxed);
         }
@@ -76,7 +77,13 @@ impl<F: Future + Unpin> Future for Rare<F> {
         if !flag.woken.swap(false, Ordering::Acquire) {
             return Poll::Pending;
         }
-        Pin::new(&mut this.fut).poll(&mut Context::from_waker(waker))
+        let polled = Pin::new(&mut this.fut).poll(&mut Context::from_waker(waker));
+        if polled.is_ready() {
+            // A finished future may answer again without waking anyone (an elapsed `Sleep`
+            // stays ready): the next poll polls it, as a plain `select!` would.
+            flag.woken.store(true, Ordering::Relaxed);
+        }
+        polled
     }
 }
 
@@ -132,11 +139,15 @@ mod tests {
         assert!(task_woken.load(Ordering::Relaxed));
         assert!(Pin::new(&mut rare).poll(&mut cx).is_ready());
         assert_eq!(polls.load(Ordering::Relaxed), 2);
+        // Once ready, the next poll polls it again, woken or not (an elapsed timer answers
+        // again without waking anyone).
+        assert!(Pin::new(&mut rare).poll(&mut cx).is_ready());
+        assert_eq!(polls.load(Ordering::Relaxed), 3);
         // Re-armed: polled once more even without a wake.
         ready.store(false, Ordering::Relaxed);
         rare.rearm();
         assert!(Pin::new(&mut rare).poll(&mut cx).is_pending());
-        assert_eq!(polls.load(Ordering::Relaxed), 3);
+        assert_eq!(polls.load(Ordering::Relaxed), 4);
     }
 
     #[test]
@@ -158,6 +169,13 @@ mod tests {
                 _ = &mut cutoff => {}
             }
             assert!(started.elapsed() >= Duration::from_millis(30));
+            // Elapsed and not re-armed, it is still ready (a connection's deadline timer is
+            // looked at again by the next request after a timeout).
+            tokio::select! {
+                biased;
+                _ = async { loop { tokio::task::yield_now().await; } } => unreachable!(),
+                _ = &mut cutoff => {}
+            }
             // Re-armed to a later deadline, it fires again.
             cutoff.rearm().as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(20));
             (&mut cutoff).await;
