@@ -314,9 +314,24 @@ async fn exchange(
     Ok(())
 }
 
-/// The HTTP/2 request of a prepared one: the same method, URL and headers, without the
-/// connection-specific ones HTTP/2 forbids (`Host` becomes `:authority`).
+/// The HTTP/2 request of a prepared one; its URI and headers are made once per prepared
+/// request ([`h2_parts`]) and cloned for each send.
 fn request_of(req: &Prepared) -> Result<Request<()>, Fail> {
+    let (uri, headers) = req
+        .h2
+        .get_or_init(|| h2_parts(req))
+        .as_ref()
+        .ok_or_else(|| Fail::of(FailureKind::Other))?;
+    let mut r = Request::new(());
+    *r.method_mut() = req.method.clone();
+    *r.uri_mut() = uri.clone();
+    *r.headers_mut() = headers.clone();
+    Ok(r)
+}
+
+/// The URI and headers of the HTTP/2 form of `req`: the same method, URL and headers,
+/// without the connection-specific ones HTTP/2 forbids (`Host` becomes `:authority`).
+fn h2_parts(req: &Prepared) -> Option<(Uri, http::HeaderMap)> {
     let scheme = if req.origin.https { "https" } else { "http" };
     let authority = req
         .headers
@@ -325,17 +340,9 @@ fn request_of(req: &Prepared) -> Result<Request<()>, Fail> {
         .map(str::to_string)
         .unwrap_or_else(|| host_port(&req.origin));
     let path = req.path.path_and_query().map_or("/", |p| p.as_str());
-    let uri = Uri::builder()
-        .scheme(scheme)
-        .authority(authority)
-        .path_and_query(path)
-        .build()
-        .map_err(|_| Fail::of(FailureKind::Other))?;
-    let mut r = Request::new(());
-    *r.method_mut() = req.method.clone();
-    *r.uri_mut() = uri;
-    let headers = r.headers_mut();
-    headers.reserve(req.headers.len());
+    let uri =
+        Uri::builder().scheme(scheme).authority(authority).path_and_query(path).build().ok()?;
+    let mut headers = http::HeaderMap::with_capacity(req.headers.len());
     for (k, v) in &req.headers {
         if !matches!(
             k.as_str(),
@@ -349,7 +356,7 @@ fn request_of(req: &Prepared) -> Result<Request<()>, Fail> {
             headers.append(k, v.clone());
         }
     }
-    Ok(r)
+    Some((uri, headers))
 }
 
 /// A step that did not complete before the request's deadline is a timeout.

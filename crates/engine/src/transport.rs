@@ -80,6 +80,9 @@ pub struct Prepared {
     pub wire: Bytes,
     /// HTTP/1.1 unless the step asks for HTTP/2 ([`Prepared::with_version`]).
     pub version: volley_plan::HttpVersion,
+    /// The HTTP/2 form (absolute URI, headers without the connection-specific ones), made
+    /// the first time the request goes out by HTTP/2: a static step's, once for the run.
+    pub h2: std::sync::OnceLock<Option<(Uri, HeaderMap)>>,
 }
 
 impl Prepared {
@@ -140,6 +143,7 @@ impl Prepared {
             body,
             wire,
             version,
+            h2: std::sync::OnceLock::new(),
         })
     }
 
