@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use volley_metrics::merge::{MergeError, merge};
 
 use crate::cmd::report::load_result;
@@ -55,21 +54,8 @@ pub fn main(args: MergeArgs) -> anyhow::Result<Outcome> {
 /// Writes `-o` and `--report` of a merged result and prints its summary (or JSON); shared
 /// with `volley k8s --apply`, whose shards are merged the same way.
 pub fn write_merged(merged: &volley_metrics::RunResult, args: &MergeArgs) -> anyhow::Result<()> {
-    if let Some(path) = &args.out {
-        let json = serde_json::to_string_pretty(merged).context("serializing the result")?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("cannot write the merged result to `{}`", path.display()))?;
-    }
-    if let Some(path) = &args.report {
-        super::report::write_report(path, merged)?;
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(merged).context("serializing the result")?);
-    } else if !args.quiet {
-        let style = volley_report::terminal::Style { color: false };
-        print!("{}", volley_report::terminal::render(merged, style));
-    }
-    Ok(())
+    let (out, report) = (args.out.as_deref(), args.report.as_deref());
+    super::run::write_result(merged, out, report, args.json, args.quiet, "merged result")
 }
 
 /// Merges, and checks the merged result as the reader checks any file (its counts must add

@@ -167,25 +167,41 @@ fn why_no_response(result: &RunResult, spec: &Spec) -> (Option<String>, String) 
 /// framed on stdout after the summary.
 fn write_outputs(result: &RunResult, output: &OutputArgs) -> anyhow::Result<()> {
     let framed = output.out.as_deref().is_some_and(to_stdout);
-    if let Some(path) = output.out.as_deref().filter(|p| !to_stdout(p)) {
+    let out = output.out.as_deref().filter(|p| !to_stdout(p));
+    write_result(result, out, output.report.as_deref(), output.json, output.quiet, "result")?;
+    if framed {
         let json = serde_json::to_string_pretty(result).context("serializing the result")?;
-        std::fs::write(path, json + "\n")
-            .with_context(|| format!("cannot write the result to `{}`", path.display()))?;
+        print!("{}", volley_runner::kubernetes::frame(&json));
     }
-    if let Some(path) = &output.report {
+    Ok(())
+}
+
+/// Writes `result` to `out` (`-o`; `what` names it in the error) and `report` (`--report`),
+/// then prints it as JSON (`--json`) or as the terminal summary (colored on a terminal unless
+/// `NO_COLOR`), unless `quiet`: the one way a result leaves the binary, run or merged.
+pub fn write_result(
+    result: &RunResult,
+    out: Option<&std::path::Path>,
+    report: Option<&std::path::Path>,
+    json: bool,
+    quiet: bool,
+    what: &str,
+) -> anyhow::Result<()> {
+    if let Some(path) = out {
+        let text = serde_json::to_string_pretty(result).context("serializing the result")?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write the {what} to `{}`", path.display()))?;
+    }
+    if let Some(path) = report {
         super::report::write_report(path, result)?;
     }
-    if output.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(result).context("serializing the result")?);
-    } else if !output.quiet {
+    } else if !quiet {
         let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             && std::io::IsTerminal::is_terminal(&std::io::stdout());
         let style = volley_report::terminal::Style { color };
         print!("{}", volley_report::terminal::render(result, style));
-    }
-    if framed {
-        let json = serde_json::to_string_pretty(result).context("serializing the result")?;
-        print!("{}", volley_runner::kubernetes::frame(&json));
     }
     Ok(())
 }
