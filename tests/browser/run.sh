@@ -70,15 +70,19 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ -n "${DASH:-}" ] || { echo "no dashboard URL"; cat "$OUT/live.err"; kill "$LIVE"; exit 1; }
-node tests/browser/check-live.mjs "$DASH" "$OUT/screenshots"
+node tests/browser/check-live.mjs "$DASH" "$OUT/screenshots" || {
+  kill "$LIVE" 2>/dev/null; code=0; wait "$LIVE" || code=$?
+  echo "the live run exited $code:"; cat "$OUT/live.err"; exit 1
+}
 # The run crossed a threshold on purpose: exit 99.
 set +e; wait "$LIVE"; CODE=$?; set -e
 [ "$CODE" = 99 ] || { echo "the live run exited $CODE, expected 99"; cat "$OUT/live.err"; exit 1; }
 
-# 4. A capacity search's page while it runs: 10, 20, 40, 80/s for 2 s each against /delay/5
+# 4. A capacity search's page while it runs: 10, 20, 40, 80/s for 3 s each against /delay/5
 # (all within the SLO: the capacity is at least --max, exit 0); the steps table and chart grow.
+# 3 s steps leave Chromium time to start on a loaded machine before the search is over.
 "$VOLLEY" capacity "$URL/delay/5" --slo 'http_req_duration: p(95)<500' --start 10 --max 80 \
-  --step 2s --settle 0s -q --dashboard=127.0.0.1:0 -o "$OUT/live-capacity.json" \
+  --step 3s --settle 0s -q --dashboard=127.0.0.1:0 -o "$OUT/live-capacity.json" \
   >"$OUT/live-capacity.log" 2>"$OUT/live-capacity.err" &
 CAP=$!
 DASH=""
@@ -88,6 +92,10 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ -n "$DASH" ] || { echo "no dashboard URL"; cat "$OUT/live-capacity.err"; kill "$CAP"; exit 1; }
-node tests/browser/check-live.mjs "$DASH" "$OUT/screenshots" --capacity
+node tests/browser/check-live.mjs "$DASH" "$OUT/screenshots" --capacity || {
+  # Say how the search went: a page that found no server means the search was already over.
+  kill "$CAP" 2>/dev/null; code=0; wait "$CAP" || code=$?
+  echo "the capacity search exited $code:"; cat "$OUT/live-capacity.err"; exit 1
+}
 set +e; wait "$CAP"; CODE=$?; set -e
 [ "$CODE" = 0 ] || { echo "the capacity search exited $CODE, expected 0"; cat "$OUT/live-capacity.err"; exit 1; }
