@@ -480,13 +480,13 @@ async fn read_response(
         let has_backend = &mut out.has_backend;
         let headers = &mut kept.headers;
         let set_cookie = &mut kept.set_cookie;
-        // Nothing received yet (the usual case right after the write): read before parsing.
         let recalled = if memo { conn.memo.recall(conn.pending(), expect_body) } else { None };
         let fresh = recalled.is_none();
-        let parsed = if conn.pending().is_empty() {
-            Ok(response::HeadParse::Partial)
-        } else if let Some(r) = recalled {
+        let parsed = if let Some(r) = recalled {
             Ok(r)
+        } else if conn.pending().is_empty() {
+            // Nothing received yet (the usual case right after the write): read first.
+            Ok(response::HeadParse::Partial)
         } else {
             response::parse_head(conn.pending(), expect_body, |name, value| {
                 if let Some(h) = backend_header
@@ -508,8 +508,12 @@ async fn read_response(
         match parsed {
             Ok(response::HeadParse::Final(n, head)) => {
                 if memo && fresh {
-                    // A head with cookies must be parsed each time: its callbacks fill the jar.
-                    conn.remember_head(n, expect_body, (!kept.set_cookie).then_some(head));
+                    if kept.set_cookie {
+                        // Parsed each time: its callbacks fill the cookie jar.
+                        conn.memo.forget();
+                    } else {
+                        conn.remember_head(n, expect_body, head);
+                    }
                 }
                 conn.consume(n);
                 received += n as u64;

@@ -149,18 +149,9 @@ impl Conn {
         &self.buf[self.start..self.end]
     }
 
-    /// Remembers the first `n` pending bytes as a head that parsed to `head` (forgets the
-    /// memo for `None`: a head that must be parsed each time).
-    pub fn remember_head(
-        &mut self,
-        n: usize,
-        expect_body: bool,
-        head: Option<super::response::Head>,
-    ) {
-        match head {
-            Some(h) => self.memo.remember(&self.buf[self.start..self.start + n], expect_body, h),
-            None => self.memo.forget(),
-        }
+    /// Remembers the first `n` pending bytes as a head that parsed to `head`.
+    pub fn remember_head(&mut self, n: usize, expect_body: bool, head: super::response::Head) {
+        self.memo.remember(&self.buf[self.start..self.start + n], expect_body, head);
     }
 
     /// Marks `n` pending bytes as consumed.

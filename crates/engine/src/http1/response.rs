@@ -133,7 +133,8 @@ pub fn parse_head(
 #[derive(Debug, Default)]
 pub struct Memo {
     bytes: Vec<u8>,
-    recalled: Option<(Head, bool)>,
+    /// What `bytes` parsed to, and the `expect_body` it was parsed with.
+    parsed: Option<(Head, bool)>,
 }
 
 /// Longer heads are not remembered: comparing them costs more, and they are rare.
@@ -144,7 +145,7 @@ impl Memo {
     /// the same `expect_body`.
     #[inline]
     pub fn recall(&self, buf: &[u8], expect_body: bool) -> Option<HeadParse> {
-        let (head, body) = self.recalled?;
+        let (head, body) = self.parsed?;
         (body == expect_body && buf.starts_with(&self.bytes))
             .then_some(HeadParse::Final(self.bytes.len(), head))
     }
@@ -157,11 +158,11 @@ impl Memo {
         }
         self.bytes.clear();
         self.bytes.extend_from_slice(bytes);
-        self.recalled = Some((head, expect_body));
+        self.parsed = Some((head, expect_body));
     }
 
     pub fn forget(&mut self) {
-        self.recalled = None;
+        self.parsed = None;
     }
 }
 
