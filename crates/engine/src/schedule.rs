@@ -427,8 +427,9 @@ pub async fn pace<S: Future, F: Future>(
                 }
                 continue;
             }
-            // No VU free: slot k is dropped, and so is every slot that falls due before one
-            // is back (or the schedule ends, or the run is stopped).
+            // No VU free: every slot that falls due before one is back (or the schedule
+            // ends, or the run is stopped) is dropped. Slot k may not be due yet (the horizon
+            // starts slots a little early): a VU back before its time runs it.
             let stopped = tokio::select! {
                 biased;
                 _ = &mut stop => true,
@@ -436,11 +437,13 @@ pub async fn pace<S: Future, F: Future>(
                 _ = &mut end => false,
             };
             let now = tokio::time::Instant::now().saturating_duration_since(origin);
-            let next = arrivals.by(now).min(slots.total).max(k.saturating_add(1));
-            let n = 1 + slots.count(k.saturating_add(1), next);
-            out.dropped += n;
-            dropped(n);
-            k = slots.next_from(next);
+            let next = arrivals.by(now).min(slots.total);
+            let n = slots.count(k, next);
+            if n > 0 {
+                out.dropped += n;
+                dropped(n);
+                k = slots.next_from(next);
+            }
             if stopped {
                 break 'slots;
             }
@@ -809,6 +812,16 @@ mod tests {
         let (p, _) = paced_with_vus(&r, 1000, 2, Duration::from_millis(10)).await;
         assert_eq!(p.started + p.dropped, 1000);
         assert!((150..=200).contains(&p.started), "{p:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_is_not_dropped_when_a_vu_is_back_before_it_falls_due() {
+        // A slot every 0.5 ms and one VU done at once: each wake starts two slots, the second
+        // a little early, and finds the VU given the first still busy. It is back long before
+        // the second falls due, so nothing is dropped.
+        let r = Ramp::constant(2000.0, s(1.0));
+        let (p, _) = paced_with_vus(&r, 2000, 1, Duration::ZERO).await;
+        assert_eq!((p.started, p.dropped), (2000, 0), "{p:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,15 +1,18 @@
-//! The HTTP/1.1 hot path does not allocate: after warm-up, a thousand keep-alive requests on
-//! one VU's connection, each measured into the VU's one sample and recorded from it, make no
-//! heap allocation on the VU's thread. A counting global allocator (this test binary only)
-//! counts allocations made while the flag of the calling thread is set, so the server
-//! thread's allocations do not count.
+//! Nothing allocates per request after warm-up.
+//!
+//! - The HTTP/1.1 hot path: a thousand keep-alive requests on one VU's connection, each
+//!   measured into the VU's one sample and recorded from it, make no heap allocation on the
+//!   VU's thread.
+//! - Whole runs, closed and open model: a run of many more requests than another, on the same
+//!   number of connections and seconds, makes no more allocations on any of the engine's
+//!   threads (what a run allocates per VU, per connection and per second is the same in both).
+//!
+//! A counting global allocator (this test binary only) counts them; the test servers' threads
+//! are exempt.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,66 +21,53 @@ use volley_engine::transport::{Client, ConnGauge, Kept, Prepared};
 use volley_metrics::recorder::Names;
 use volley_metrics::{Recorder, Sample};
 
-struct Counting;
+mod support;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(|c| c.get()) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded as is to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `alloc` above, that is from the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(|c| c.get()) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: as for `alloc`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
-/// A keep-alive server answering every request head with a chunked response.
+/// A keep-alive server answering every request head with a chunked response, on as many
+/// connections as it is given, each on its own (exempt) thread.
 fn server() -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
-        let (mut sock, _) = listener.accept().unwrap();
-        let _ = sock.set_read_timeout(Some(Duration::from_secs(30)));
-        let resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Backend: b1\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
-        let mut pending = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                pending.drain(..end + 4);
-                if sock.write_all(resp).is_err() {
-                    return;
-                }
-            }
-            match sock.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
-            }
+        counting::exempt();
+        for sock in listener.incoming() {
+            let Ok(sock) = sock else { return };
+            std::thread::spawn(move || serve(sock));
         }
     });
     addr
 }
 
+fn serve(mut sock: std::net::TcpStream) {
+    counting::exempt();
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(30)));
+    let resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Backend: b1\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            pending.drain(..end + 4);
+            if sock.write_all(resp).is_err() {
+                return;
+            }
+        }
+        match sock.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 #[test]
 fn keep_alive_requests_do_not_allocate_after_warm_up() {
+    // Counted on its own; kept out of a whole run's count running beside it.
+    counting::exempt();
     let addr = server();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -140,15 +130,70 @@ fn keep_alive_requests_do_not_allocate_after_warm_up() {
             one(&mut ex, &mut kept).await;
             assert_eq!((ex.failure, ex.status), (None, 200));
         }
-        COUNTING.with(|c| c.set(true));
+        let before = counting::count_this_thread(true);
         for _ in 0..1000 {
             one(&mut ex, &mut kept).await;
             assert!(ex.failure.is_none() && ex.status == 200 && ex.backend == "b1");
         }
-        COUNTING.with(|c| c.set(false));
+        let allocations = counting::count_this_thread(false) - before;
         assert_eq!(client.conns.peak.get(), 1, "one connection throughout");
-        assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), 0, "allocations in 1000 requests");
+        assert_eq!(allocations, 0, "allocations in 1000 requests");
         assert_eq!(recorder.requests(), 1202);
         assert_eq!(recorder.backend_stats()[0].requests, 1202);
     });
+}
+
+/// The allocations of a whole run of `executor` against a fresh server, on every thread but
+/// the server's, and its requests.
+fn allocations_of(executor: volley_plan::Executor) -> (u64, u64) {
+    let addr = server();
+    let spec = support::quick_spec(&format!("http://{addr}/x"), executor);
+    let opts = volley_engine::RunOptions { threads: 2, ..Default::default() };
+    let before = counting::count_all_threads(true);
+    let r = volley_engine::run(&spec, opts).unwrap();
+    let allocations = counting::count_all_threads(false) - before;
+    r.totals.check().unwrap();
+    assert_eq!(r.totals.failed, 0, "{:?}", r.failures);
+    (allocations, r.totals.requests)
+}
+
+/// Allocations per request beyond the first run's, between two runs that differ only in how
+/// many requests they make.
+fn per_extra_request(small: (u64, u64), large: (u64, u64)) -> f64 {
+    assert!(large.1 >= small.1 * 4, "{small:?} {large:?}");
+    large.0.saturating_sub(small.0) as f64 / (large.1 - small.1) as f64
+}
+
+#[test]
+fn runs_do_not_allocate_per_request() {
+    use volley_plan::Executor;
+    // Closed model: 4 VUs, 1,000 then 8,000 iterations (well under a second each).
+    let closed = |iterations| Executor::SharedIterations {
+        vus: 4,
+        iterations,
+        max_duration: Duration::from_secs(60),
+    };
+    let small = allocations_of(closed(1_000));
+    let large = allocations_of(closed(8_000));
+    let closed = per_extra_request(small, large);
+    // Open model: 2 s at 100/s, then at 1,500/s, on one VU per thread: one connection each
+    // in both runs (a larger pool would open more connections in the faster run, its bursts
+    // finding more VUs busy). A slot dropped for a busy VU must not allocate either.
+    let open = |rate| Executor::ConstantArrivalRate {
+        rate,
+        duration: Duration::from_secs(2),
+        pre_allocated_vus: 2,
+        max_vus: 2,
+        max_iterations: None,
+    };
+    let small_open = allocations_of(open(100.0));
+    let large_open = allocations_of(open(1_500.0));
+    let open = per_extra_request(small_open, large_open);
+    eprintln!(
+        "closed {small:?} {large:?} {closed:.4}/request; open {small_open:?} {large_open:?} {open:.4}/request"
+    );
+    // The slack is for what grows with a run's largest values rather than its count (a
+    // histogram meeting a slower request than any before, a run queue meeting a longer burst).
+    assert!(closed < 0.01, "closed model: {closed} allocations per request");
+    assert!(open < 0.01, "open model: {open} allocations per request");
 }
