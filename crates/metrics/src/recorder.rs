@@ -4,6 +4,8 @@
 //! takes no lock. Recording never allocates either, except the first time a new status code or
 //! backend value is seen (a handful of times per run). Once per second the worker hands its
 //! [`Interval`] to the collector, which builds the time series; at the end the recorders merge.
+//! A second's figures are not recorded apart: they are the difference between the run's figures
+//! at its end and at its start ([`Recorder::take_interval`]), so each request is counted once.
 //!
 //! Recording is the per-request cost of the whole measurement, so it records each value once
 //! where it can: the zero phases of a reused connection (blocked, connecting, TLS) are counted
@@ -587,7 +589,8 @@ pub struct Recorder {
     subs: Vec<Sub>,
     /// (passes, fails) per check index.
     pub checks: Vec<(u64, u64)>,
-    interval: Interval,
+    /// The run's figures when the current second began.
+    tick: Interval,
 }
 
 impl Recorder {
@@ -618,7 +621,7 @@ impl Recorder {
                 .map(|s| Sub::new(s, names))
                 .collect(),
             checks: vec![(0, 0); names.checks.len()],
-            interval: Interval::new(0),
+            tick: Interval { duration: histogram::new(), ..Interval::new(0) },
         }
     }
 
@@ -678,7 +681,6 @@ impl Recorder {
         self.retries += u64::from(s.retried);
         if status.is_none() {
             self.transport_failures += 1;
-            self.interval.transport_failures += 1;
         }
         if let Some(raw) = s.raw_us {
             histogram::record(&mut self.raw, raw);
@@ -695,17 +697,6 @@ impl Recorder {
                     self.backends.push((b.to_string(), t));
                 }
             }
-        }
-        let iv = &mut self.interval;
-        iv.requests += 1;
-        if failed {
-            iv.failures += 1;
-        }
-        iv.bytes_received += s.bytes_received;
-        iv.body_bytes += s.body_bytes;
-        iv.bytes_sent += s.bytes_sent;
-        if !s.is_local() {
-            histogram::record(&mut iv.duration, s.duration_us);
         }
     }
 
@@ -728,7 +719,6 @@ impl Recorder {
     /// Open model: `n` iterations of a scenario could not start because every VU was busy.
     pub fn record_dropped(&mut self, scenario: usize, n: u64) {
         self.dropped += n;
-        self.interval.dropped += n;
         for sub in &mut self.subs {
             if sub.matcher.iteration(scenario) {
                 sub.dropped += n;
@@ -754,10 +744,39 @@ impl Recorder {
     /// worker's ticker once per second; the gauges are the worker's values at that moment.
     pub fn take_interval(&mut self, next_second: u64, vus: u64, connections: u64) -> Interval {
         self.settle();
-        let mut iv = std::mem::replace(&mut self.interval, Interval::new(next_second));
-        iv.vus = vus;
-        iv.connections = connections;
-        iv
+        let w = &self.whole.tagged;
+        let now = Interval {
+            second: next_second,
+            requests: w.requests,
+            failures: w.failures,
+            transport_failures: self.transport_failures,
+            dropped: self.dropped,
+            bytes_received: w.bytes_received,
+            body_bytes: w.body_bytes,
+            bytes_sent: self.whole.bytes_sent,
+            vus: 0,
+            connections: 0,
+            duration: w.duration.clone(),
+        };
+        let t = std::mem::replace(&mut self.tick, now);
+        let w = &self.tick;
+        let mut duration = w.duration.clone();
+        // The run's histogram only ever gains values, so the one at the second's start is
+        // contained in it.
+        duration.subtract(&t.duration).expect("a recorder's histograms only grow");
+        Interval {
+            second: t.second,
+            requests: w.requests - t.requests,
+            failures: w.failures - t.failures,
+            transport_failures: w.transport_failures - t.transport_failures,
+            dropped: w.dropped - t.dropped,
+            bytes_received: w.bytes_received - t.bytes_received,
+            body_bytes: w.body_bytes - t.body_bytes,
+            bytes_sent: w.bytes_sent - t.bytes_sent,
+            vus,
+            connections,
+            duration,
+        }
     }
 
     pub fn merge(&mut self, o: &Recorder) {
@@ -794,6 +813,9 @@ impl Recorder {
             a.0 += b.0;
             a.1 += b.1;
         }
+        // The merged figures at the second's start, so that a merged recorder's next interval
+        // is the merged second.
+        self.tick.merge(&o.tick);
         self.settle();
     }
 
@@ -1432,6 +1454,39 @@ mod tests {
         assert_eq!(e.latency.count, 3);
         assert_eq!(m.by_name(&n, "/").requests, 3);
         assert_eq!(m.scenario_requests, vec![3]);
+    }
+
+    #[test]
+    fn each_interval_is_its_second_and_the_intervals_add_up_to_the_run() {
+        let n = names();
+        let mut r = Recorder::new(&n);
+        let ok = Outcome::Response { status: 200, expected: true };
+        // Second 0: two responses (5 and 7 ms), a reset (9 ms), a generator-side failure (no
+        // latency), 3 dropped iterations. Second 1: nothing. Second 2: one slow response.
+        r.record(&sample(0, ok, 5));
+        r.record(&sample(1, ok, 7));
+        r.record(&sample(0, Outcome::Failure(FailureKind::Reset), 9));
+        r.record(&sample(0, Outcome::Failure(FailureKind::Local), 0));
+        r.record_dropped(0, 3);
+        let s0 = r.take_interval(1, 4, 2);
+        let s1 = r.take_interval(2, 4, 2);
+        r.record(&sample(1, ok, 900));
+        let s2 = r.take_interval(3, 1, 1);
+        let counts = |iv: &Interval| {
+            (iv.second, iv.requests, iv.failures, iv.transport_failures, iv.dropped)
+        };
+        assert_eq!(counts(&s0), (0, 4, 2, 2, 3));
+        assert_eq!((s0.bytes_received, s0.body_bytes, s0.bytes_sent), (400, 240, 200));
+        assert_eq!((s0.vus, s0.connections), (4, 2));
+        // The local failure has no latency: three durations, 5 to 9 ms.
+        assert_eq!(s0.duration.len(), 3);
+        assert_eq!((s0.duration.min(), s0.duration.max() / 1000), (5000, 9));
+        assert_eq!(counts(&s1), (1, 0, 0, 0, 0));
+        assert!(s1.duration.is_empty());
+        assert_eq!(counts(&s2), (2, 1, 0, 0, 0));
+        assert_eq!((s2.duration.len(), s2.duration.min() / 1000), (1, 899));
+        assert_eq!(r.requests(), 5);
+        assert_eq!(r.whole.tagged.duration.len(), 4);
     }
 
     #[test]
