@@ -14,6 +14,8 @@ const RULES: &[(&str, &[&str])] = &[
     // The run as a library: everything but the demo service, and no presentation crates of
     // its own (the dashboard's page is embedded, not rendered by a template engine).
     ("runner", &["volley-demo", "plotters", "minijinja", "clap"]),
+    // Test servers only: it knows nothing of volley.
+    ("testkit", &["volley-"]),
 ];
 
 fn dependencies(krate: &str) -> Vec<String> {
@@ -33,6 +35,21 @@ fn dependencies(krate: &str) -> Vec<String> {
         }
     }
     deps
+}
+
+#[test]
+fn the_test_kit_is_only_ever_a_dev_dependency() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates");
+    for entry in std::fs::read_dir(&crates).unwrap() {
+        let krate = entry.unwrap().file_name().into_string().unwrap();
+        if crates.join(&krate).join("Cargo.toml").exists() {
+            let deps = dependencies(&krate);
+            assert!(
+                !deps.iter().any(|d| d == "volley-testkit"),
+                "crates/{krate} links the test kit"
+            );
+        }
+    }
 }
 
 #[test]

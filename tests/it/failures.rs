@@ -77,7 +77,7 @@ fn the_malformed_hint_names_the_protocol_volley_spoke() {
 
 #[test]
 fn a_self_signed_certificate_is_named_and_insecure_suggested() {
-    let server = SelfSignedServer::start();
+    let server = TlsServer::start();
     let url = format!("https://localhost:{}/", server.port);
     let (r, out) = volley_json(&[&url, "-n", "6", "-c", "2"], 1);
     assert_accounting(&r);
@@ -97,7 +97,7 @@ fn a_self_signed_certificate_is_named_and_insecure_suggested() {
 
 #[test]
 fn a_url_with_the_wrong_scheme_says_which_to_use() {
-    let tls = SelfSignedServer::start();
+    let tls = TlsServer::start();
     let url = format!("http://127.0.0.1:{}/", tls.port);
     let (_, out) = volley_json(&[&url, "-n", "2", "--timeout", "500ms"], 1);
     assert!(

@@ -230,7 +230,7 @@ fn constant_vus_runs_for_its_duration_and_reports_vus() {
 
 #[test]
 fn https_with_insecure_and_a_verified_failure_without() {
-    let s = support::TlsServer::start();
+    let s = volley_testkit::tls::TlsServer::start();
     let url = format!("https://localhost:{}/", s.port);
     let mut spec = quick_spec(&url, shared(2, 40));
     spec.http.insecure = true;

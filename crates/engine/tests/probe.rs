@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use support::{Mode, Server, TlsServer};
+use support::{Mode, Server};
 use volley_engine::probe::{Finding, diagnose, diagnose_with};
+use volley_testkit::tls::TlsServer;
 
 const WAIT: Duration = Duration::from_secs(3);
 

@@ -34,7 +34,7 @@ pub use h2server::{H2Behavior, H2Server};
 pub use misbehave::{Action, Behavior, TestServer, refused_url};
 pub use process::{Output, Spawned, VOLLEY, parse_result, read_result, volley, volley_command};
 pub use scripted::{Script, ScriptedServer};
-pub use tls::SelfSignedServer;
+pub use tls::TlsServer;
 pub use volley_metrics::RunResult;
 
 /// A generous bound for one short volley run in a debug build on a busy 2-core machine.
