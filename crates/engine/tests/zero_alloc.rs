@@ -176,12 +176,12 @@ fn runs_do_not_allocate_per_request() {
     let small = allocations_of(closed(1_000));
     let large = allocations_of(closed(8_000));
     let closed = per_extra_request(small, large);
-    // Open model: 2 s at 100/s, then at 1,500/s, on one VU per thread: one connection each
+    // Open model: 3 s at 100/s, then at 1,500/s, on one VU per thread: one connection each
     // in both runs (a larger pool would open more connections in the faster run, its bursts
     // finding more VUs busy). A slot dropped for a busy VU must not allocate either.
     let open = |rate| Executor::ConstantArrivalRate {
         rate,
-        duration: Duration::from_secs(2),
+        duration: Duration::from_secs(3),
         pre_allocated_vus: 2,
         max_vus: 2,
         max_iterations: None,
@@ -192,8 +192,10 @@ fn runs_do_not_allocate_per_request() {
     eprintln!(
         "closed {small:?} {large:?} {closed:.4}/request; open {small_open:?} {large_open:?} {open:.4}/request"
     );
-    // The slack is for what grows with a run's largest values rather than its count (a
-    // histogram meeting a slower request than any before, a run queue meeting a longer burst).
-    assert!(closed < 0.01, "closed model: {closed} allocations per request");
-    assert!(open < 0.01, "open model: {open} allocations per request");
+    // A task or a request head per arrival would be 1 or more. The slack, a few dozen in
+    // thousands of requests, is for what grows with a run's largest values rather than its
+    // count: a histogram meeting a slower request than any before (on a loaded machine, each
+    // of a thread's histograms may grow a few times), a run queue meeting a longer burst.
+    assert!(closed < 0.02, "closed model: {closed} allocations per request");
+    assert!(open < 0.02, "open model: {open} allocations per request");
 }
