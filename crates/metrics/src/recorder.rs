@@ -535,6 +535,10 @@ impl Interval {
     /// A second's interval, its histogram sized up front for durations up to a minute (the
     /// default timeout): recording the first samples of each second does not allocate.
     pub fn new(second: u64) -> Self {
+        Interval::with(second, histogram::sized(60_000_000))
+    }
+
+    fn with(second: u64, duration: Micros) -> Self {
         Interval {
             second,
             requests: 0,
@@ -546,7 +550,7 @@ impl Interval {
             bytes_sent: 0,
             vus: 0,
             connections: 0,
-            duration: histogram::sized(60_000_000),
+            duration,
         }
     }
 
@@ -621,7 +625,7 @@ impl Recorder {
                 .map(|s| Sub::new(s, names))
                 .collect(),
             checks: vec![(0, 0); names.checks.len()],
-            tick: Interval { duration: histogram::new(), ..Interval::new(0) },
+            tick: Interval::with(0, histogram::new()),
         }
     }
 
