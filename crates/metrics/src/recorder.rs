@@ -532,8 +532,8 @@ pub struct Interval {
 }
 
 impl Interval {
-    /// A second's interval, its histogram sized up front for durations up to a minute (the
-    /// default timeout): recording the first samples of each second does not allocate.
+    /// An empty second, its histogram sized up front for durations up to a minute (the
+    /// default timeout): merging the workers' seconds into it does not grow it step by step.
     pub fn new(second: u64) -> Self {
         Interval::with(second, histogram::sized(60_000_000))
     }
