@@ -71,7 +71,7 @@ for _ in $(seq 100); do
 done
 [ -n "${DASH:-}" ] || { echo "no dashboard URL"; cat "$OUT/live.err"; kill "$LIVE"; exit 1; }
 node tests/browser/check-live.mjs "$DASH" "$OUT/screenshots" || {
-  kill "$LIVE" 2>/dev/null; code=0; wait "$LIVE" || code=$?
+  kill "$LIVE" 2>/dev/null || true; code=0; wait "$LIVE" || code=$?
   echo "the live run exited $code:"; cat "$OUT/live.err"; exit 1
 }
 # The run crossed a threshold on purpose: exit 99.
@@ -80,8 +80,10 @@ set +e; wait "$LIVE"; CODE=$?; set -e
 
 # 4. A capacity search's page while it runs: 10, 20, 40, 80/s for 3 s each against /delay/5
 # (all within the SLO: the capacity is at least --max, exit 0); the steps table and chart grow.
-# 3 s steps leave Chromium time to start on a loaded machine before the search is over.
-"$VOLLEY" capacity "$URL/delay/5" --slo 'http_req_duration: p(95)<500' --start 10 --max 80 \
+# 3 s steps leave Chromium time to start on a loaded machine before the search is over, and the
+# SLO is loose: what is checked is the page, and one CI run's first step measured a p95 of
+# 854 ms (a ~1 s stall of the debug build while Chromium started), which ended the search there.
+"$VOLLEY" capacity "$URL/delay/5" --slo 'http_req_duration: p(95)<3000' --start 10 --max 80 \
   --step 3s --settle 0s -q --dashboard=127.0.0.1:0 -o "$OUT/live-capacity.json" \
   >"$OUT/live-capacity.log" 2>"$OUT/live-capacity.err" &
 CAP=$!
@@ -94,7 +96,8 @@ done
 [ -n "$DASH" ] || { echo "no dashboard URL"; cat "$OUT/live-capacity.err"; kill "$CAP"; exit 1; }
 node tests/browser/check-live.mjs "$DASH" "$OUT/screenshots" --capacity || {
   # Say how the search went: a page that found no server means the search was already over.
-  kill "$CAP" 2>/dev/null; code=0; wait "$CAP" || code=$?
+  # (`|| true`: under `set -e`, a kill of a search already over would end the script here.)
+  kill "$CAP" 2>/dev/null || true; code=0; wait "$CAP" || code=$?
   echo "the capacity search exited $code:"; cat "$OUT/live-capacity.err"; exit 1
 }
 set +e; wait "$CAP"; CODE=$?; set -e
