@@ -308,6 +308,41 @@ fn absurd_durations_neither_panic_nor_hang() {
     }
 }
 
+/// A stop reaches VUs in their think time at once (they wait on their thread's stop signal),
+/// not when the pause ends.
+#[test]
+fn a_stop_ends_the_think_time_of_every_vu() {
+    let s = Server::start(Mode::Ok { delay_ms: 0 });
+    let mut spec = quick_spec(
+        &s.url("/"),
+        Executor::ConstantVus { vus: 8, duration: Duration::from_secs(60) },
+    );
+    let pause = Duration::from_secs(30);
+    spec.scenarios[0].think_time = Some(volley_plan::ThinkTime { min: pause, max: pause });
+    let stop = volley_engine::CancellationToken::new();
+    let stopper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            stop.cancel();
+        })
+    };
+    let opts = volley_engine::RunOptions {
+        threads: 2,
+        stop,
+        grace: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let t0 = Instant::now();
+    let r = volley_engine::run(&spec, opts).unwrap();
+    stopper.join().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    r.totals.check().unwrap();
+    // One request per VU, then the pause the stop cut short (the iteration counts as done).
+    assert_eq!(r.totals.requests, 8, "{:?}", r.totals);
+    assert_eq!(r.totals.iterations, 8, "{:?}", r.totals);
+}
+
 /// `-c 1000000 -n 10`: ten VUs, not a million (each would cost its state and a task).
 #[test]
 fn never_more_vus_than_iterations() {

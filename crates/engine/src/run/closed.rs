@@ -54,7 +54,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
             set_active(&ctx, &mut active, false);
             tokio::select! {
                 _ = tokio::time::sleep(HOLD_POLL) => continue,
-                _ = shared.stop.cancelled() => break,
+                _ = ctx.stop_signal() => break,
             }
         }
         let mut deadline = hard_end;
@@ -79,7 +79,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
                         Some(on) => {
                             tokio::select! {
                                 _ = sleep_until(at(&shared, sc.start_time.saturating_add(on))) => continue,
-                                _ = shared.stop.cancelled() => break,
+                                _ = ctx.stop_signal() => break,
                             }
                         }
                         None => break,
@@ -127,7 +127,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = sleep_until(at(&shared, end)) => {}
-                _ = shared.stop.cancelled() => stopped = true,
+                _ = ctx.stop_signal() => stopped = true,
             }
             t1 = Instant::now();
         }

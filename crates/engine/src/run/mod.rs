@@ -152,9 +152,23 @@ struct Ctx {
     /// broadcast): `CancellationToken::is_cancelled` takes the token's mutex, which every VU
     /// of every thread would otherwise take on every iteration. Set by [`watch_stop`].
     stopped: Cell<bool>,
+    /// Woken with `stopped`, for the VUs that wait (think time, a hold, a ramp): waiting on
+    /// the token itself would take its lock each time, shared by every thread.
+    stop_now: tokio::sync::Notify,
 }
 
 impl Ctx {
+    /// Resolves once the run is stopped (at once if it already is).
+    async fn stop_signal(&self) {
+        let woken = self.stop_now.notified();
+        tokio::pin!(woken);
+        // Registered before the flag is read, so that a stop between the two is not missed.
+        woken.as_mut().enable();
+        if !self.stopped.get() {
+            woken.await;
+        }
+    }
+
     fn vus_add(&self, n: i64) {
         let v = self.vus.get().saturating_add_signed(n);
         self.vus.set(v);
@@ -235,6 +249,7 @@ fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> Thre
         vus_peak: Cell::new(0),
         vus_second: Cell::new(0),
         stopped: Cell::new(false),
+        stop_now: tokio::sync::Notify::new(),
     });
     local.block_on(&rt, async {
         let ticker = tokio::task::spawn_local(ticker(ctx.clone(), tx.clone()));
@@ -296,6 +311,7 @@ async fn ticker(ctx: Rc<Ctx>, tx: mpsc::Sender<Msg>) {
 async fn watch_stop(ctx: Rc<Ctx>) {
     ctx.shared.stop.cancelled().await;
     ctx.stopped.set(true);
+    ctx.stop_now.notify_waiters();
 }
 
 /// Resolves when the run is stopped (Ctrl-C, abort) and its grace period has passed.
