@@ -139,7 +139,18 @@ impl Conn {
         let Some(live) = self.live.as_mut() else {
             return Err(IoFail::Io(io::ErrorKind::NotConnected.into()));
         };
-        guard(&mut self.timer, &mut self.armed, self.deadline, live.stream.write_all(bytes))
+        let mut rest = bytes;
+        // A request fits the socket's send buffer nearly always: one direct `send`, without
+        // the future, the cooperative budget and the timer's select of the general path.
+        if let Stream::Plain(s) = &live.stream {
+            match s.try_write(rest) {
+                Ok(n) if n == rest.len() => return Ok(()),
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(IoFail::Io(e)),
+            }
+        }
+        guard(&mut self.timer, &mut self.armed, self.deadline, live.stream.write_all(rest))
             .await?
             .map_err(IoFail::Io)
     }
