@@ -19,7 +19,6 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
@@ -30,6 +29,7 @@ use tokio::net::TcpStream;
 use volley_metrics::{FailureKind, Sample};
 use volley_plan::HttpVersion;
 
+use crate::clock::Tick;
 use crate::http1::conn::{Conn, IoFail, Stream};
 use crate::transport::{Client, Kept, Origin, Prepared, classify_io};
 
@@ -177,12 +177,12 @@ pub async fn send(
     conn: &mut Conn,
     req: &Prepared,
     version: HttpVersion,
+    start: Tick,
     keep: bool,
     backend_header: Option<&HeaderName>,
     out: &mut Sample,
     kept: &mut Kept,
 ) -> Sent {
-    let start = out.started.unwrap_or_else(Instant::now);
     if conn.lane.is_none() {
         conn.lane = Some(client.h2.join());
     }
@@ -202,7 +202,7 @@ pub async fn send(
             }
             Err(f) => {
                 out.failure = Some(f.kind);
-                out.finished = Some(Instant::now());
+                out.finished = Some(client.clock.instant(Tick::now()));
                 return Sent::Done;
             }
         }
@@ -218,7 +218,7 @@ async fn attempt(
     group: &Rc<Group>,
     req: &Prepared,
     version: HttpVersion,
-    start: Instant,
+    start: Tick,
     keep: bool,
     backend_header: Option<&HeaderName>,
     out: &mut Sample,
@@ -249,16 +249,19 @@ async fn attempt(
             None => return Ok(Some(Sent::FellBack)),
         }
     };
-    let ready_at = Instant::now().max(start);
+    let ready_at = Tick::now().max(start);
     let result = exchange(conn, &shared, req, keep, backend_header, out, kept, ready_at).await;
     shared.io.take(out);
+    if let Ok(done) = result {
+        out.finished = Some(client.clock.instant(done));
+    }
     if let Err(f) = &result
         && f.unprocessed
     {
         // A connection going away takes no new streams: the retry opens a fresh one.
         shared.alive.set(false);
     }
-    result.map(|()| None)
+    result.map(|_| None)
 }
 
 /// The stream of one request on a live connection.
@@ -271,8 +274,8 @@ async fn exchange(
     backend_header: Option<&HeaderName>,
     out: &mut Sample,
     kept: &mut Kept,
-    ready_at: Instant,
-) -> Result<(), Fail> {
+    ready_at: Tick,
+) -> Result<Tick, Fail> {
     // Until the stream is opened, a connection found closed or going away saw nothing.
     let before = |e| h2_fail(e, false);
     let after = |e| h2_fail(e, true);
@@ -283,11 +286,11 @@ async fn exchange(
     if !end {
         body_tx.send_data(req.body.clone(), true).map_err(after)?;
     }
-    let written = Instant::now();
-    out.sending_us = micros(written.saturating_duration_since(ready_at));
+    let written = Tick::now();
+    out.sending_us = written.micros_since(ready_at);
     let response = guarded(conn.guarded(response).await)?.map_err(after)?;
-    let head_at = Instant::now();
-    out.waiting_us = micros(head_at.saturating_duration_since(written));
+    let head_at = Tick::now();
+    out.waiting_us = head_at.micros_since(written);
     let (parts, mut body) = response.into_parts();
     out.status = parts.status.as_u16();
     if let Some(h) = backend_header
@@ -308,10 +311,9 @@ async fn exchange(
             kept.body.extend_from_slice(&chunk);
         }
     }
-    let done = Instant::now();
-    out.receiving_us = micros(done - head_at);
-    out.finished = Some(done);
-    Ok(())
+    let done = Tick::now();
+    out.receiving_us = done.micros_since(head_at);
+    Ok(done)
 }
 
 /// The HTTP/2 request of a prepared one; its URI and headers are made once per prepared
@@ -409,18 +411,18 @@ async fn connect(
     out: &mut Sample,
 ) -> Result<Option<Shared>, Fail> {
     let addr = client.addr(origin).await.map_err(Fail::of)?;
-    let t0 = Instant::now();
+    let t0 = Tick::now();
     let tcp = conn
         .guarded(TcpStream::connect(addr))
         .await
         .map_err(|_| Fail::of(FailureKind::Timeout))?
         .map_err(|e| Fail::of(classify_io(&e)))?;
     let _ = tcp.set_nodelay(true);
-    out.connecting_us += micros(t0.elapsed());
+    out.connecting_us += Tick::now().micros_since(t0);
     if !origin.https {
         return handshake(conn, tcp, origin, client).await.map(Some);
     }
-    let t1 = Instant::now();
+    let t1 = Tick::now();
     let fallback = version == HttpVersion::Http2;
     let config = client.h2.tls(client, fallback).ok_or(Fail::of(FailureKind::Tls))?;
     let name = ServerName::try_from(origin.host.clone()).map_err(|_| Fail::of(FailureKind::Tls))?;
@@ -434,7 +436,7 @@ async fn connect(
                 _ => FailureKind::Tls,
             })
         })?;
-    out.tls_us += micros(t1.elapsed());
+    out.tls_us += Tick::now().micros_since(t1);
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     if !h2 && fallback {
         client.h2.h1_only.borrow_mut().push(origin.clone());
@@ -535,8 +537,4 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
-}
-
-fn micros(d: std::time::Duration) -> u64 {
-    d.as_micros().min(u64::MAX as u128) as u64
 }

@@ -15,6 +15,7 @@
 //! not counted, as in k6; its iteration is counted as interrupted.
 
 pub mod assemble;
+pub mod clock;
 pub mod http1;
 pub mod http2;
 pub mod limits;

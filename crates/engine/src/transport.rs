@@ -4,9 +4,9 @@
 //!
 //! A request is serialized once into the bytes written to the socket ([`Prepared::wire`]);
 //! the response is parsed in place from the connection's reused read buffer. Phases come from
-//! four clock reads: start (or connected), written, head parsed, body complete. Keeping the
-//! connection owned by the VU (no pool, no lock, no connection task) is what lets a later
-//! transport batch requests per connection (pipelining).
+//! four reads of the [`crate::clock`]: start (or connected), written, head parsed, body
+//! complete. Keeping the connection owned by the VU (no pool, no lock, no connection task)
+//! is what lets a later transport batch requests per connection (pipelining).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -23,6 +23,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use volley_metrics::{FailureKind, Sample};
 
+use crate::clock::{Anchor, Tick};
 use crate::http1::conn::{IoFail, Stream};
 use crate::http1::{self, response};
 
@@ -185,6 +186,8 @@ pub struct Client {
     /// Retry also non-idempotent requests after a dead reused connection (plan key
     /// `retry_non_idempotent`, `--retry-non-idempotent`).
     pub retry_non_idempotent: bool,
+    /// Turns the phases' ticks into the sample's start and end.
+    pub clock: Anchor,
 }
 
 /// What of a response the engine keeps beside its [`Sample`] (which the transport fills with
@@ -211,10 +214,6 @@ impl Kept {
 fn reset(out: &mut Sample, kept: &mut Kept) {
     out.clear();
     kept.clear();
-}
-
-fn micros(d: Duration) -> u64 {
-    d.as_micros().min(u64::MAX as u128) as u64
 }
 
 /// How one attempt at a request ended, before it becomes the [`Sample`]'s outcome.
@@ -284,21 +283,31 @@ impl Client {
         kept: &mut Kept,
     ) {
         reset(out, kept);
-        let start = Instant::now();
+        let t0 = Tick::now();
+        let start = self.clock.instant(t0);
         out.started = Some(start);
         let conn = Self::slot(slot, start, timeout);
         // HTTP/2 (boxed: rare per VU, and inline it would make every VU's future larger);
         // a server that picks HTTP/1.1 in ALPN leaves its connection in `conn` for the loop.
         if self.h2.wants(req.version, &req.origin) {
-            let sent =
-                crate::http2::send(self, conn, req, req.version, keep, backend_header, out, kept);
+            let sent = crate::http2::send(
+                self,
+                conn,
+                req,
+                req.version,
+                t0,
+                keep,
+                backend_header,
+                out,
+                kept,
+            );
             if let crate::http2::Sent::Done = Box::pin(sent).await {
                 return;
             }
         }
         let mut reused = conn.is_open_to(&req.origin);
         loop {
-            match self.attempt(conn, reused, start, req, keep, backend_header, out, kept).await {
+            match self.attempt(conn, reused, t0, req, keep, backend_header, out, kept).await {
                 Attempt::Done => {
                     self.h2.responses_h1.set(self.h2.responses_h1.get() + 1);
                     return;
@@ -344,23 +353,24 @@ impl Client {
         for (o, k) in outs.iter_mut() {
             reset(o, k);
         }
-        let start = Instant::now();
-        let conn = Self::slot(slot, start, timeout);
+        let start = Tick::now();
+        let conn = Self::slot(slot, self.clock.instant(start), timeout);
         let expect_body = req.method != Method::HEAD;
         let mut reused = conn.is_open_to(&req.origin);
         let mut done = 0;
         let mut resent = false;
         while done < n {
-            let t0 = if done == 0 { start } else { Instant::now() };
+            let t0 = if done == 0 { start } else { Tick::now() };
+            let began = self.clock.instant(t0);
             let rest = &mut outs[done..];
             let ready = if reused {
                 t0
             } else {
                 match Box::pin(self.connect(conn, &req.origin, &mut rest[0].0)).await {
-                    Ok(()) => Instant::now(),
+                    Ok(()) => Tick::now(),
                     Err(kind) => {
                         conn.close();
-                        fail_all(rest, kind, t0);
+                        fail_all(rest, kind, began);
                         return;
                     }
                 }
@@ -373,17 +383,18 @@ impl Client {
             match conn.write_all(batch).await {
                 Err(e) => failed = Some((io_fail(&e), true)),
                 Ok(()) => {
-                    let written = Instant::now();
+                    let written = Tick::now();
                     for (o, _) in rest.iter_mut() {
-                        o.started = Some(t0);
+                        o.started = Some(began);
                         o.bytes_sent += req.wire.len() as u64;
-                        o.sending_us = micros(written - ready);
+                        o.sending_us = written.micros_since(ready);
                     }
                     for (i, (o, k)) in rest.iter_mut().enumerate() {
                         let read =
                             read_response(conn, expect_body, false, backend_header, written, o, k);
                         match read.await {
-                            Ok(close) => {
+                            Ok((close, at)) => {
+                                o.finished = Some(self.clock.instant(at));
                                 done += 1;
                                 if close {
                                     conn.close();
@@ -409,7 +420,7 @@ impl Client {
                     }
                     continue;
                 }
-                fail_all(&mut outs[done..], kind, t0);
+                fail_all(&mut outs[done..], kind, began);
                 return;
             }
             for (o, _) in &mut outs[done..] {
@@ -423,7 +434,7 @@ impl Client {
         &self,
         conn: &mut Conn,
         reused: bool,
-        start: Instant,
+        start: Tick,
         req: &Prepared,
         keep: bool,
         backend_header: Option<&HeaderName>,
@@ -438,17 +449,19 @@ impl Client {
             if let Err(kind) = Box::pin(self.connect(conn, &req.origin, out)).await {
                 return Attempt::Failed { kind, retryable: false };
             }
-            Instant::now()
+            Tick::now()
         };
         if let Err(e) = conn.write_all(&req.wire).await {
             return Attempt::Failed { kind: io_fail(&e), retryable: reused };
         }
         out.bytes_sent += req.wire.len() as u64;
-        let written = Instant::now();
-        out.sending_us = micros(written - ready);
+        let written = Tick::now();
+        out.sending_us = written.micros_since(ready);
         let expect_body = req.method != Method::HEAD;
-        match read_response(conn, expect_body, keep, backend_header, written, out, kept).await {
-            Ok(close) => {
+        let read = read_response(conn, expect_body, keep, backend_header, written, out, kept);
+        match read.await {
+            Ok((close, at)) => {
+                out.finished = Some(self.clock.instant(at));
                 if close || !self.keepalive {
                     conn.close();
                 }
@@ -460,17 +473,17 @@ impl Client {
 }
 
 /// Reads one response from `conn` into `out` (status, phases from `written`, bytes, the
-/// backend header) and `kept` (cookies, and headers and body when `keep`). `Ok(true)` when
-/// the connection cannot carry another request after it.
+/// backend header) and `kept` (cookies, and headers and body when `keep`). `Ok` holds whether
+/// the connection cannot carry another request after it, and when the response was complete.
 async fn read_response(
     conn: &mut Conn,
     expect_body: bool,
     keep: bool,
     backend_header: Option<&HeaderName>,
-    written: Instant,
+    written: Tick,
     out: &mut Sample,
     kept: &mut Kept,
-) -> Result<bool, ReadFail> {
+) -> Result<(bool, Tick), ReadFail> {
     // The head: parse what has arrived, read more while it is incomplete. A head nobody
     // needs the headers of may be recalled from the connection's memo instead of parsed.
     let memo = !keep && backend_header.is_none();
@@ -543,9 +556,9 @@ async fn read_response(
             }
         }
     };
-    let head_at = Instant::now();
+    let head_at = Tick::now();
     out.status = head.status;
-    out.waiting_us = micros(head_at.saturating_duration_since(written));
+    out.waiting_us = head_at.micros_since(written);
     // A body that arrived with its head (the usual small response) was received when the head
     // was: its last byte came in the same read, so no second clock read is needed.
     let mut read_again = false;
@@ -584,11 +597,10 @@ async fn read_response(
             Err(e) => return fail(&mut out.bytes_received, received, io_fail(&e)),
         }
     }
-    let done = if read_again { Instant::now() } else { head_at };
-    out.receiving_us = micros(done - head_at);
-    out.finished = Some(done);
+    let done = if read_again { Tick::now() } else { head_at };
+    out.receiving_us = done.micros_since(head_at);
     out.bytes_received += received;
-    Ok(head.close)
+    Ok((head.close, done))
 }
 
 impl Client {
@@ -601,16 +613,16 @@ impl Client {
     ) -> Result<(), FailureKind> {
         conn.close();
         let addr = self.addr(origin).await?;
-        let t0 = Instant::now();
+        let t0 = Tick::now();
         let tcp = conn
             .guarded(TcpStream::connect(addr))
             .await
             .map_err(|e| io_fail(&e))?
             .map_err(|e| classify_io(&e))?;
         let _ = tcp.set_nodelay(true);
-        out.connecting_us += micros(t0.elapsed());
+        out.connecting_us += Tick::now().micros_since(t0);
         let stream = if origin.https {
-            let t1 = Instant::now();
+            let t1 = Tick::now();
             let config = self.tls.clone().ok_or(FailureKind::Tls)?;
             let name = ServerName::try_from(origin.host.clone()).map_err(|_| FailureKind::Tls)?;
             let handshake = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
@@ -620,7 +632,7 @@ impl Client {
                     _ => FailureKind::Tls,
                 }
             })?;
-            out.tls_us += micros(t1.elapsed());
+            out.tls_us += Tick::now().micros_since(t1);
             Stream::Tls(Box::new(tls))
         } else {
             Stream::Plain(tcp)

@@ -81,6 +81,7 @@ fn keep_alive_requests_do_not_allocate_after_warm_up() {
             conns: Rc::new(ConnGauge::default()),
             h2: volley_engine::http2::Pool::new(1),
             retry_non_idempotent: false,
+            clock: volley_engine::clock::Anchor::new(),
         };
         let url = format!("http://{addr}/x");
         let req = Prepared::new(Method::GET, &url, &[], Bytes::new(), true).unwrap();

@@ -27,6 +27,7 @@ use volley_metrics::Recorder;
 use volley_plan::Spec;
 
 use crate::assemble::{self, Facts};
+use crate::clock::Tick;
 use crate::transport::{Client, ConnGauge};
 use crate::{EngineError, RunOptions};
 use collector::{Msg, collect};
@@ -190,6 +191,8 @@ impl Ctx {
 /// How long a worker thread's event loop sat idle (parked, waiting for I/O or a timer). The
 /// rest of its wall time it was working, or ready to work and waiting for a core: a loop that
 /// never parks is a generator at its limit, whatever the server does.
+///
+/// Read twice per park, which at `-c 1` is twice per request: hence ticks, not `Instant`s.
 #[derive(Default)]
 struct ParkClock {
     /// Nanoseconds since `origin` when the loop last parked.
@@ -198,20 +201,21 @@ struct ParkClock {
 }
 
 impl ParkClock {
-    fn now(origin: Instant) -> u64 {
-        u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    fn now(origin: Tick) -> u64 {
+        Tick::now().nanos_since(origin)
     }
 }
 
 fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> ThreadOut {
     let began = Instant::now();
+    let origin = Tick::now();
     let clock = Arc::new(ParkClock::default());
     let (on_park, on_unpark) = (clock.clone(), clock.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .on_thread_park(move || on_park.parked_at.store(ParkClock::now(began), Relaxed))
+        .on_thread_park(move || on_park.parked_at.store(ParkClock::now(origin), Relaxed))
         .on_thread_unpark(move || {
-            let idle = ParkClock::now(began).saturating_sub(on_unpark.parked_at.load(Relaxed));
+            let idle = ParkClock::now(origin).saturating_sub(on_unpark.parked_at.load(Relaxed));
             on_unpark.parked_ns.fetch_add(idle, Relaxed);
         })
         .build();
@@ -241,6 +245,7 @@ fn worker_thread(idx: usize, shared: Arc<Shared>, tx: mpsc::Sender<Msg>) -> Thre
             conns: conns.clone(),
             h2: crate::http2::Pool::new(shared.spec.http.streams),
             retry_non_idempotent: shared.spec.http.retry_non_idempotent,
+            clock: crate::clock::Anchor::new(),
         },
         shared,
         idx,
