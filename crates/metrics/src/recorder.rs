@@ -8,8 +8,8 @@
 //! at its end and at its start ([`Recorder::take_interval`]), so each request is counted once.
 //!
 //! Recording is the per-request cost of the whole measurement, so it records each value once
-//! where it can: the zero phases of a reused connection (blocked, connecting, TLS) are counted
-//! and added in bulk when the recorder is settled (by [`Recorder::take_interval`] and
+//! where it can: the zero phases of a reused connection (blocked, connecting, TLS) and the zero
+//! receiving of a response that came with its head are counted and added in bulk when the recorder is settled (by [`Recorder::take_interval`] and
 //! [`Recorder::merge`], before anything reads it), the only endpoint of a run reads the run's
 //! own figures, and per scenario only the request count is kept (all that is read of it).
 
@@ -207,6 +207,9 @@ pub struct Requests {
     /// Responses on a reused connection whose zero blocked, connecting and TLS phases are
     /// not in those histograms yet (see [`Requests::settle`]).
     reused: u64,
+    /// Responses received in the read of their head (receiving 0, nearly every small one),
+    /// not in `receiving` yet.
+    received_at_once: u64,
 }
 
 impl Default for Requests {
@@ -221,6 +224,7 @@ impl Default for Requests {
             receiving: histogram::new(),
             bytes_sent: 0,
             reused: 0,
+            received_at_once: 0,
         }
     }
 }
@@ -243,7 +247,11 @@ impl Requests {
             }
             histogram::record(&mut self.sending, s.sending_us);
             histogram::record(&mut self.waiting, s.waiting_us);
-            histogram::record(&mut self.receiving, s.receiving_us);
+            if s.receiving_us == 0 {
+                self.received_at_once += 1;
+            } else {
+                histogram::record(&mut self.receiving, s.receiving_us);
+            }
         }
     }
 
@@ -258,15 +266,22 @@ impl Requests {
         add(&mut self.receiving, &o.receiving);
         self.bytes_sent += o.bytes_sent;
         self.reused += o.reused;
+        self.received_at_once += o.received_at_once;
     }
 
-    /// Adds the zero phases of the reused-connection responses recorded since the last time:
-    /// after it, every response has its blocked, connecting and TLS value in the histograms.
+    /// Adds the zero phases counted since the last time (a reused connection's blocked,
+    /// connecting and TLS; a response complete with its head's receiving): after it, every
+    /// response has each of its phases in the histograms.
     fn settle(&mut self) {
         let n = std::mem::take(&mut self.reused);
         for h in [&mut self.blocked, &mut self.connecting, &mut self.tls] {
             histogram::record_zeros(h, n);
         }
+        histogram::record_zeros(&mut self.receiving, std::mem::take(&mut self.received_at_once));
+    }
+
+    fn settled(&self) -> bool {
+        self.reused == 0 && self.received_at_once == 0
     }
 }
 
@@ -649,7 +664,7 @@ impl Recorder {
 
     /// Whether every value recorded is in the histograms (what a reader needs).
     fn settled(&self) -> bool {
-        self.whole.reused == 0 && self.subs.iter().all(|s| s.requests.reused == 0)
+        self.whole.settled() && self.subs.iter().all(|s| s.requests.settled())
     }
 
     /// Records one finished request (the hot path).
@@ -1428,6 +1443,39 @@ mod tests {
         c.record(&sample(0, ok, 5));
         c.take_interval(1, 1, 1);
         assert_eq!(c.metric(&key("http_req_connecting"), 1.0, &g).unwrap().values["count"], 1.0);
+    }
+
+    #[test]
+    fn responses_received_with_their_head_count_zero_receiving_as_if_recorded() {
+        let n = names();
+        let g = Gauges::default();
+        let ok = Outcome::Response { status: 200, expected: true };
+        let mut a = Recorder::new(&n);
+        let mut one_by_one = histogram::new();
+        for i in 0..20u64 {
+            let mut s = sample(0, ok, 5);
+            // Every third response took more reads after its head.
+            s.receiving_us = if i % 3 == 0 { 40 + i } else { 0 };
+            histogram::record(&mut one_by_one, s.receiving_us);
+            a.record(&s);
+        }
+        // A failure has no receiving phase.
+        let mut failed = sample(0, Outcome::Failure(FailureKind::Timeout), 5);
+        failed.receiving_us = 0;
+        a.record(&failed);
+        let expected = summary::trend(&one_by_one);
+        // Read after a merge (the collector) and after an interval (a worker).
+        let mut merged = Recorder::new(&n);
+        merged.merge(&a);
+        let m = merged.metric(&key("http_req_receiving"), 1.0, &g).unwrap();
+        assert_eq!(m, expected);
+        assert_eq!(m.values["count"], 20.0);
+        assert_eq!(m.values["min"], 0.0);
+        let sub = merged.metric(&key("http_req_receiving{expected_response:true}"), 1.0, &g);
+        assert_eq!(sub.unwrap(), expected);
+        let iv = a.take_interval(1, 1, 1);
+        assert_eq!(a.metric(&key("http_req_receiving"), 1.0, &g).unwrap(), expected);
+        assert_eq!(iv.requests, 21);
     }
 
     #[test]
