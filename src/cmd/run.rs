@@ -187,16 +187,22 @@ pub fn write_result(
     quiet: bool,
     what: &str,
 ) -> anyhow::Result<()> {
-    if let Some(path) = out {
-        let text = serde_json::to_string_pretty(result).context("serializing the result")?;
-        std::fs::write(path, text + "\n")
+    // Serialized once for both the file and stdout (a day-long result's document is large).
+    let text = (out.is_some() || json)
+        .then(|| serde_json::to_string_pretty(result))
+        .transpose()
+        .context("serializing the result")?;
+    if let (Some(path), Some(text)) = (out, &text) {
+        use std::io::Write as _;
+        std::fs::File::create(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.write_all(b"\n")))
             .with_context(|| format!("cannot write the {what} to `{}`", path.display()))?;
     }
     if let Some(path) = report {
         super::report::write_report(path, result)?;
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(result).context("serializing the result")?);
+    if let (true, Some(text)) = (json, &text) {
+        println!("{text}");
     } else if !quiet {
         let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             && std::io::IsTerminal::is_terminal(&std::io::stdout());
