@@ -61,6 +61,11 @@ node tests/browser/check-report.mjs "$OUT/capacity.html" "$OUT/screenshots" --mi
 node tests/browser/check-report.mjs "$OUT/capacity-sweep.html" "$OUT/screenshots" --min-charts 6
 
 # 3. The live dashboard during a plan run: charts update, a threshold flips, the report at the end.
+# The logs the dashboard's URL is read from are emptied here, before the run starts: the
+# background child truncates them itself only once it is forked, and a log left by an earlier
+# run of this script (a reused target/) would hand the loop below an old URL.
+: >"$OUT/live.err"
+: >"$OUT/live-capacity.err"
 "$VOLLEY" run tests/browser/live.yaml --env BASE_URL="$URL" -q --dashboard=127.0.0.1:0 \
   -o "$OUT/live.json" 2>"$OUT/live.err" &
 LIVE=$!
