@@ -133,8 +133,13 @@ pub fn plan(args: &CapacityArgs) -> anyhow::Result<CapacityPlan> {
     let slos = args.search.slos()?;
     let (base, workload) = match (&args.plan, &args.url) {
         (Some(file), _) => {
-            let spec = volley_plan::load(file, &volley_plan::Overrides::default())
+            // -c caps the VUs of every step; the backend header tallies instances.
+            args.load.refuse_with_plan(&["-c", "--backend-header"])?;
+            let mut spec = volley_plan::load(file, &volley_plan::Overrides::default())
                 .map_err(super::validate::plan_error)?;
+            if let Some(h) = &args.load.backend_header {
+                spec.http.backend_header = Some(h.clone());
+            }
             (Run::plan(file, spec), format!("plan {}", file.display()))
         }
         (None, Some(url)) => {

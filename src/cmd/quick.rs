@@ -132,6 +132,48 @@ pub fn main(args: QuickArgs) -> anyhow::Result<Outcome> {
 }
 
 impl LoadArgs {
+    /// The flags given with a value other than their default, by name: what a command that
+    /// runs a plan instead must not silently drop (the plan says how its requests are made).
+    pub fn given(&self) -> Vec<&'static str> {
+        let (i, d) = (self.to_input(""), QuickInput::default());
+        [
+            ("-c", i.concurrency != d.concurrency),
+            ("-n", i.requests != d.requests),
+            ("-d", i.duration != d.duration),
+            ("--rps", i.rps != d.rps),
+            ("-m", i.method != d.method),
+            ("-H", i.headers != d.headers),
+            ("-b", i.body != d.body),
+            ("--body-file", i.body_file != d.body_file),
+            ("--timeout", i.timeout != d.timeout),
+            ("--no-keepalive", i.keepalive != d.keepalive),
+            ("--insecure", i.insecure != d.insecure),
+            ("--backend-header", i.backend_header != d.backend_header),
+            ("--http2", i.version != d.version),
+            ("-p", i.streams != d.streams),
+            ("--pipeline", i.pipeline != d.pipeline),
+            ("--retry-non-idempotent", i.retry_non_idempotent != d.retry_non_idempotent),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
+
+    /// Refuses the flags given that a plan run would ignore, all but `keep`.
+    pub fn refuse_with_plan(&self, keep: &[&str]) -> anyhow::Result<()> {
+        let dropped: Vec<_> = self.given().into_iter().filter(|f| !keep.contains(f)).collect();
+        if dropped.is_empty() {
+            return Ok(());
+        }
+        Err(crate::outcome::usage(format!(
+            "{} {} not apply with --plan: the plan says how its requests are made (hint: set \
+             {} in the plan, or drop --plan)",
+            dropped.join(", "),
+            if dropped.len() == 1 { "does" } else { "do" },
+            if dropped.len() == 1 { "it" } else { "them" },
+        )))
+    }
+
     /// The flags as the plan crate's input; it checks them and builds the spec.
     pub fn to_input(&self, url: &str) -> QuickInput {
         QuickInput {
@@ -188,5 +230,24 @@ mod tests {
         let q = T::parse_from(["t"]).load.to_input("http://h/");
         let d = super::QuickInput { url: "http://h/".into(), ..super::QuickInput::default() };
         assert_eq!(format!("{q:?}"), format!("{d:?}"));
+    }
+
+    #[test]
+    fn the_flags_given_are_named() {
+        #[derive(clap::Parser)]
+        struct T {
+            #[command(flatten)]
+            load: super::LoadArgs,
+        }
+        assert!(T::parse_from(["t"]).load.given().is_empty());
+        // A default given explicitly changes nothing, so it is not reported.
+        assert!(T::parse_from(["t", "-m", "GET", "--pipeline", "1"]).load.given().is_empty());
+        let t = T::parse_from(["t", "-c", "7", "-H", "a: b", "--http2", "--backend-header", "x"]);
+        assert_eq!(t.load.given(), ["-c", "-H", "--backend-header", "--http2"]);
+        assert!(t.load.refuse_with_plan(&["-c", "-H", "--backend-header", "--http2"]).is_ok());
+        let e = t.load.refuse_with_plan(&["--backend-header"]).unwrap_err().to_string();
+        assert!(e.contains("-c, -H, --http2 do not apply with --plan"), "{e}");
+        let e = T::parse_from(["t", "-d", "9s"]).load.refuse_with_plan(&[]).unwrap_err();
+        assert!(e.to_string().starts_with("-d does not apply with --plan"), "{e}");
     }
 }

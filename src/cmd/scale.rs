@@ -137,8 +137,14 @@ pub fn main(args: ScaleArgs) -> anyhow::Result<Outcome> {
     let capacity = search(&args)?;
     let workload = match &args.plan {
         Some(file) => {
-            let spec = volley_plan::load(file, &volley_plan::Overrides::default())
+            // The backend header is how the sweep tells instances apart; the rest of the load
+            // flags are the plan's to say.
+            args.load.refuse_with_plan(&["--backend-header"])?;
+            let mut spec = volley_plan::load(file, &volley_plan::Overrides::default())
                 .map_err(|e| usage(format!("{e}")))?;
+            if let Some(h) = &args.load.backend_header {
+                spec.http.backend_header = Some(h.clone());
+            }
             Workload::Plan { file: file.clone(), spec }
         }
         // Bad load flags are reported now, not after the first cluster started.

@@ -191,3 +191,30 @@ fn bad_slos_and_flags_are_usage_errors() {
         volley(&["capacity", "http://127.0.0.1:1/", "--slo", "http_req_duraton: p(95)<1"], TIMEOUT);
     assert!(o.stderr.contains("did you mean `http_req_duration`"), "{}", o.stderr);
 }
+
+/// Load flags are quick mode's: with `--plan`, a flag the plan run would drop is refused by
+/// name (in `capacity` and in `scale`), not ignored; `-c` (the VU cap) and `--backend-header`
+/// apply to a plan too.
+#[test]
+fn load_flags_a_plan_run_would_drop_are_refused_by_name() {
+    let dir = temp_dir();
+    let plan = dir.path().join("p.yaml");
+    std::fs::write(
+        &plan,
+        "base_url: http://127.0.0.1:1\nscenarios:\n  s:\n    executor: constant-vus\n    vus: 1\n    \
+         duration: 1s\n    flows:\n      - steps:\n          - get: /\n",
+    )
+    .unwrap();
+    let plan = plan.to_str().unwrap();
+    let slo = "http_req_duration: p(95)<100";
+    let o =
+        volley(&["capacity", "--plan", plan, "--slo", slo, "-m", "POST", "-H", "a: b"], TIMEOUT);
+    o.expect_code(2);
+    assert!(o.stderr.contains("-m, -H do not apply with --plan"), "{}", o.streams());
+    assert!(o.stderr.contains("hint: set them in the plan"), "{}", o.streams());
+    let scale = ["scale", "--instances", "1", "--plan", plan, "-c", "7", "--timeout", "3s"];
+    let o = volley(&[&scale[..], &["--backend-header", "x-b", "--", "true"]].concat(), TIMEOUT);
+    o.expect_code(2);
+    assert!(o.stderr.contains("-c, --timeout do not apply with --plan"), "{}", o.streams());
+    assert!(!o.stderr.contains("--backend-header"), "{}", o.streams());
+}

@@ -58,6 +58,15 @@ impl Workload {
         Ok(Workload::Quick { path: path.to_string(), load })
     }
 
+    /// The backend header the workload itself names (`--backend-header`, or the plan's
+    /// `http.backend_header`), before the balancer's default is put in.
+    fn own_backend_header(&self) -> Option<String> {
+        match self {
+            Workload::Quick { load, .. } => load.backend_header.clone(),
+            Workload::Plan { spec, .. } => spec.http.backend_header.clone(),
+        }
+    }
+
     /// The workload in a few words, for the sweep's header.
     pub fn describe(&self) -> String {
         match self {
@@ -393,7 +402,9 @@ impl SweepPlan {
         }
         let mut run = self.workload.run(&base)?;
         if let Deployment::Scaled(d) = &self.deployment {
-            run.spec.http.backend_header = d.backend_header.clone();
+            // No balancer of volley's adds its header here: the deployment's own, if any.
+            run.spec.http.backend_header =
+                d.backend_header.clone().or_else(|| self.workload.own_backend_header());
         }
         run.threads = self.generator_threads;
         run.config.label = Some(format!("{n} instance(s)"));
