@@ -71,11 +71,29 @@ pub fn sweep(s: &Sweep) -> Vec<String> {
         });
     }
     for r in s.sweep.iter().filter(|r| r.unattributed > 0) {
-        findings.push(format!(
-            "{} instance(s), run {}: {} request(s) got no answer from any instance (the \
-             balancer's 502 while none was up, or a transport failure).",
-            r.instances, r.repeat, r.unattributed
-        ));
+        // Of the requests no instance is credited with, those that succeeded were answered,
+        // only without the header that names the instance.
+        let answered: u64 = (r.result.backends.iter())
+            .filter(|b| !r.backend_names.contains(&b.backend))
+            .map(|b| b.requests.saturating_sub(b.failures))
+            .sum::<u64>()
+            .min(r.unattributed);
+        let lost = r.unattributed - answered;
+        if lost > 0 {
+            findings.push(format!(
+                "{} instance(s), run {}: {lost} request(s) got no answer from any instance (the \
+                 balancer's 502 while none was up, or a transport failure).",
+                r.instances, r.repeat
+            ));
+        }
+        if answered > 0 {
+            findings.push(format!(
+                "{} instance(s), run {}: {answered} successful response(s) carried no backend \
+                 header, so no instance is credited with them: the service does not send the \
+                 header named by --backend-header (or the plan's http.backend_header).",
+                r.instances, r.repeat
+            ));
+        }
     }
     for r in s.sweep.iter().filter(|r| !r.events.is_empty()) {
         let shown: Vec<&str> = r.events.iter().take(3).map(String::as_str).collect();
@@ -371,6 +389,28 @@ mod tests {
             r.efficiency = Some(r.rps / b / (r.instances as f64 / n as f64));
         }
         rows
+    }
+
+    /// Requests no instance is credited with are told apart: failures got no answer, but
+    /// successful responses were answered without the backend header.
+    #[test]
+    fn unattributed_responses_are_told_from_failures() {
+        let mut s = crate::fixture::sweep();
+        let run = &mut s.sweep[2];
+        let none = volley_metrics::sweep::NO_BACKEND;
+        let lost = run.unattributed;
+        assert!(lost > 0 && run.result.backends.iter().any(|b| b.backend == none));
+        let text = sweep(&s).join("\n");
+        assert!(text.contains(&format!("{lost} request(s) got no answer")), "{text}");
+        assert!(!text.contains("carried no backend header"), "{text}");
+        // 30 more responses, successful, arrived without the header.
+        let run = &mut s.sweep[2];
+        let b = run.result.backends.iter_mut().find(|b| b.backend == none).unwrap();
+        b.requests += 30;
+        run.unattributed += 30;
+        let text = sweep(&s).join("\n");
+        assert!(text.contains(&format!("{lost} request(s) got no answer")), "{text}");
+        assert!(text.contains("30 successful response(s) carried no backend header"), "{text}");
     }
 
     #[test]
