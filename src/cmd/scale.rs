@@ -137,9 +137,13 @@ pub fn main(args: ScaleArgs) -> anyhow::Result<Outcome> {
     let capacity = search(&args)?;
     let workload = match &args.plan {
         Some(file) => {
-            // The backend header is how the sweep tells instances apart; the rest of the load
-            // flags are the plan's to say.
-            args.load.refuse_with_plan(&["--backend-header"])?;
+            // The backend header is how the sweep tells instances apart, and -c caps a
+            // capacity search's VUs; the rest of the load flags are the plan's to say.
+            let keep: &[&str] = match capacity {
+                Some(_) => &["--backend-header", "-c"],
+                None => &["--backend-header"],
+            };
+            args.load.refuse_with_plan(keep)?;
             let mut spec = volley_plan::load(file, &volley_plan::Overrides::default())
                 .map_err(|e| usage(format!("{e}")))?;
             if let Some(h) = &args.load.backend_header {

@@ -217,4 +217,9 @@ fn load_flags_a_plan_run_would_drop_are_refused_by_name() {
     o.expect_code(2);
     assert!(o.stderr.contains("-c, --timeout do not apply with --plan"), "{}", o.streams());
     assert!(!o.stderr.contains("--backend-header"), "{}", o.streams());
+    // A capacity sweep caps each step's VUs with -c: kept (the service `false` then fails).
+    let sweep =
+        ["scale", "--capacity", "--slo", slo, "--instances", "1", "--plan", plan, "-c", "7"];
+    let o = volley(&[&sweep[..], &["--", "false"]].concat(), TIMEOUT);
+    assert!(!o.stderr.contains("apply with --plan"), "{}", o.streams());
 }
