@@ -277,6 +277,68 @@ fn a_deployment_scaled_by_its_own_command_is_swept() {
     }
 }
 
+/// A plan that names its own backend header (`defaults.backend_header`) is tallied by it under
+/// `--scale-cmd`, and the readiness poll waits for that many distinct backends, without
+/// `--backend-header`.
+#[test]
+fn a_plans_own_backend_header_tells_a_scaled_deployments_instances_apart() {
+    if !nginx_available() {
+        return;
+    }
+    let dir = temp_dir();
+    let script = dir.path().join("scale.sh");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "base_url: http://127.0.0.1:1\ndefaults:\n  backend_header: X-Served-By\nscenarios:\n  \
+         s:\n    executor: shared-iterations\n    vus: 4\n    iterations: 400\n    flows:\n      \
+         - steps:\n          - get: /work/2\n",
+    )
+    .unwrap();
+    let ports = free_ports(3);
+    let (lb, instance_ports) = (ports[0], &ports[1..]);
+    let mark = unique_mark("scale-plan");
+    let tag = format!("volley-deploy-plan-{}", std::process::id());
+    let _teardown = Teardown { mark: mark.clone(), dir: dir.path() };
+    let out = dir.path().join("sweep.json");
+    let url = format!("http://127.0.0.1:{lb}");
+    let scale_cmd = format!("bash {} {{n}}", script.display());
+    let mut cmd = volley_command(&[
+        "scale",
+        "--instances",
+        "2",
+        "--scale-cmd",
+        &scale_cmd,
+        "--url",
+        &url,
+        "--ready-path",
+        "/health",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--warmup",
+        "0s",
+        "--generator-threads",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    cmd.env(MARK, &mark)
+        .env("PORTS", instance_ports.iter().map(u16::to_string).collect::<Vec<_>>().join(" "))
+        .env("LB_PORT", lb.to_string())
+        .env("TAG", &tag)
+        .env("VOLLEY", VOLLEY);
+    let run = Spawned::start(cmd).wait(Duration::from_secs(120));
+    run.expect_code(0);
+    assert!(run.stderr.contains("2 instance(s) ready: 2 distinct backend(s)"), "{}", run.stderr);
+    let s: Sweep = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let r = &s.sweep[0];
+    assert_eq!((r.requests, r.failures), (400, 0), "{:?}", r.result.status_codes);
+    assert_eq!(r.backend_names.len(), 2, "{:?}", r.backend_names);
+    assert_eq!(r.served.iter().sum::<u64>(), 400, "{:?}", r.served);
+    assert_eq!(r.unattributed, 0);
+}
+
 #[test]
 fn a_failing_scale_command_stops_the_sweep_with_its_output() {
     let out = volley(

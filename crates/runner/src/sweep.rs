@@ -296,6 +296,12 @@ pub struct SweepError {
 }
 
 impl SweepPlan {
+    /// The header that tells a scaled deployment's instances apart: `--backend-header`, else
+    /// the workload's own (a plan's `http.backend_header`); no balancer of volley's adds one.
+    fn backend_header_of(&self, d: &ScaledDeployment) -> Option<String> {
+        d.backend_header.clone().or_else(|| self.workload.own_backend_header())
+    }
+
     /// Runs the whole sweep. Returns what was measured even when a later instance count
     /// failed (then with the error) or `stop` ended it early.
     pub fn run(
@@ -402,9 +408,7 @@ impl SweepPlan {
         }
         let mut run = self.workload.run(&base)?;
         if let Deployment::Scaled(d) = &self.deployment {
-            // No balancer of volley's adds its header here: the deployment's own, if any.
-            run.spec.http.backend_header =
-                d.backend_header.clone().or_else(|| self.workload.own_backend_header());
+            run.spec.http.backend_header = self.backend_header_of(d);
         }
         run.threads = self.generator_threads;
         run.config.label = Some(format!("{n} instance(s)"));
@@ -491,7 +495,7 @@ impl SweepPlan {
                     HarnessError::Stopped => RunError::Interrupted,
                     e => RunError::Cluster(e),
                 })?;
-                let backends = wait_ready(d, n, stop)?;
+                let backends = wait_ready(d, self.backend_header_of(d).as_deref(), n, stop)?;
                 on_event(SweepEvent::Ready { instances: n, backends });
                 Ok(Up {
                     base: d.url.trim_end_matches('/').to_string(),
@@ -568,7 +572,12 @@ fn other_cpu(run: &SweepRun, machine: Option<&InstanceUsage>) -> Option<f64> {
 /// until `n` distinct backends answered; each probe is a short quick-mode run without
 /// keep-alive (so a balancer that spreads connections, not requests, is seen too). Returns
 /// how many backends answered.
-fn wait_ready(d: &ScaledDeployment, n: usize, stop: &Stop) -> Result<Option<usize>, RunError> {
+fn wait_ready(
+    d: &ScaledDeployment,
+    header: Option<&str>,
+    n: usize,
+    stop: &Stop,
+) -> Result<Option<usize>, RunError> {
     let path = d.ready_path.as_deref().unwrap_or("/");
     let url = format!("{}{path}", d.url.trim_end_matches('/'));
     let deadline = Instant::now() + d.ready_timeout;
@@ -580,7 +589,7 @@ fn wait_ready(d: &ScaledDeployment, n: usize, stop: &Stop) -> Result<Option<usiz
             requests: Some(probes),
             timeout: "2s".into(),
             keepalive: false,
-            backend_header: d.backend_header.clone(),
+            backend_header: header.map(str::to_string),
             ..QuickInput::default()
         };
         let mut probe = Run::quick(&input)?;
@@ -601,16 +610,16 @@ fn wait_ready(d: &ScaledDeployment, n: usize, stop: &Stop) -> Result<Option<usiz
             .collect();
         seen.sort_unstable();
         seen.dedup();
-        let enough = d.backend_header.is_none() || seen.len() >= n;
+        let enough = header.is_none() || seen.len() >= n;
         if ok && enough {
-            return Ok(d.backend_header.as_ref().map(|_| seen.len()));
+            return Ok(header.map(|_| seen.len()));
         }
         if Instant::now() >= deadline {
             let mut said = vec![format!(
                 "last probe of {url}: {answered_2xx} of {} requests answered 2xx",
                 r.totals.requests
             )];
-            if let Some(h) = &d.backend_header {
+            if let Some(h) = header {
                 said.push(format!(
                     "{} distinct {h} value(s) of the {n} expected: {}",
                     seen.len(),
