@@ -4,7 +4,6 @@
 //! Docker): N distinct backends per count, samples per instance, the seed-003 table filled.
 
 use std::net::TcpListener;
-use std::path::Path;
 use std::time::Duration;
 
 use volley_metrics::sweep::{Sweep, SweepMode};
@@ -157,16 +156,60 @@ fi
 echo "deployment at $n instance(s)"
 "#;
 
-/// Kills whatever the deployment left running (its instances and nginx outlive volley by
-/// design).
-struct Teardown<'a> {
+/// The scripted deployment of one test: its folder with `scale.sh`, the balancer's port and
+/// `instances` ports for instances, and the mark and tag of its processes. Dropped, it kills
+/// whatever the deployment left running (its instances and nginx outlive volley by design).
+struct ScriptedDeployment {
+    dir: tempfile::TempDir,
+    lb: u16,
+    instance_ports: Vec<u16>,
     mark: String,
-    dir: &'a Path,
+    tag: String,
+    scale_cmd: String,
 }
 
-impl Drop for Teardown<'_> {
+impl ScriptedDeployment {
+    fn new(instances: usize, name: &str) -> ScriptedDeployment {
+        let dir = temp_dir();
+        let script = dir.path().join("scale.sh");
+        std::fs::write(&script, SCRIPT).unwrap();
+        let mut ports = free_ports(instances + 1);
+        let lb = ports.remove(0);
+        let scale_cmd = format!("bash {} {{n}}", script.display());
+        ScriptedDeployment {
+            dir,
+            lb,
+            instance_ports: ports,
+            mark: unique_mark(name),
+            tag: format!("volley-{name}-{}", std::process::id()),
+            scale_cmd,
+        }
+    }
+
+    fn path(&self, file: &str) -> std::path::PathBuf {
+        self.dir.path().join(file)
+    }
+
+    /// `volley scale` with `--scale-cmd`, `--url` and `--ready-path` of this deployment, then
+    /// `args`, with the environment its script reads.
+    fn scale(&self, args: &[&str]) -> std::process::Command {
+        let url = format!("http://127.0.0.1:{}", self.lb);
+        let head =
+            ["scale", "--scale-cmd", &self.scale_cmd, "--url", &url, "--ready-path", "/health"];
+        let mut cmd = volley_command(&[&head[..], args].concat());
+        let ports: Vec<String> = self.instance_ports.iter().map(u16::to_string).collect();
+        cmd.env(MARK, &self.mark)
+            .env("PORTS", ports.join(" "))
+            .env("LB_PORT", self.lb.to_string())
+            .env("TAG", &self.tag)
+            .env("VOLLEY", VOLLEY);
+        cmd
+    }
+}
+
+impl Drop for ScriptedDeployment {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("nginx.pid"))
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("nginx.pid"))
             && let Ok(pid) = pid.trim().parse::<i32>()
         {
             // SAFETY: kill has no memory preconditions.
@@ -184,32 +227,15 @@ fn a_deployment_scaled_by_its_own_command_is_swept() {
     if !nginx_available() {
         return;
     }
-    let dir = temp_dir();
-    let script = dir.path().join("scale.sh");
-    std::fs::write(&script, SCRIPT).unwrap();
-    let ports = free_ports(4);
-    let (lb, instance_ports) = (ports[0], &ports[1..]);
-    let mark = unique_mark("scale-cmd");
-    let tag = format!("volley-deploy-{}", std::process::id());
-    let _teardown = Teardown { mark: mark.clone(), dir: dir.path() };
-    let out = dir.path().join("sweep.json");
-    let md = dir.path().join("sweep.md");
-    let url = format!("http://127.0.0.1:{lb}");
-    let scale_cmd = format!("bash {} {{n}}", script.display());
-    let mut cmd = volley_command(&[
-        "scale",
+    let d = ScriptedDeployment::new(3, "deploy");
+    let (out, md) = (d.path("sweep.json"), d.path("sweep.md"));
+    let cmd = d.scale(&[
         "--instances",
         "1,2,3",
-        "--scale-cmd",
-        &scale_cmd,
-        "--url",
-        &url,
-        "--ready-path",
-        "/health",
         "--backend-header",
         "X-Served-By",
         "--watch-name",
-        &format!("{tag}-web"),
+        &format!("{}-web", d.tag),
         "--path",
         "/work/2",
         "-c",
@@ -225,16 +251,11 @@ fn a_deployment_scaled_by_its_own_command_is_swept() {
         "--report",
         md.to_str().unwrap(),
     ]);
-    cmd.env(MARK, &mark)
-        .env("PORTS", instance_ports.iter().map(u16::to_string).collect::<Vec<_>>().join(" "))
-        .env("LB_PORT", lb.to_string())
-        .env("TAG", &tag)
-        .env("VOLLEY", VOLLEY);
     let run = Spawned::start(cmd).wait(Duration::from_secs(120));
     run.expect_code(0);
     let s: Sweep = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(s.balancer, "deployment");
-    assert_eq!(s.command, std::slice::from_ref(&scale_cmd));
+    assert_eq!(s.command, std::slice::from_ref(&d.scale_cmd));
     assert_eq!(s.sweep.len(), 3);
     for r in &s.sweep {
         let n = r.instances;
@@ -244,7 +265,7 @@ fn a_deployment_scaled_by_its_own_command_is_swept() {
         // N distinct backends answered, every request tallied to one of them.
         assert_eq!(r.backend_names.len(), n, "{:?}", r.backend_names);
         let expected: Vec<String> =
-            instance_ports[..n].iter().map(|p| format!("127.0.0.1:{p}")).collect();
+            d.instance_ports[..n].iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let mut names = r.backend_names.clone();
         names.sort();
         let mut want = expected.clone();
@@ -285,10 +306,8 @@ fn a_plans_own_backend_header_tells_a_scaled_deployments_instances_apart() {
     if !nginx_available() {
         return;
     }
-    let dir = temp_dir();
-    let script = dir.path().join("scale.sh");
-    std::fs::write(&script, SCRIPT).unwrap();
-    let plan = dir.path().join("plan.yaml");
+    let d = ScriptedDeployment::new(2, "deploy-plan");
+    let plan = d.path("plan.yaml");
     std::fs::write(
         &plan,
         "base_url: http://127.0.0.1:1\ndefaults:\n  backend_header: X-Served-By\nscenarios:\n  \
@@ -296,24 +315,10 @@ fn a_plans_own_backend_header_tells_a_scaled_deployments_instances_apart() {
          - steps:\n          - get: /work/2\n",
     )
     .unwrap();
-    let ports = free_ports(3);
-    let (lb, instance_ports) = (ports[0], &ports[1..]);
-    let mark = unique_mark("scale-plan");
-    let tag = format!("volley-deploy-plan-{}", std::process::id());
-    let _teardown = Teardown { mark: mark.clone(), dir: dir.path() };
-    let out = dir.path().join("sweep.json");
-    let url = format!("http://127.0.0.1:{lb}");
-    let scale_cmd = format!("bash {} {{n}}", script.display());
-    let mut cmd = volley_command(&[
-        "scale",
+    let out = d.path("sweep.json");
+    let cmd = d.scale(&[
         "--instances",
         "2",
-        "--scale-cmd",
-        &scale_cmd,
-        "--url",
-        &url,
-        "--ready-path",
-        "/health",
         "--plan",
         plan.to_str().unwrap(),
         "--warmup",
@@ -323,11 +328,6 @@ fn a_plans_own_backend_header_tells_a_scaled_deployments_instances_apart() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    cmd.env(MARK, &mark)
-        .env("PORTS", instance_ports.iter().map(u16::to_string).collect::<Vec<_>>().join(" "))
-        .env("LB_PORT", lb.to_string())
-        .env("TAG", &tag)
-        .env("VOLLEY", VOLLEY);
     let run = Spawned::start(cmd).wait(Duration::from_secs(120));
     run.expect_code(0);
     assert!(run.stderr.contains("2 instance(s) ready: 2 distinct backend(s)"), "{}", run.stderr);
