@@ -205,7 +205,10 @@ impl Kept {
     /// Empties it for the next response, keeping its buffers.
     pub fn clear(&mut self) {
         self.set_cookie = false;
-        self.headers.clear();
+        // Clearing even an empty map resets its whole index table.
+        if !self.headers.is_empty() {
+            self.headers.clear();
+        }
         self.body.clear();
     }
 }
@@ -251,9 +254,9 @@ impl Client {
 
     /// The VU's connection slot, with the deadline of a request starting at `start`.
     fn slot(slot: &mut Option<Conn>, start: Instant, timeout: Duration) -> &mut Conn {
-        let deadline = tokio::time::Instant::from_std(start.checked_add(timeout).unwrap_or(
+        let deadline = tokio::time::Instant::from_std(start.checked_add(timeout).unwrap_or_else(
             // An absurd timeout is no timeout: a year from now.
-            start + Duration::from_secs(365 * 24 * 3600),
+            || start + Duration::from_secs(365 * 24 * 3600),
         ));
         match slot {
             Some(c) => {

@@ -5,12 +5,13 @@
 //! about once per timeout period instead of once per request; and it is polled only when it
 //! fired ([`Rare`]), not each time the socket is.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant as TInstant, Sleep};
 
@@ -40,11 +41,14 @@ impl Stream {
         }
     }
 
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf).await,
-            Stream::Tls(s) => s.read(buf).await,
-        }
+    /// One read into `buf`, polled in place: no read future per call.
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let mut rb = ReadBuf::new(buf);
+        let polled = match self {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, &mut rb),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, &mut rb),
+        };
+        polled.map_ok(|()| rb.filled().len())
     }
 }
 
@@ -193,35 +197,49 @@ impl Conn {
         let Some(live) = self.live.as_mut() else {
             return Err(IoFail::Io(io::ErrorKind::NotConnected.into()));
         };
-        let read = live.stream.read(&mut self.buf[self.end..]);
-        let n = guard(&mut self.timer, &mut self.armed, self.deadline, read)
-            .await?
-            .map_err(IoFail::Io)?;
+        let buf = &mut self.buf[self.end..];
+        let (timer, armed, deadline) = (&mut self.timer, &mut self.armed, self.deadline);
+        let n = poll_fn(|cx| match live.stream.poll_read(cx, buf) {
+            Poll::Ready(r) => Poll::Ready(r.map_err(IoFail::Io)),
+            Poll::Pending => deadline_passed(timer, armed, deadline, cx),
+        })
+        .await?;
         self.end += n;
         Ok(n)
     }
 }
 
-/// Awaits `fut`, polling the timer only while `fut` is pending; a timer that fires before
-/// `deadline` (armed for an earlier request) is re-armed, not a timeout.
+/// Awaits `fut` unless `deadline` passes first; the timer is polled only while `fut` is
+/// pending.
 async fn guard<T>(
     timer: &mut Rare<Pin<Box<Sleep>>>,
     armed: &mut TInstant,
     deadline: TInstant,
     fut: impl Future<Output = T>,
 ) -> Result<T, IoFail> {
-    tokio::pin!(fut);
-    loop {
-        tokio::select! {
-            biased;
-            r = &mut fut => return Ok(r),
-            _ = &mut *timer => {
-                if TInstant::now() >= deadline {
-                    return Err(IoFail::Deadline);
-                }
-                timer.rearm().as_mut().reset(deadline);
-                *armed = deadline;
-            }
+    let mut fut = pin!(fut);
+    poll_fn(|cx| match fut.as_mut().poll(cx) {
+        Poll::Ready(r) => Poll::Ready(Ok(r)),
+        Poll::Pending => deadline_passed(timer, armed, deadline, cx),
+    })
+    .await
+}
+
+/// For an I/O step that is pending: `Ready(Err(Deadline))` once `deadline` passed, else
+/// `Pending` with the timer registered. A timer that fires before `deadline` (armed for an
+/// earlier request) is re-armed, not a timeout.
+fn deadline_passed<T>(
+    timer: &mut Rare<Pin<Box<Sleep>>>,
+    armed: &mut TInstant,
+    deadline: TInstant,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, IoFail>> {
+    while Pin::new(&mut *timer).poll(cx).is_ready() {
+        if TInstant::now() >= deadline {
+            return Poll::Ready(Err(IoFail::Deadline));
         }
+        timer.rearm().as_mut().reset(deadline);
+        *armed = deadline;
     }
+    Poll::Pending
 }

@@ -1,8 +1,11 @@
 //! The closed model: a fixed or ramping number of VUs, each looping iterations while its
 //! executor lets it (constant-vus, ramping-vus, per-vu-iterations, shared-iterations).
 
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Instant;
 
 use tokio::time::sleep_until;
@@ -98,17 +101,26 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
             cutoff.rearm().as_mut().reset(deadline);
             cutoff_at = deadline;
         }
-        let failed = tokio::select! {
-            biased;
-            f = async {
+        // A `select!` of the three in this order, without its per-poll machinery.
+        let failed = {
+            let mut work = pin!(async {
                 if pipe > 1 {
                     pipelined(&ctx, si, &mut vu, n as usize).await
                 } else {
                     iteration(&ctx, si, &mut vu, None).await
                 }
-            } => Some(f),
-            _ = &mut cutoff => None,
-            _ = &mut stop => None,
+            });
+            poll_fn(|cx| {
+                if let Poll::Ready(f) = work.as_mut().poll(cx) {
+                    return Poll::Ready(Some(f));
+                }
+                let (cut, stopped) = (Pin::new(&mut cutoff), Pin::new(&mut stop));
+                if cut.poll(cx).is_ready() || stopped.poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                Poll::Pending
+            })
+            .await
         };
         // A completed iteration ended with its last request (step pauses come between
         // steps), so its end needs no clock read of its own, unless the scenario's think time
