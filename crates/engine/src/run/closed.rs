@@ -1,18 +1,15 @@
 //! The closed model: a fixed or ramping number of VUs, each looping iterations while its
 //! executor lets it (constant-vus, ramping-vus, per-vu-iterations, shared-iterations).
 
-use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
 use std::time::Instant;
 
 use tokio::time::sleep_until;
 use volley_plan::Executor;
 
 use super::iteration::{Vu, iteration, micros, pipelined, think};
-use super::{Ctx, at, instant_after, stop_expired};
+use super::{Ctx, at, instant_after, stop_expired, unless_cut};
 use crate::rare::Rare;
 use crate::schedule;
 
@@ -101,27 +98,14 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
             cutoff.rearm().as_mut().reset(deadline);
             cutoff_at = deadline;
         }
-        // A `select!` of the three in this order, without its per-poll machinery.
-        let failed = {
-            let mut work = pin!(async {
-                if pipe > 1 {
-                    pipelined(&ctx, si, &mut vu, n as usize).await
-                } else {
-                    iteration(&ctx, si, &mut vu, None).await
-                }
-            });
-            poll_fn(|cx| {
-                if let Poll::Ready(f) = work.as_mut().poll(cx) {
-                    return Poll::Ready(Some(f));
-                }
-                let (cut, stopped) = (Pin::new(&mut cutoff), Pin::new(&mut stop));
-                if cut.poll(cx).is_ready() || stopped.poll(cx).is_ready() {
-                    return Poll::Ready(None);
-                }
-                Poll::Pending
-            })
-            .await
+        let work = async {
+            if pipe > 1 {
+                pipelined(&ctx, si, &mut vu, n as usize).await
+            } else {
+                iteration(&ctx, si, &mut vu, None).await
+            }
         };
+        let failed = unless_cut(work, &mut cutoff, &mut stop).await;
         // A completed iteration ended with its last request (step pauses come between
         // steps), so its end needs no clock read of its own, unless the scenario's think time
         // follows: that is part of the iteration, as a k6 `sleep()` at the end of the default

@@ -15,11 +15,14 @@ mod open;
 mod setup;
 
 use std::cell::{Cell, RefCell};
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::time::sleep_until;
@@ -28,6 +31,7 @@ use volley_plan::Spec;
 
 use crate::assemble::{self, Facts};
 use crate::clock::Tick;
+use crate::rare::Rare;
 use crate::transport::{Client, ConnGauge};
 use crate::{EngineError, RunOptions};
 use collector::{Msg, collect};
@@ -323,6 +327,31 @@ async fn watch_stop(ctx: Rc<Ctx>) {
 async fn stop_expired(shared: &Shared) {
     shared.stop.cancelled().await;
     tokio::time::sleep(shared.grace).await;
+}
+
+/// Runs a VU's `work` unless its graceful-stop `cutoff` or the run's expired `stop` comes
+/// first (`None`): a biased `select!` of the three, without its per-poll machinery, since
+/// it is polled on every wake of every VU.
+async fn unless_cut<T, A, B>(
+    work: impl Future<Output = T>,
+    cutoff: &mut Rare<A>,
+    stop: &mut Rare<B>,
+) -> Option<T>
+where
+    A: Future + Unpin,
+    B: Future + Unpin,
+{
+    let mut work = pin!(work);
+    poll_fn(|cx| {
+        if let Poll::Ready(r) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        if Pin::new(&mut *cutoff).poll(cx).is_ready() || Pin::new(&mut *stop).poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// The instant `d` after the start of the run. A time no clock can represent (a plan's absurd

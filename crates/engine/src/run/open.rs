@@ -15,7 +15,7 @@ use std::time::Instant;
 use tokio::time::sleep_until;
 
 use super::iteration::{Vu, iteration, micros};
-use super::{Ctx, at, stop_expired};
+use super::{Ctx, at, stop_expired, unless_cut};
 use crate::rare::Rare;
 use crate::schedule;
 
@@ -165,12 +165,8 @@ async fn open_vu(
     let (mut stop, mut cutoff) = (Rare::new(stop), Rare::new(cutoff));
     while let Given::Slot(intended) = seat.next().await {
         let t0 = Instant::now();
-        let completed = tokio::select! {
-            biased;
-            _ = iteration(&ctx, si, &mut vu, Some(intended)) => true,
-            _ = &mut cutoff => false,
-            _ = &mut stop => false,
-        };
+        let work = iteration(&ctx, si, &mut vu, Some(intended));
+        let completed = unless_cut(work, &mut cutoff, &mut stop).await.is_some();
         ctx.recorder.borrow_mut().record_iteration(si, micros(t0.elapsed()), !completed);
         ctx.vus_add(-1);
         pool.inflight.set(pool.inflight.get() - 1);
