@@ -116,6 +116,7 @@ fn synthetic() -> RunResult {
             target: Some("http://127.0.0.1:3000".into()),
             method: Some("GET".into()),
             concurrency: 50,
+            streams: Some(4),
             requests: Some(1000),
             duration_s: Some(30.0),
             timeout_s: 60.0,

@@ -3,6 +3,8 @@
 //! bodies (valid, invalid, oversized sizes), close-delimited bodies, and a server that closes
 //! each connection after one answer without saying so. Counts are compared with the server's.
 
+use std::time::Duration;
+
 use crate::support::*;
 
 /// `-n N -c C` against `server`; returns the result after the accounting checks.
@@ -31,6 +33,19 @@ fn responses_split_into_small_writes_are_read_whole() {
     assert_eq!(r.totals.responses, 20);
     assert_eq!(server.requests(), 20);
     assert_eq!(server.connections(), 2, "keep-alive: one connection per VU");
+}
+
+#[test]
+fn waiting_ends_at_the_first_byte_and_receiving_runs_to_the_last() {
+    // k6's phases: TTFB is the first byte of the response, not the end of its head.
+    let resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let gap = Duration::from_millis(150);
+    let server = ScriptedServer::start(Script::new(resp).first_byte_then(gap));
+    let r = run(&server, 4, &[]);
+    let med = |m: &str| r.metrics[m].values["med"];
+    assert!(med("http_req_waiting") < 50.0, "waiting {}", med("http_req_waiting"));
+    assert!(med("http_req_receiving") >= 140.0, "receiving {}", med("http_req_receiving"));
+    assert!(med("http_req_duration") >= 140.0, "duration {}", med("http_req_duration"));
 }
 
 #[test]

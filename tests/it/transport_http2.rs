@@ -101,6 +101,55 @@ fn goaway_mid_run_reconnects_without_losing_a_request() {
 }
 
 #[test]
+fn a_goaway_with_an_error_code_leaves_no_request_failed_unsent() {
+    // Each connection says GOAWAY(ENHANCE_YOUR_CALM) after 20 streams and closes, with 8 VUs
+    // on it: the requests that had not left go on a fresh connection; only those the server
+    // saw and dropped fail. (Before: no new connection, 180 of 200 failed without leaving.)
+    let server = H2Server::start(H2Behavior {
+        goaway_after: 20,
+        goaway_error: Some(h2::Reason::ENHANCE_YOUR_CALM),
+        delay: Duration::from_millis(2),
+        ..H2Behavior::default()
+    });
+    let args = ["--http2-prior-knowledge", "-n", "200", "-c", "1", "-p", "8"];
+    let (r, out) = run(&server.url("/"), &args, 0);
+    assert_eq!(r.totals.requests, 200);
+    assert_eq!(r.totals.responses, server.answered(), "{}", out.stderr);
+    // At most 20 answered and 8 in flight or above the last stream per connection.
+    assert!(r.totals.responses >= 120, "{:?} {:?}", r.totals, r.failures);
+    assert!(server.connections() >= 200 / 28, "connections {}", server.connections());
+}
+
+#[test]
+fn a_lower_max_concurrent_streams_than_p_waits_instead_of_being_refused() {
+    // The server takes one stream at a time and refuses the others (REFUSED_STREAM); 8 VUs
+    // share each connection. Before its SETTINGS arrive and after, volley opens no more.
+    let server = H2Server::start(H2Behavior {
+        max_concurrent_streams: Some(1),
+        delay: Duration::from_millis(2),
+        ..H2Behavior::default()
+    });
+    let args = ["--http2-prior-knowledge", "-n", "120", "-c", "2", "-p", "8"];
+    let (r, out) = run(&server.url("/"), &args, 0);
+    assert_eq!((r.totals.responses, r.totals.failed), (120, 0), "{:?}", r.failures);
+    assert_eq!(r.totals.retries, 0, "no stream was refused: {}", out.stderr);
+    assert_eq!(server.connections(), 2);
+    assert!(server.max_active() <= 2, "in flight at once: {}", server.max_active());
+}
+
+#[test]
+fn an_idle_connection_the_server_closed_is_retried_as_on_http1() {
+    // Each connection is closed (no GOAWAY) after 20 answers, while idle: the next request
+    // finds it gone and is sent again on a fresh one, as HTTP/1.1 does.
+    let server = H2Server::start(H2Behavior { close_after: 20, ..H2Behavior::default() });
+    let args = ["--http2-prior-knowledge", "-n", "200", "-c", "2", "-p", "1"];
+    let (r, out) = run(&server.url("/"), &args, 0);
+    assert_eq!((r.totals.responses, r.totals.failed), (200, 0), "{:?} {}", r.failures, out.stderr);
+    assert_eq!(server.answered(), 200);
+    assert!(server.connections() >= 200 / 20, "connections {}", server.connections());
+}
+
+#[test]
 fn streams_need_http2_and_plans_take_the_key() {
     let out = volley(&["http://127.0.0.1:1/", "-p", "4"], RUN_TIMEOUT);
     out.expect_code(2);

@@ -10,8 +10,14 @@
 //! received add up to what crossed the wire.
 //!
 //! Failures: RST_STREAM is `stream_reset` (REFUSED_STREAM, never processed, is sent again
-//! once); a GOAWAY that left the request unprocessed sends it again once on a fresh
-//! connection, and is `goaway` when it fails again or came with an error code mid-request.
+//! once on the same connection); a GOAWAY ends the connection for new streams, sends the
+//! requests it left unprocessed again once on a fresh one, and is `goaway` when that fails
+//! too or it came with an error code mid-request. A request that never left (its
+//! connection was found gone) is sent again once; one whose connection was lost before any
+//! of its response arrived is sent again once when its method allows, as on HTTP/1.1. A
+//! protocol violation h2 notices (it answers with a GOAWAY of its own) is `malformed`.
+//! Until the server's SETTINGS arrive, a connection opens one stream at a time, so `-p`
+//! above the server's MAX_CONCURRENT_STREAMS waits instead of being refused.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -79,6 +85,44 @@ struct Shared {
     alive: Rc<Cell<bool>>,
     /// Bytes written and read on the socket, and how much of them requests took already.
     io: Rc<Counts>,
+    /// Responses received on it.
+    answered: Rc<Cell<u64>>,
+    /// Its streams in flight, within the server's MAX_CONCURRENT_STREAMS.
+    gate: Rc<Gate>,
+}
+
+/// The streams of a connection in flight, and the VUs waiting for one to end. h2 would
+/// take the streams above the server's limit and hold them unsent; a GOAWAY then fails
+/// them as if the server had seen them. Waiting here, every stream opened is on the wire.
+#[derive(Default)]
+struct Gate {
+    open: Cell<usize>,
+    freed: tokio::sync::Notify,
+}
+
+/// One stream of a connection's [`Gate`], given back when dropped.
+struct GateSlot<'a>(&'a Gate);
+
+impl Drop for GateSlot<'_> {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        self.0.freed.notify_one();
+    }
+}
+
+/// Waits (within the request's deadline) until `shared` may open one more stream.
+async fn stream_slot<'a>(conn: &mut Conn, shared: &'a Shared) -> Result<GateSlot<'a>, Fail> {
+    let gate = &*shared.gate;
+    while gate.open.get() >= shared.send.current_max_send_streams() {
+        let freed = gate.freed.notified();
+        guarded(conn.guarded(freed).await)?;
+    }
+    gate.open.set(gate.open.get() + 1);
+    // Room for more (the server's SETTINGS raised the limit while VUs waited): wake the next.
+    if gate.open.get() < shared.send.current_max_send_streams() {
+        gate.freed.notify_one();
+    }
+    Ok(GateSlot(gate))
 }
 
 #[derive(Default)]
@@ -154,18 +198,46 @@ pub enum Sent {
     FellBack,
 }
 
-/// Why an attempt failed, and whether it may be sent again on a fresh connection.
+/// Why an attempt failed, whether it may be sent again, and whether its connection is done.
 struct Fail {
     kind: FailureKind,
-    /// The server never processed the request (GOAWAY above its last stream, REFUSED_STREAM,
-    /// a connection found closed before the request left).
+    /// The server never processed the request (it never left, GOAWAY above the server's last
+    /// stream, REFUSED_STREAM): sent again once, whatever its method.
     unprocessed: bool,
+    /// The connection was lost before any of the response arrived: sent again once when
+    /// its method allows, as HTTP/1.1 does on a reused connection.
+    unanswered: bool,
+    /// The connection takes no more streams (GOAWAY, lost, a protocol error): the next
+    /// request opens a fresh one. A stream's own reset leaves it be.
+    conn_gone: bool,
+    /// The request's stream was opened (it went on the wire).
+    left: bool,
+    /// The connection had answered other requests when it failed this one.
+    progress: bool,
 }
 
 impl Fail {
     fn of(kind: FailureKind) -> Fail {
-        Fail { kind, unprocessed: false }
+        Fail {
+            kind,
+            unprocessed: false,
+            unanswered: false,
+            conn_gone: false,
+            left: false,
+            progress: false,
+        }
     }
+}
+
+/// How far a request's stream got when it failed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Not opened: the request never left.
+    Unsent,
+    /// Opened, no response head yet.
+    Waiting,
+    /// The head arrived; the body was being read.
+    Body,
 }
 
 /// Sends `req` by HTTP/2 on the connection of `conn`'s group, measuring it in `out` (already
@@ -196,9 +268,16 @@ pub async fn send(
                 client.h2.responses_h2.set(client.h2.responses_h2.get() + 1);
                 return Sent::Done;
             }
-            Err(f) if f.unprocessed && !retried => {
+            // Never sent, from a connection that answered others before it went: the server
+            // makes progress, so this does not use up the one retry.
+            Err(f) if f.unprocessed && !f.left && f.progress => {}
+            Err(f)
+                if !retried
+                    && (f.unprocessed || (f.unanswered && client.may_retry(&req.method))) =>
+            {
                 retried = true;
-                out.retried = true;
+                // Sent again: not a request that never left the first time.
+                out.retried |= f.left;
             }
             Err(f) => {
                 out.failure = Some(f.kind);
@@ -250,16 +329,23 @@ async fn attempt(
         }
     };
     let ready_at = Tick::now().max(start);
-    let result = exchange(conn, &shared, req, keep, backend_header, out, kept, ready_at).await;
+    // A connection that never answered anything is not retried on when it is lost (as
+    // HTTP/1.1 retries only on a reused connection): that server fails for real.
+    let reused = shared.answered.get() > 0;
+    let mut result = exchange(conn, &shared, req, keep, backend_header, out, kept, ready_at).await;
     shared.io.take(out);
-    if let Ok(done) = result {
-        out.finished = Some(client.clock.instant(done));
-    }
-    if let Err(f) = &result
-        && f.unprocessed
-    {
-        // A connection going away takes no new streams: the retry opens a fresh one.
-        shared.alive.set(false);
+    match &mut result {
+        Ok(done) => {
+            out.finished = Some(client.clock.instant(*done));
+            shared.answered.set(shared.answered.get() + 1);
+        }
+        Err(f) => {
+            f.unanswered &= reused;
+            f.progress = shared.answered.get() > 0;
+            if f.conn_gone {
+                shared.alive.set(false);
+            }
+        }
     }
     result.map(|_| None)
 }
@@ -276,19 +362,19 @@ async fn exchange(
     kept: &mut Kept,
     ready_at: Tick,
 ) -> Result<Tick, Fail> {
-    // Until the stream is opened, a connection found closed or going away saw nothing.
-    let before = |e| h2_fail(e, false);
-    let after = |e| h2_fail(e, true);
+    let before = |e| h2_fail(e, Stage::Unsent);
+    let waiting = |e| h2_fail(e, Stage::Waiting);
+    let _slot = stream_slot(conn, shared).await?;
     let mut send = guarded(conn.guarded(shared.send.clone().ready()).await)?.map_err(before)?;
     let request = request_of(req)?;
     let end = req.body.is_empty();
     let (response, mut body_tx) = send.send_request(request, end).map_err(before)?;
     if !end {
-        body_tx.send_data(req.body.clone(), true).map_err(after)?;
+        body_tx.send_data(req.body.clone(), true).map_err(waiting)?;
     }
     let written = Tick::now();
     out.sending_us = written.micros_since(ready_at);
-    let response = guarded(conn.guarded(response).await)?.map_err(after)?;
+    let response = guarded(conn.guarded(response).await)?.map_err(waiting)?;
     let head_at = Tick::now();
     out.waiting_us = head_at.micros_since(written);
     let (parts, mut body) = response.into_parts();
@@ -304,7 +390,7 @@ async fn exchange(
         kept.headers = parts.headers;
     }
     while let Some(chunk) = guarded(conn.guarded(body.data()).await)? {
-        let chunk = chunk.map_err(after)?;
+        let chunk = chunk.map_err(|e| h2_fail(e, Stage::Body))?;
         let _ = body.flow_control().release_capacity(chunk.len());
         out.body_bytes += chunk.len() as u64;
         if keep {
@@ -374,30 +460,43 @@ fn host_port(o: &Origin) -> String {
     }
 }
 
-/// The failure kind of an h2 error; `opened` once the request's stream was opened.
-fn h2_fail(e: h2::Error, opened: bool) -> Fail {
+/// The failure of an h2 error met at `stage`.
+fn h2_fail(e: h2::Error, stage: Stage) -> Fail {
     use h2::Reason;
-    if let Some(io) = e.get_io() {
+    let lost = |kind| Fail {
+        kind,
+        unprocessed: false,
+        unanswered: stage != Stage::Body,
+        conn_gone: true,
+        left: false,
+        progress: false,
+    };
+    let mut f = if let Some(io) = e.get_io() {
         let kind = classify_io(io);
-        // The connection was found closed before the stream was opened: nobody saw it.
-        let gone = matches!(kind, FailureKind::Closed | FailureKind::Reset);
-        return Fail { kind, unprocessed: gone && !opened };
-    }
-    if e.is_go_away() {
-        // A graceful shutdown fails only streams the server never processed.
+        Fail {
+            unanswered: stage != Stage::Body
+                && matches!(kind, FailureKind::Closed | FailureKind::Reset),
+            ..lost(kind)
+        }
+    } else if e.is_go_away() && e.is_remote() {
+        // A graceful shutdown fails only the streams the server never processed.
         let graceful = e.reason() == Some(Reason::NO_ERROR);
-        return Fail { kind: FailureKind::Goaway, unprocessed: graceful };
-    }
-    if e.is_reset() && e.is_remote() {
+        Fail { unprocessed: graceful, unanswered: false, ..lost(FailureKind::Goaway) }
+    } else if e.is_reset() && e.is_remote() {
         let refused = e.reason() == Some(Reason::REFUSED_STREAM);
-        return Fail { kind: FailureKind::StreamReset, unprocessed: refused };
-    }
-    // h2 noticed a protocol violation of the server's, or the connection is gone.
-    if e.is_library() || e.is_reset() {
-        return Fail::of(FailureKind::Malformed);
-    }
-    // The connection ended (the server closed it).
-    Fail { kind: FailureKind::Closed, unprocessed: !opened }
+        Fail { unprocessed: refused, ..Fail::of(FailureKind::StreamReset) }
+    } else if e.is_library() || e.is_reset() {
+        // h2 noticed a protocol violation of the server's and answered it with a GOAWAY
+        // (the connection is done) or a RST_STREAM of its own.
+        Fail { conn_gone: e.is_go_away(), ..Fail::of(FailureKind::Malformed) }
+    } else {
+        // The connection ended (the server closed it).
+        lost(FailureKind::Closed)
+    };
+    // A request that never left was processed by nobody, whatever ended the connection.
+    f.left = stage != Stage::Unsent;
+    f.unprocessed |= !f.left;
+    f
 }
 
 /// Opens an HTTP/2 connection to `origin` (TCP, TLS with h2 in ALPN for https), timing each
@@ -459,6 +558,9 @@ where
     let counts = Rc::new(Counts::default());
     let io = Counted { io, counts: counts.clone() };
     let builder = h2::client::Builder::new()
+        // One stream until the server's SETTINGS say how many it takes (none said: no
+        // limit), so that `-p` above its MAX_CONCURRENT_STREAMS is not refused at the start.
+        .initial_max_send_streams(1)
         // Windows as large as nginx's defaults allow, so flow control does not throttle the
         // bodies of a load test (h2load's defaults are 64 KiB... 1 GiB; a stall still times out).
         .initial_window_size(1 << 20)
@@ -468,7 +570,7 @@ where
         .guarded(builder)
         .await
         .map_err(|_| Fail::of(FailureKind::Timeout))?
-        .map_err(|e| h2_fail(e, false))?;
+        .map_err(|e| h2_fail(e, Stage::Unsent))?;
     let alive = Rc::new(Cell::new(true));
     let gauge = client.conns.clone();
     gauge.opened();
@@ -478,7 +580,14 @@ where
         flag.set(false);
         gauge.open.set(gauge.open.get().saturating_sub(1));
     });
-    Ok(Shared { origin: origin.clone(), send, alive, io: counts })
+    Ok(Shared {
+        origin: origin.clone(),
+        send,
+        alive,
+        io: counts,
+        answered: Rc::default(),
+        gate: Rc::default(),
+    })
 }
 
 /// A socket that counts the bytes crossing it.

@@ -248,7 +248,7 @@ fn fail_all(rest: &mut [(Sample, Kept)], kind: FailureKind, started: Instant) {
 impl Client {
     /// Whether a request that found its reused connection dead may be sent again: always for
     /// idempotent methods, for the others only when the plan asks (`retry_non_idempotent`).
-    fn may_retry(&self, method: &Method) -> bool {
+    pub(crate) fn may_retry(&self, method: &Method) -> bool {
         self.retry_non_idempotent || http1::request::idempotent(method)
     }
 
@@ -491,6 +491,9 @@ async fn read_response(
     // needs the headers of may be recalled from the connection's memo instead of parsed.
     let memo = !keep && backend_header.is_none();
     let mut received = 0u64;
+    // The response's first byte (k6's time to first byte ends there, 1xx included): bytes
+    // already pending arrived with the read that brought them, not before the request left.
+    let mut first_at = (!conn.pending().is_empty()).then(|| conn.read_at.max(written));
     let head = loop {
         let backend = &mut out.backend;
         let has_backend = &mut out.has_backend;
@@ -540,6 +543,7 @@ async fn read_response(
                 received += n as u64;
             }
             Ok(response::HeadParse::Partial) => match conn.read_more().await {
+                Ok(n) if n > 0 && first_at.is_none() => first_at = Some(conn.read_at),
                 Ok(0) => {
                     let nothing = received == 0 && conn.pending().is_empty();
                     out.bytes_received += received + conn.pending().len() as u64;
@@ -559,12 +563,9 @@ async fn read_response(
             }
         }
     };
-    let head_at = Tick::now();
+    let first_at = first_at.unwrap_or(conn.read_at);
     out.status = head.status;
-    out.waiting_us = head_at.micros_since(written);
-    // A body that arrived with its head (the usual small response) was received when the head
-    // was: its last byte came in the same read, so no second clock read is needed.
-    let mut read_again = false;
+    out.waiting_us = first_at.micros_since(written);
     let mut body = response::Body::new(head.framing);
     let sink = &mut kept.body;
     let body_bytes = &mut out.body_bytes;
@@ -589,7 +590,6 @@ async fn read_response(
         if body.is_done() {
             break;
         }
-        read_again = true;
         match conn.read_more().await {
             Ok(0) => {
                 if let Err(kind) = body.at_eof() {
@@ -600,8 +600,9 @@ async fn read_response(
             Err(e) => return fail(&mut out.bytes_received, received, io_fail(&e)),
         }
     }
-    let done = if read_again { Tick::now() } else { head_at };
-    out.receiving_us = done.micros_since(head_at);
+    // Its last byte came with the last read (the first, for a body that came with its head).
+    let done = conn.read_at.max(first_at);
+    out.receiving_us = done.micros_since(first_at);
     out.bytes_received += received;
     Ok((head.close, done))
 }

@@ -89,6 +89,10 @@ pub struct RunConfig {
     pub method: Option<String>,
     /// Concurrency (quick mode) or the largest number of VUs any scenario may use (plan).
     pub concurrency: u64,
+    /// HTTP/2 streams per connection (quick mode's `-p`), when more than 1: `concurrency`
+    /// VUs then share `concurrency / streams` connections, rounded up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -139,7 +139,8 @@ pub fn vus_max(r: &RunResult) -> u64 {
         .map_or(r.config.concurrency, |v| *v as u64)
 }
 
-/// A short description of the load model: `closed model, 50 connections` or
+/// A short description of the load model: `closed model, 50 connections`,
+/// `closed model, 16 streams on 2 connections` (HTTP/2's `-p`) or
 /// `open model at 1,000 req/s (at most 50 in flight)`.
 pub fn load_model(r: &RunResult) -> String {
     match r.open_model.as_ref().map(|o| o.target_rps) {
@@ -151,7 +152,14 @@ pub fn load_model(r: &RunResult) -> String {
         None if r.config.mode == "plan" => {
             format!("plan, up to {} VUs", format::count(r.config.concurrency))
         }
-        None => format!("closed model, {} connections", format::count(r.config.concurrency)),
+        None => match r.config.streams {
+            Some(s) if s > 1 => format!(
+                "closed model, {} streams on {} connections",
+                format::count(r.config.concurrency),
+                format::count(r.config.concurrency.div_ceil(u64::from(s)))
+            ),
+            _ => format!("closed model, {} connections", format::count(r.config.concurrency)),
+        },
     }
 }
 

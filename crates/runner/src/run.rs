@@ -80,6 +80,7 @@ impl Run {
             target: Target::parse(&input.url).ok().map(|t| t.url.to_string()),
             method: Some(step.method.to_string()),
             concurrency: executor.max_vus() as u64,
+            streams: Some(spec.http.streams).filter(|s| *s > 1),
             requests: match executor {
                 Executor::SharedIterations { iterations, .. } => Some(*iterations),
                 Executor::ConstantArrivalRate { max_iterations, .. } => *max_iterations,

@@ -1,7 +1,9 @@
 //! An HTTP/2 server (the `h2` crate's server side) on 127.0.0.1:0, h2c or TLS with a
 //! self-signed certificate (ALPN h2), whose misbehaviour the test chooses: answer after a
-//! delay, reset every k-th stream (RST_STREAM), shut each connection down gracefully (GOAWAY)
-//! after k streams. It counts connections, streams and answers on the server side. A TLS
+//! delay, reset every k-th stream (RST_STREAM), shut each connection down (GOAWAY, graceful or
+//! with an error code) after k streams, limit its concurrent streams, close each connection
+//! without a word after k answers. It counts connections, streams, answers and the most
+//! streams in flight at once on the server side. A TLS
 //! server that offers only HTTP/1.1 in ALPN ([`H2Server::tls_http1_only`]) checks the
 //! fallback of `--http2`.
 
@@ -22,6 +24,13 @@ pub struct H2Behavior {
     pub reset_every: u64,
     /// Send a graceful GOAWAY after accepting this many streams on a connection; 0 never.
     pub goaway_after: u64,
+    /// With `goaway_after`: a GOAWAY with this error code instead (an abrupt shutdown, which
+    /// closes the connection without waiting for the streams in flight).
+    pub goaway_error: Option<h2::Reason>,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS; h2 refuses the streams above it (REFUSED_STREAM).
+    pub max_concurrent_streams: Option<u32>,
+    /// Close each connection (TCP, no GOAWAY) once it answered this many streams; 0 never.
+    pub close_after: u64,
     pub tls: bool,
 }
 
@@ -32,6 +41,9 @@ struct Counts {
     answered: AtomicU64,
     resets: AtomicU64,
     goaways: AtomicU64,
+    /// Streams being answered now, and the most at once.
+    active: AtomicU64,
+    max_active: AtomicU64,
 }
 
 /// The running server; stops when dropped.
@@ -139,6 +151,9 @@ impl H2Server {
     pub fn resets(&self) -> u64 {
         self.counts.resets.load(Ordering::Relaxed)
     }
+    pub fn max_active(&self) -> u64 {
+        self.counts.max_active.load(Ordering::Relaxed)
+    }
     pub fn goaways(&self) -> u64 {
         self.counts.goaways.load(Ordering::Relaxed)
     }
@@ -159,16 +174,37 @@ async fn serve_h2<T>(io: T, b: &H2Behavior, counts: &Arc<Counts>)
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Ok(mut conn) = h2::server::handshake(io).await else { return };
+    let mut builder = h2::server::Builder::new();
+    if let Some(m) = b.max_concurrent_streams {
+        builder.max_concurrent_streams(m);
+    }
+    let Ok(mut conn) = builder.handshake(io).await else { return };
     let mut accepted = 0u64;
-    while let Some(r) = conn.accept().await {
+    let answered_here = Arc::new(AtomicU64::new(0));
+    loop {
+        let r = if b.close_after > 0 && answered_here.load(Ordering::Relaxed) >= b.close_after {
+            // Dropping the connection closes the socket; no GOAWAY is sent.
+            return;
+        } else if b.close_after > 0 {
+            // Polled in short turns, so that the close follows the answer that reached it.
+            match tokio::time::timeout(Duration::from_millis(5), conn.accept()).await {
+                Ok(r) => r,
+                Err(_) => continue,
+            }
+        } else {
+            conn.accept().await
+        };
+        let Some(r) = r else { return };
         let Ok((req, mut respond)) = r else { return };
         accepted += 1;
         let n = counts.streams.fetch_add(1, Ordering::Relaxed) + 1;
         let (c, delay) = (counts.clone(), b.delay);
         let reset = b.reset_every > 0 && n.is_multiple_of(b.reset_every);
+        let here = answered_here.clone();
         tokio::spawn(async move {
             let counts = c;
+            let now = counts.active.fetch_add(1, Ordering::Relaxed) + 1;
+            counts.max_active.fetch_max(now, Ordering::Relaxed);
             // The request body, read to its end (flow control released as it arrives).
             let mut body = req.into_body();
             while let Some(Ok(chunk)) = body.data().await {
@@ -180,17 +216,22 @@ where
             if reset {
                 respond.send_reset(h2::Reason::INTERNAL_ERROR);
                 counts.resets.fetch_add(1, Ordering::Relaxed);
-                return;
+            } else {
+                let resp = http::Response::builder().status(200).body(()).unwrap();
+                if let Ok(mut tx) = respond.send_response(resp, false)
+                    && tx.send_data(Bytes::from_static(b"ok"), true).is_ok()
+                {
+                    counts.answered.fetch_add(1, Ordering::Relaxed);
+                    here.fetch_add(1, Ordering::Relaxed);
+                }
             }
-            let resp = http::Response::builder().status(200).body(()).unwrap();
-            if let Ok(mut tx) = respond.send_response(resp, false)
-                && tx.send_data(Bytes::from_static(b"ok"), true).is_ok()
-            {
-                counts.answered.fetch_add(1, Ordering::Relaxed);
-            }
+            counts.active.fetch_sub(1, Ordering::Relaxed);
         });
         if b.goaway_after > 0 && accepted == b.goaway_after {
-            conn.graceful_shutdown();
+            match b.goaway_error {
+                Some(reason) => conn.abrupt_shutdown(reason),
+                None => conn.graceful_shutdown(),
+            }
             counts.goaways.fetch_add(1, Ordering::Relaxed);
         }
     }

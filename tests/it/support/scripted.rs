@@ -1,5 +1,6 @@
 //! A raw-TCP server that answers every request with the same bytes, written as given
-//! (optionally in small pieces, so the client sees a response split across reads), and
+//! (optionally in small pieces, so the client sees a response split across reads, or its
+//! first byte alone and the rest after a pause), and
 //! optionally closes the connection after each answer without saying so. It counts the
 //! requests it read and the connections it accepted. For transport tests of the HTTP/1.1
 //! codec: interim responses, HEAD, chunked framing, close-delimited bodies, silent closes, and
@@ -18,6 +19,8 @@ pub struct Script {
     pub response: Vec<u8>,
     /// Write the response in pieces of this many bytes (0: in one write).
     pub piece: usize,
+    /// Write the first byte of the response, wait this long, then the rest.
+    pub first_byte_gap: Option<Duration>,
     /// Close the connection after each response (without `Connection: close`).
     pub close_after: bool,
     /// Answer the requests of one read with one buffer, written in two writes split at a
@@ -36,6 +39,7 @@ impl Script {
         Script {
             response: response.into(),
             piece: 0,
+            first_byte_gap: None,
             close_after: false,
             split_batches: false,
             close_after_answers: None,
@@ -63,6 +67,10 @@ impl Script {
     }
     pub fn in_pieces(mut self, piece: usize) -> Script {
         self.piece = piece;
+        self
+    }
+    pub fn first_byte_then(mut self, gap: Duration) -> Script {
+        self.first_byte_gap = Some(gap);
         self
     }
     pub fn close_after(mut self) -> Script {
@@ -149,6 +157,10 @@ fn serve(mut sock: TcpStream, script: &Script, counts: &Counts) {
             let ok = if script.split_batches {
                 out.extend_from_slice(response);
                 true
+            } else if let Some(gap) = script.first_byte_gap {
+                let ok = sock.write_all(&response[..1]).is_ok();
+                std::thread::sleep(gap);
+                ok && sock.write_all(&response[1..]).is_ok()
             } else if script.piece == 0 {
                 sock.write_all(response).is_ok()
             } else {

@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant as TInstant, Sleep};
 
+use crate::clock::Tick;
 use crate::rare::Rare;
 use crate::transport::{ConnGauge, Origin};
 
@@ -86,6 +87,8 @@ pub struct Conn {
     pub lane: Option<crate::http2::Lane>,
     /// The last head read on this slot, recalled when the next one is byte-identical.
     pub memo: super::response::Memo,
+    /// When the last read that returned bytes returned: the arrival of the pending bytes.
+    pub read_at: Tick,
 }
 
 impl Conn {
@@ -101,6 +104,7 @@ impl Conn {
             deadline,
             lane: None,
             memo: Default::default(),
+            read_at: Tick::now(),
         }
     }
 
@@ -204,6 +208,9 @@ impl Conn {
             Poll::Pending => deadline_passed(timer, armed, deadline, cx),
         })
         .await?;
+        if n > 0 {
+            self.read_at = Tick::now();
+        }
         self.end += n;
         Ok(n)
     }
