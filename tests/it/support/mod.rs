@@ -20,6 +20,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod capacity_server;
+pub mod h2goaway;
 pub mod h2server;
 pub mod http;
 pub mod misbehave;
@@ -30,6 +31,7 @@ pub mod tls;
 
 use std::time::Duration;
 
+pub use h2goaway::GoawayServer;
 pub use h2server::{H2Behavior, H2Server};
 pub use misbehave::{Action, Behavior, TestServer, refused_url};
 pub use process::{Output, Spawned, VOLLEY, parse_result, read_result, volley, volley_command};
