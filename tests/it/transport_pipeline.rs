@@ -37,18 +37,17 @@ fn pipelined_responses_cut_at_every_byte_offset_are_read_whole() {
 }
 
 #[test]
-fn a_close_mid_batch_fails_exactly_the_unanswered_requests() {
-    // 3 answers per connection, then a close without `Connection: close`: of each batch of 5,
-    // 3 succeed and 2 fail as `closed` (the next batch goes out on a fresh connection).
+fn a_close_mid_batch_sends_the_unanswered_requests_again() {
+    // 3 answers per connection, then a close without `Connection: close`: the requests of a
+    // batch without a byte of their answer go again on a fresh connection (RFC 9112 §9.3.2),
+    // as one request on a reused connection would. (Before: 2 of each batch of 5 failed.)
     let server = ScriptedServer::start(Script::new(OK).close_after_answers(3));
     let r = run(&server.url("/"), &["-n", "50", "-c", "1", "--pipeline", "5"], 0);
-    assert_eq!(r.totals.requests, 50);
-    assert_eq!(r.totals.responses, 30, "{:?}", r.failures);
-    assert_eq!(server.requests(), 30);
-    assert_eq!(r.failures.get("closed"), Some(&20), "{:?}", r.failures);
-    assert_eq!(r.totals.transport_failures, 20);
-    assert_eq!(server.connections(), 10);
-    assert_eq!(r.totals.retries, 0, "a batch that got answers is not sent again");
+    assert_eq!((r.totals.requests, r.totals.responses, r.totals.failed), (50, 50, 0));
+    assert_eq!(server.requests(), 50, "each request answered once");
+    // Every connection answers 3, the last the 2 left.
+    assert_eq!(server.connections(), 17);
+    assert!(r.totals.retries > 0 && r.totals.retries < 50, "retries {}", r.totals.retries);
 }
 
 #[test]

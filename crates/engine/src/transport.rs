@@ -337,9 +337,11 @@ impl Client {
     /// from that write, as wrk and h2load time pipelined requests). `batch` is the VU's
     /// reused buffer for the written bytes.
     ///
-    /// When the connection fails, every request without a response fails with that kind;
-    /// but when it was reused and not one byte came back, the whole batch is sent once more
-    /// on a fresh connection (as [`Client::send`] does for one request). A response that
+    /// When the connection fails, the requests without a byte of their answer (idempotent,
+    /// or `retry_non_idempotent`) are sent again on a fresh connection: as often as it takes
+    /// when the pass had answers before the failure (each pass answers one more), else once
+    /// per batch and only on a reused connection (as [`Client::send`] does for one request);
+    /// a request that got part of its answer, and the rest, fail with its kind. A response that
     /// announces the close (`Connection: close`, nginx's `keepalive_requests`) leaves the
     /// requests after it unprocessed: they are sent again on a new connection and marked
     /// `retried`.
@@ -382,9 +384,11 @@ impl Client {
             for _ in 0..rest.len() {
                 batch.extend_from_slice(&req.wire);
             }
-            let mut failed: Option<ReadFail> = None;
+            // The failure, whether nothing of its response came, and whether this pass had
+            // answers before it (the server made progress on this connection).
+            let mut failed: Option<(FailureKind, bool, bool)> = None;
             match conn.write_all(batch).await {
-                Err(e) => failed = Some((io_fail(&e), true)),
+                Err(e) => failed = Some((io_fail(&e), true, false)),
                 Ok(()) => {
                     let written = Tick::now();
                     for (o, _) in rest.iter_mut() {
@@ -406,17 +410,22 @@ impl Client {
                                 }
                             }
                             Err((kind, nothing)) => {
-                                failed = Some((kind, nothing && i == 0));
+                                failed = Some((kind, nothing, i > 0));
                                 break;
                             }
                         }
                     }
                 }
             }
-            if let Some((kind, nothing)) = failed {
+            if let Some((kind, nothing, progress)) = failed {
                 conn.close();
-                if nothing && reused && !resent && self.may_retry(&req.method) {
-                    resent = true;
+                // Requests without a byte of their answer are sent again on a fresh
+                // connection (RFC 9112 §9.3.2): after answers of this pass as often as it
+                // takes (each pass answers one more at least), else once per batch and only
+                // on a reused connection, as for one request.
+                let again = progress || (reused && !resent);
+                if nothing && again && self.may_retry(&req.method) {
+                    resent |= !progress;
                     reused = false;
                     for (o, _) in &mut outs[done..] {
                         o.retried = true;
