@@ -125,9 +125,12 @@ impl FailureKind {
             }
             FailureKind::Dns => "check the host name in the URL",
             FailureKind::Malformed => {
+                // Either no HTTP at all, or heads that parse with bodies framed wrongly (a bad
+                // Content-Length or chunk size): the sample does not tell the two apart.
                 return Cow::Owned(format!(
-                    "the service does not answer {protocol} on that port: check the port and the \
-                     scheme"
+                    "the service does not answer {protocol} on that port, or frames its bodies \
+                     wrongly (a bad Content-Length or chunk size): check the port and the scheme, \
+                     then the service's responses (curl -v)"
                 ));
             }
             FailureKind::Local => {

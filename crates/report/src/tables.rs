@@ -157,13 +157,16 @@ pub fn latency(r: &RunResult) -> Table {
 }
 
 fn usage_row(t: &mut Table, role: &str, u: &InstanceUsage) {
+    // A run shorter than one sample's window has none: not measured, rather than 0% and 0 B.
+    let measured = !u.samples.is_empty();
+    let or_na = |v: String| if measured { v } else { "n/a".into() };
     t.row([
         u.label.clone(),
         role.to_string(),
-        format::cpu(u.cpu_pct_avg),
-        format::cpu(u.cpu_pct_max),
-        format::bytes(u.mem_bytes_avg),
-        format::bytes(u.mem_bytes_max as f64),
+        or_na(format::cpu(u.cpu_pct_avg)),
+        or_na(format::cpu(u.cpu_pct_max)),
+        or_na(format::bytes(u.mem_bytes_avg)),
+        or_na(format::bytes(u.mem_bytes_max as f64)),
         format::count(u.restarts),
     ]);
 }
@@ -265,5 +268,21 @@ mod tests {
         assert_eq!(sum, r.totals.requests);
         assert_eq!(t.footer.as_ref().unwrap()[2], format::count(r.totals.requests));
         assert_eq!(t.rows.len(), 2);
+    }
+
+    #[test]
+    fn a_process_without_samples_reads_not_measured_not_zero() {
+        let spec =
+            fixture::Spec { server: Some((vec![40.0; 2], 30.0)), ..fixture::Spec::default() };
+        let mut r = spec.build();
+        let server = r.server.as_mut().expect("the fixture observes its server");
+        let g = server.generator.as_mut().expect("and volley itself");
+        g.samples.clear();
+        (g.cpu_pct_avg, g.cpu_pct_max, g.mem_bytes_avg, g.mem_bytes_max) = (0.0, 0.0, 0.0, 0);
+        let t = super::server(&r).unwrap();
+        let row = t.rows.iter().find(|row| row[1] == "load generator").unwrap();
+        assert_eq!(row[2..6], ["n/a", "n/a", "n/a", "n/a"], "{row:?}");
+        let measured = t.rows.iter().find(|row| row[1] == "under test").unwrap();
+        assert_ne!(measured[2], "n/a", "{measured:?}");
     }
 }
