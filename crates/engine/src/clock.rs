@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 pub struct Tick(u64);
 
 impl Tick {
+    /// Later than any reading: the identity of `min`.
+    pub const NEVER: Tick = Tick(u64::MAX);
+
     /// Reads the clock.
     #[cfg(target_os = "linux")]
     #[inline]

@@ -500,9 +500,8 @@ async fn read_response(
     // needs the headers of may be recalled from the connection's memo instead of parsed.
     let memo = !keep && backend_header.is_none();
     let mut received = 0u64;
-    // The response's first byte (k6's time to first byte ends there, 1xx included): bytes
-    // already pending arrived with the read that brought them, not before the request left.
-    let mut first_at = (!conn.pending().is_empty()).then(|| conn.read_at.max(written));
+    // Waiting (k6's time to first byte) ends at the response's first byte, 1xx included.
+    conn.await_response(written);
     let head = loop {
         let backend = &mut out.backend;
         let has_backend = &mut out.has_backend;
@@ -552,7 +551,6 @@ async fn read_response(
                 received += n as u64;
             }
             Ok(response::HeadParse::Partial) => match conn.read_more().await {
-                Ok(n) if n > 0 && first_at.is_none() => first_at = Some(conn.read_at),
                 Ok(0) => {
                     let nothing = received == 0 && conn.pending().is_empty();
                     out.bytes_received += received + conn.pending().len() as u64;
@@ -572,7 +570,7 @@ async fn read_response(
             }
         }
     };
-    let first_at = first_at.unwrap_or(conn.read_at);
+    let first_at = conn.first_at;
     out.status = head.status;
     out.waiting_us = first_at.micros_since(written);
     let mut body = response::Body::new(head.framing);

@@ -89,6 +89,8 @@ pub struct Conn {
     pub memo: super::response::Memo,
     /// When the last read that returned bytes returned: the arrival of the pending bytes.
     pub read_at: Tick,
+    /// The arrival of the current response's first byte ([`Conn::await_response`]).
+    pub first_at: Tick,
 }
 
 impl Conn {
@@ -105,6 +107,7 @@ impl Conn {
             lane: None,
             memo: Default::default(),
             read_at: Tick::now(),
+            first_at: Tick::NEVER,
         }
     }
 
@@ -173,6 +176,14 @@ impl Conn {
         self.memo.remember(&self.buf[self.start..self.start + n], expect_body, head);
     }
 
+    /// Starts timing a response to a request written at `written`: bytes already pending
+    /// arrived with the read that brought them (not before the request left), else the next
+    /// read brings its first byte.
+    pub fn await_response(&mut self, written: Tick) {
+        self.first_at =
+            if self.start == self.end { Tick::NEVER } else { self.read_at.max(written) };
+    }
+
     /// Marks `n` pending bytes as consumed.
     pub fn consume(&mut self, n: usize) {
         self.start += n;
@@ -209,7 +220,9 @@ impl Conn {
         })
         .await?;
         if n > 0 {
-            self.read_at = Tick::now();
+            let now = Tick::now();
+            self.read_at = now;
+            self.first_at = self.first_at.min(now);
         }
         self.end += n;
         Ok(n)
