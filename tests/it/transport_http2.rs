@@ -160,6 +160,21 @@ fn an_idle_connection_the_server_closed_is_retried_as_on_http1() {
 }
 
 #[test]
+fn a_request_http2_forbids_fails_as_other_without_churning_connections() {
+    // `TE: gzip` is not allowed in HTTP/2: h2 refuses the request before it leaves. That is
+    // neither the connection's fault nor worth sending again (before: `closed`, and every
+    // failure retired the connection the other VUs were using).
+    let server = H2Server::start(H2Behavior::default());
+    let args = ["--http2-prior-knowledge", "-H", "te: gzip", "-n", "40", "-c", "2", "-p", "4"];
+    let (r, out) = run(&server.url("/"), &args, 1);
+    assert_eq!(r.failures.get("other"), Some(&40), "{:?} {}", r.failures, out.stderr);
+    assert_eq!(r.totals.retries, 0);
+    assert_eq!(server.streams(), 0);
+    // At most one per group of 4 streams (a group may not get to start: the failures are fast).
+    assert!(server.connections() <= 2, "connections {}", server.connections());
+}
+
+#[test]
 fn streams_need_http2_and_plans_take_the_key() {
     let out = volley(&["http://127.0.0.1:1/", "-p", "4"], RUN_TIMEOUT);
     out.expect_code(2);

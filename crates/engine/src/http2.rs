@@ -368,7 +368,15 @@ async fn exchange(
     let mut send = guarded(conn.guarded(shared.send.clone().ready()).await)?.map_err(before)?;
     let request = request_of(req)?;
     let end = req.body.is_empty();
-    let (response, mut body_tx) = send.send_request(request, end).map_err(before)?;
+    let (response, mut body_tx) = send.send_request(request, end).map_err(|e| {
+        if e.is_io() || e.is_go_away() || e.is_reset() {
+            before(e)
+        } else {
+            // h2 refused the request itself (a header HTTP/2 forbids): the connection is
+            // fine, and sending it again would fail the same way.
+            Fail::of(FailureKind::Other)
+        }
+    })?;
     if !end {
         body_tx.send_data(req.body.clone(), true).map_err(waiting)?;
     }
