@@ -74,6 +74,16 @@ impl Anchor {
     pub fn instant(&self, t: Tick) -> Instant {
         self.instant + Duration::from_nanos(t.nanos_since(self.tick))
     }
+
+    /// The tick of instant `i`, before the anchor or after it (saturating at the clock's
+    /// ends): for the few instants a loop then compares ticks with.
+    pub fn tick(&self, i: Instant) -> Tick {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        match i.checked_duration_since(self.instant) {
+            Some(after) => Tick(self.tick.0.saturating_add(nanos(after))),
+            None => Tick(self.tick.0.saturating_sub(nanos(self.instant - i))),
+        }
+    }
 }
 
 impl Default for Anchor {

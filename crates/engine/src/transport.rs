@@ -221,13 +221,11 @@ fn reset(out: &mut Sample, kept: &mut Kept) {
 
 /// How one attempt at a request ended, before it becomes the [`Sample`]'s outcome.
 enum Attempt {
-    Done,
+    /// Answered; when its last byte came.
+    Done(Tick),
     /// Failed; `retryable` when it failed on a reused connection before any byte of the
     /// response arrived (the server had closed it: the request never reached anyone).
-    Failed {
-        kind: FailureKind,
-        retryable: bool,
-    },
+    Failed { kind: FailureKind, retryable: bool },
 }
 
 /// How reading one response failed: the kind, and whether nothing of it had arrived when the
@@ -269,6 +267,7 @@ impl Client {
 
     /// Sends `req` on the VU's connection (opening one if needed) and measures it in `out`.
     /// Never fails: a failure is `out.failure`. `keep` keeps the headers and body in `kept`.
+    /// Returns when it ended (`out.finished` as a tick).
     ///
     /// A request that fails on a reused connection before any byte of its response arrived
     /// is sent once more on a fresh connection when its method is idempotent (as browsers
@@ -284,7 +283,7 @@ impl Client {
         backend_header: Option<&HeaderName>,
         out: &mut Sample,
         kept: &mut Kept,
-    ) {
+    ) -> Tick {
         reset(out, kept);
         let t0 = Tick::now();
         let start = self.clock.instant(t0);
@@ -305,15 +304,15 @@ impl Client {
                 kept,
             );
             if let crate::http2::Sent::Done = Box::pin(sent).await {
-                return;
+                return Tick::now();
             }
         }
         let mut reused = conn.is_open_to(&req.origin);
         loop {
             match self.attempt(conn, reused, t0, req, keep, backend_header, out, kept).await {
-                Attempt::Done => {
+                Attempt::Done(at) => {
                     self.h2.responses_h1.set(self.h2.responses_h1.get() + 1);
-                    return;
+                    return at;
                 }
                 Attempt::Failed { retryable: true, .. }
                     if !out.retried && self.may_retry(&req.method) =>
@@ -325,8 +324,9 @@ impl Client {
                 Attempt::Failed { kind, .. } => {
                     conn.close();
                     out.failure = Some(kind);
-                    out.finished = Some(Instant::now());
-                    return;
+                    let at = Tick::now();
+                    out.finished = Some(self.clock.instant(at));
+                    return at;
                 }
             }
         }
@@ -477,7 +477,7 @@ impl Client {
                 if close || !self.keepalive {
                     conn.close();
                 }
-                Attempt::Done
+                Attempt::Done(at)
             }
             Err((kind, nothing)) => Attempt::Failed { kind, retryable: reused && nothing },
         }

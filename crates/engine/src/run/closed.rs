@@ -3,13 +3,12 @@
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
-
 use tokio::time::sleep_until;
 use volley_plan::Executor;
 
-use super::iteration::{Vu, iteration, micros, pipelined, think};
+use super::iteration::{Vu, iteration, pipelined, think};
 use super::{Ctx, at, instant_after, stop_expired, unless_cut};
+use crate::clock::Tick;
 use crate::rare::Rare;
 use crate::schedule;
 
@@ -20,11 +19,13 @@ const HOLD_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
     let shared = ctx.shared.clone();
     let sc = &shared.spec.scenarios[si];
-    let sc_start = instant_after(shared.start, sc.start_time);
+    // Ticks, as the transport's: the loop's clock arithmetic is then integer arithmetic.
+    let clock = ctx.client.clock;
+    let sc_start = clock.tick(instant_after(shared.start, sc.start_time));
     let ramp = schedule::ramp_of(&sc.executor);
     let end = sc.start_time.saturating_add(ramp.total());
     let hard_end = at(&shared, end.saturating_add(sc.graceful_stop));
-    let end_at = instant_after(shared.start, end);
+    let end_at = clock.tick(instant_after(shared.start, end));
     let mut vu = Vu::new(shared.vu_base[si] + g + 1, shared.seed);
     ctx.allocated.set(ctx.allocated.get() + 1);
     let mut active = false;
@@ -43,9 +44,9 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
     let pipe = u64::from(shared.spec.http.pipeline.max(1));
     // When the last iteration ended, if the next one follows it at once: that end is this
     // one's start (the bookkeeping between them is counted in), which saves a clock read.
-    let mut ended: Option<Instant> = None;
+    let mut ended: Option<Tick> = None;
     loop {
-        let now = ended.take().unwrap_or_else(Instant::now);
+        let now = ended.take().unwrap_or_else(Tick::now);
         if ctx.stopped.get() || now >= end_at {
             break;
         }
@@ -71,7 +72,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
                 n = n.min(total - before);
             }
             Executor::RampingVus { graceful_ramp_down, .. } => {
-                let t = now.saturating_duration_since(sc_start);
+                let t = std::time::Duration::from_nanos(now.nanos_since(sc_start));
                 let need = (g + 1) as f64;
                 if ramp.value_at(t) < need {
                     set_active(&ctx, &mut active, false);
@@ -111,9 +112,9 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
         // follows: that is part of the iteration, as a k6 `sleep()` at the end of the default
         // function is part of `iteration_duration`.
         let mut t1 = match failed {
-            Some(_) if pipe == 1 => vu.sample.finished.unwrap_or_else(Instant::now),
-            Some(_) => Instant::now(),
-            None => Instant::now(),
+            Some(_) if pipe == 1 => vu.ended.unwrap_or_else(Tick::now),
+            Some(_) => Tick::now(),
+            None => Tick::now(),
         };
         let mut stopped = false;
         if failed.is_some()
@@ -125,9 +126,9 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
                 _ = sleep_until(at(&shared, end)) => {}
                 _ = ctx.stop_signal() => stopped = true,
             }
-            t1 = Instant::now();
+            t1 = Tick::now();
         }
-        let elapsed = micros(t1.saturating_duration_since(t0));
+        let elapsed = t1.micros_since(t0);
         // A batch is n iterations of one request each, all ending with the batch.
         for _ in 0..n {
             ctx.recorder.borrow_mut().record_iteration(si, elapsed, failed.is_none());
@@ -139,7 +140,7 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
                 // Cut off by a ramp-down: the VU may come back when the ramp rises again.
                 if matches!(sc.executor, Executor::RampingVus { .. })
                     && !ctx.stopped.get()
-                    && Instant::now() < end_at
+                    && Tick::now() < end_at
                 {
                     continue;
                 }

@@ -10,6 +10,7 @@ use volley_plan::{ResponseView, Scenario, Spec, Step, ThinkTime, VuState};
 
 use super::Ctx;
 use super::setup::StepInfo;
+use crate::clock::Tick;
 use crate::transport::{Conn, Kept, Prepared};
 
 /// One virtual user: its variables, its connection, its reused sample (which the transport
@@ -22,6 +23,8 @@ pub(super) struct Vu {
     /// Pipelining: one sample per request of a batch, and the batch's bytes.
     pub(super) batch: Vec<(Sample, Kept)>,
     pub(super) wire: Vec<u8>,
+    /// When the last request sent ended (`None` after a step that could not be sent).
+    pub(super) ended: Option<Tick>,
 }
 
 impl Vu {
@@ -33,6 +36,7 @@ impl Vu {
             kept: Kept::default(),
             batch: Vec::new(),
             wire: Vec::new(),
+            ended: None,
         }
     }
 }
@@ -111,19 +115,24 @@ pub(super) async fn iteration(
         let timeout = step.timeout.unwrap_or(spec.http.timeout);
         match req {
             Ok(req) => {
-                ctx.client
-                    .send(
-                        &mut vu.conn,
-                        req,
-                        timeout,
-                        info.keep_body,
-                        shared.backend_header.as_ref(),
-                        &mut vu.sample,
-                        &mut vu.kept,
-                    )
-                    .await;
+                vu.ended = Some(
+                    ctx.client
+                        .send(
+                            &mut vu.conn,
+                            req,
+                            timeout,
+                            info.keep_body,
+                            shared.backend_header.as_ref(),
+                            &mut vu.sample,
+                            &mut vu.kept,
+                        )
+                        .await,
+                );
             }
-            Err(()) => unsent(&mut vu.sample, &mut vu.kept),
+            Err(()) => {
+                vu.ended = None;
+                unsent(&mut vu.sample, &mut vu.kept);
+            }
         }
         let (failed, measured) =
             record(ctx, si, fi, info, &mut vu.sample, if i == 0 { intended } else { None });
