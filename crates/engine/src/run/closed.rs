@@ -1,6 +1,7 @@
 //! The closed model: a fixed or ramping number of VUs, each looping iterations while its
 //! executor lets it (constant-vus, ramping-vus, per-vu-iterations, shared-iterations).
 
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use tokio::time::sleep_until;
@@ -99,14 +100,14 @@ pub(super) async fn closed_vu(ctx: Rc<Ctx>, si: usize, g: u64) {
             cutoff.rearm().as_mut().reset(deadline);
             cutoff_at = deadline;
         }
-        let work = async {
-            if pipe > 1 {
-                pipelined(&ctx, si, &mut vu, n as usize).await
-            } else {
-                iteration(&ctx, si, &mut vu, None).await
-            }
+        // Each future is made in its pinned place (a move would copy it, every iteration).
+        let failed = if pipe > 1 {
+            let work = pin!(pipelined(&ctx, si, &mut vu, n as usize));
+            unless_cut(work, &mut cutoff, &mut stop).await
+        } else {
+            let work = pin!(iteration(&ctx, si, &mut vu, None));
+            unless_cut(work, &mut cutoff, &mut stop).await
         };
-        let failed = unless_cut(work, &mut cutoff, &mut stop).await;
         // A completed iteration ended with its last request (step pauses come between
         // steps), so its end needs no clock read of its own, unless the scenario's think time
         // follows: that is part of the iteration, as a k6 `sleep()` at the end of the default

@@ -16,7 +16,7 @@ mod setup;
 
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -331,18 +331,19 @@ async fn stop_expired(shared: &Shared) {
 
 /// Runs a VU's `work` unless its graceful-stop `cutoff` or the run's expired `stop` comes
 /// first (`None`): a biased `select!` of the three, without its per-poll machinery, since
-/// it is polled on every wake of every VU.
-async fn unless_cut<T, A, B>(
-    work: impl Future<Output = T>,
-    cutoff: &mut Rare<A>,
-    stop: &mut Rare<B>,
-) -> Option<T>
+/// it is polled on every wake of every VU. `work` is pinned where the caller made it: taken
+/// by value, the iteration's future (kilobytes) was copied on every iteration.
+fn unless_cut<'a, W, A, B>(
+    mut work: Pin<&'a mut W>,
+    cutoff: &'a mut Rare<A>,
+    stop: &'a mut Rare<B>,
+) -> impl Future<Output = Option<W::Output>> + 'a
 where
+    W: Future,
     A: Future + Unpin,
     B: Future + Unpin,
 {
-    let mut work = pin!(work);
-    poll_fn(|cx| {
+    poll_fn(move |cx| {
         if let Poll::Ready(r) = work.as_mut().poll(cx) {
             return Poll::Ready(Some(r));
         }
@@ -351,7 +352,6 @@ where
         }
         Poll::Pending
     })
-    .await
 }
 
 /// The instant `d` after the start of the run. A time no clock can represent (a plan's absurd

@@ -165,7 +165,7 @@ async fn open_vu(
     let (mut stop, mut cutoff) = (Rare::new(stop), Rare::new(cutoff));
     while let Given::Slot(intended) = seat.next().await {
         let t0 = Instant::now();
-        let work = iteration(&ctx, si, &mut vu, Some(intended));
+        let work = std::pin::pin!(iteration(&ctx, si, &mut vu, Some(intended)));
         let completed = unless_cut(work, &mut cutoff, &mut stop).await.is_some();
         ctx.recorder.borrow_mut().record_iteration(si, micros(t0.elapsed()), !completed);
         ctx.vus_add(-1);
