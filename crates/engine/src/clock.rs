@@ -46,6 +46,16 @@ impl Tick {
         self.0.saturating_sub(earlier.0)
     }
 
+    /// `d` after `self` (saturating).
+    pub fn after(self, d: Duration) -> Tick {
+        Tick(self.0.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+    }
+
+    /// Nanoseconds since the clock's origin (on Linux, `CLOCK_MONOTONIC`'s).
+    pub fn nanos(self) -> u64 {
+        self.0
+    }
+
     /// Whole microseconds from `earlier` to `self` (truncated, as `Duration::as_micros`).
     #[inline]
     pub fn micros_since(self, earlier: Tick) -> u64 {

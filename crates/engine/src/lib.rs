@@ -16,6 +16,7 @@
 
 pub mod assemble;
 pub mod clock;
+pub mod fine_timer;
 pub mod http1;
 pub mod http2;
 pub mod limits;

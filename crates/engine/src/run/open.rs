@@ -137,7 +137,10 @@ pub(super) async fn open_scenario(ctx: Rc<Ctx>, si: usize) {
     };
     let stop = shared.stop.cancelled();
     let drop = |n| ctx.recorder.borrow_mut().record_dropped(si, n);
-    schedule::pace(&arrivals, slots, origin, stop, start, || pool.freed.notified(), drop).await;
+    // Arrivals on a microsecond timer where there is one (see `fine_timer`).
+    let fine = crate::fine_timer::FineTimer::new();
+    let freed = || pool.freed.notified();
+    schedule::pace(&arrivals, slots, origin, stop, start, freed, drop, fine.as_ref()).await;
     while pool.inflight.get() > 0 {
         pool.freed.notified().await;
     }
